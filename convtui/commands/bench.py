@@ -1,0 +1,14 @@
+"""`convtui bench`: placeholder until its issue lands."""
+
+from __future__ import annotations
+
+
+def add_parser(sub) -> None:
+    sub.add_parser("bench", help="(not built yet)")
+
+
+def run(args) -> int:
+    import sys
+
+    print("convtui bench: not built yet", file=sys.stderr)
+    return 1

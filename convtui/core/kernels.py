@@ -1,0 +1,471 @@
+"""Every Numba kernel of the core, on plain arrays.
+
+Layout: NCHW. `stride` is (s_h, s_w); `padding` is (top, bottom, left, right) in pixels, already resolved
+(see `resolve_padding`). Kernels are dtype-generic: float32 for training, float64 for gradient checks.
+Each public function validates its input and calls a private `_..._kernel` jitted with
+`@njit(nogil=True, parallel=True, cache=True)`. `tests/core/naive.py` holds a plain-loop reference of each.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+JIT = dict(nogil=True, parallel=True, cache=True)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Shapes and padding
+# ----------------------------------------------------------------------------------------------------
+
+def conv_output_size(n: int, f: int, s: int, pad_before: int = 0, pad_after: int = 0) -> int:
+    """out = (n + 2p - f) // s + 1, with the padding possibly uneven (pad_before + pad_after = 2p)."""
+    return (n + pad_before + pad_after - f) // s + 1
+
+
+def same_padding(n: int, f: int, s: int) -> tuple[int, int]:
+    """TensorFlow's SAME rule: out = ceil(n / s), total = max((out - 1) * s + f - n, 0), the odd pixel after."""
+    out = -(-n // s)
+    total = max((out - 1) * s + f - n, 0)
+    return total // 2, total - total // 2
+
+
+def resolve_padding(padding, n_h: int, n_w: int, f_h: int, f_w: int, s_h: int, s_w: int) -> tuple[int, int, int, int]:
+    """'valid', 'same', an int p, (p_h, p_w) or (top, bottom, left, right) -> (top, bottom, left, right)."""
+    if isinstance(padding, str):
+        mode = padding.lower()
+        if mode == "valid":
+            return 0, 0, 0, 0
+        if mode == "same":
+            return same_padding(n_h, f_h, s_h) + same_padding(n_w, f_w, s_w)
+        raise ValueError(f"padding must be 'valid', 'same' or a number, not {padding!r}")
+    if isinstance(padding, (int, np.integer)):
+        p = int(padding)
+        pads = (p, p, p, p)
+    elif len(padding) == 2:
+        pads = (int(padding[0]), int(padding[0]), int(padding[1]), int(padding[1]))
+    elif len(padding) == 4:
+        pads = tuple(int(p) for p in padding)
+    else:
+        raise ValueError(f"padding must have 1, 2 or 4 values, not {padding!r}")
+    if min(pads) < 0:
+        raise ValueError(f"padding must not be negative: {padding!r}")
+    return pads
+
+
+def pool_output_size(n: int, f: int, s: int) -> int:
+    """Pooling keeps partial windows at the edge: out = ceil((n - f) / s) + 1 (7x7, 2x2, stride 2 -> 4x4)."""
+    if n <= f:
+        return 1
+    return -(-(n - f) // s) + 1
+
+
+def _pair(v) -> tuple[int, int]:
+    if isinstance(v, (int, np.integer)):
+        return int(v), int(v)
+    a, b = v
+    return int(a), int(b)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Convolution: y[n, k, i, j] = b[k] + sum_{c, u, v} w[k, c, u, v] * x_pad[n, c, i*s_h + u, j*s_w + v]
+# ----------------------------------------------------------------------------------------------------
+
+@njit(**JIT)
+def _conv2d_forward_kernel(x, w, b, s_h, s_w, p_top, p_left, y):
+    n_batch, n_c, h, wd = x.shape
+    n_k, _, f_h, f_w = w.shape
+    _, _, o_h, o_w = y.shape
+    for nk in prange(n_batch * n_k):
+        n = nk // n_k
+        k = nk % n_k
+        for i in range(o_h):
+            for j in range(o_w):
+                acc = b[k]
+                for c in range(n_c):
+                    for u in range(f_h):
+                        r = i * s_h + u - p_top
+                        if r < 0 or r >= h:
+                            continue
+                        for v in range(f_w):
+                            q = j * s_w + v - p_left
+                            if q < 0 or q >= wd:
+                                continue
+                            acc += w[k, c, u, v] * x[n, c, r, q]
+                y[n, k, i, j] = acc
+
+
+@njit(**JIT)
+def _conv2d_backward_input_kernel(w, dy, s_h, s_w, p_top, p_left, dx):
+    n_batch, n_c, h, wd = dx.shape
+    n_k, _, f_h, f_w = w.shape
+    _, _, o_h, o_w = dy.shape
+    for nc in prange(n_batch * n_c):
+        n = nc // n_c
+        c = nc % n_c
+        for k in range(n_k):
+            for i in range(o_h):
+                for j in range(o_w):
+                    g = dy[n, k, i, j]
+                    for u in range(f_h):
+                        r = i * s_h + u - p_top
+                        if r < 0 or r >= h:
+                            continue
+                        for v in range(f_w):
+                            q = j * s_w + v - p_left
+                            if q < 0 or q >= wd:
+                                continue
+                            dx[n, c, r, q] += g * w[k, c, u, v]
+
+
+@njit(**JIT)
+def _conv2d_backward_weight_kernel(x, dy, s_h, s_w, p_top, p_left, dw, db):
+    n_batch, n_c, h, wd = x.shape
+    n_k, _, f_h, f_w = dw.shape
+    _, _, o_h, o_w = dy.shape
+    for kc in prange(n_k * n_c):
+        k = kc // n_c
+        c = kc % n_c
+        for u in range(f_h):
+            for v in range(f_w):
+                acc = 0.0
+                for n in range(n_batch):
+                    for i in range(o_h):
+                        r = i * s_h + u - p_top
+                        if r < 0 or r >= h:
+                            continue
+                        for j in range(o_w):
+                            q = j * s_w + v - p_left
+                            if q < 0 or q >= wd:
+                                continue
+                            acc += dy[n, k, i, j] * x[n, c, r, q]
+                dw[k, c, u, v] = acc
+        if c == 0:
+            acc_b = 0.0
+            for n in range(n_batch):
+                for i in range(o_h):
+                    for j in range(o_w):
+                        acc_b += dy[n, k, i, j]
+            db[k] = acc_b
+
+
+def _check_conv(x, w, stride, padding):
+    if x.ndim != 4 or w.ndim != 4:
+        raise ValueError(f"conv2d wants x (N, C, H, W) and w (K, C, FH, FW), got {x.shape} and {w.shape}")
+    if x.shape[1] != w.shape[1]:
+        raise ValueError(f"conv2d: x has {x.shape[1]} channels but w expects {w.shape[1]}")
+    s_h, s_w = _pair(stride)
+    if s_h < 1 or s_w < 1:
+        raise ValueError(f"stride must be >= 1, got {stride!r}")
+    pads = resolve_padding(padding, x.shape[2], x.shape[3], w.shape[2], w.shape[3], s_h, s_w)
+    o_h = conv_output_size(x.shape[2], w.shape[2], s_h, pads[0], pads[1])
+    o_w = conv_output_size(x.shape[3], w.shape[3], s_w, pads[2], pads[3])
+    if o_h < 1 or o_w < 1:
+        raise ValueError(f"conv2d: a {w.shape[2]}x{w.shape[3]} filter does not fit a {x.shape[2]}x{x.shape[3]} input")
+    return s_h, s_w, pads, o_h, o_w
+
+
+def conv2d_forward(x, w, b=None, stride=1, padding="valid"):
+    """y = conv(x, w) + b.  x (N, C, H, W), w (K, C, FH, FW), b (K,) -> y (N, K, OH, OW)."""
+    s_h, s_w, pads, o_h, o_w = _check_conv(x, w, stride, padding)
+    if b is None:
+        b = np.zeros(w.shape[0], dtype=w.dtype)
+    y = np.empty((x.shape[0], w.shape[0], o_h, o_w), dtype=np.result_type(x, w))
+    _conv2d_forward_kernel(np.ascontiguousarray(x), np.ascontiguousarray(w), np.ascontiguousarray(b),
+                           s_h, s_w, pads[0], pads[2], y)
+    return y
+
+
+def conv2d_backward(x, w, dy, stride=1, padding="valid"):
+    """Gradients of y = conv(x, w) + b given dL/dy: returns (dx, dw, db) with the shapes of x, w and b."""
+    s_h, s_w, pads, o_h, o_w = _check_conv(x, w, stride, padding)
+    if dy.shape != (x.shape[0], w.shape[0], o_h, o_w):
+        raise ValueError(f"conv2d_backward: dy has shape {dy.shape}, expected {(x.shape[0], w.shape[0], o_h, o_w)}")
+    x = np.ascontiguousarray(x)
+    w = np.ascontiguousarray(w)
+    dy = np.ascontiguousarray(dy)
+    dx = np.zeros_like(x)
+    dw = np.empty_like(w)
+    db = np.empty(w.shape[0], dtype=w.dtype)
+    _conv2d_backward_input_kernel(w, dy, s_h, s_w, pads[0], pads[2], dx)
+    _conv2d_backward_weight_kernel(x, dy, s_h, s_w, pads[0], pads[2], dw, db)
+    return dx, dw, db
+
+
+# ----------------------------------------------------------------------------------------------------
+# Pooling, with partial windows at the right and bottom edges kept
+# ----------------------------------------------------------------------------------------------------
+
+@njit(**JIT)
+def _maxpool2d_forward_kernel(x, f_h, f_w, s_h, s_w, y, argmax):
+    n_batch, n_c, h, wd = x.shape
+    _, _, o_h, o_w = y.shape
+    for nc in prange(n_batch * n_c):
+        n = nc // n_c
+        c = nc % n_c
+        for i in range(o_h):
+            for j in range(o_w):
+                best = -np.inf
+                best_at = -1
+                for u in range(f_h):
+                    r = i * s_h + u
+                    if r >= h:
+                        break
+                    for v in range(f_w):
+                        q = j * s_w + v
+                        if q >= wd:
+                            break
+                        val = x[n, c, r, q]
+                        if val > best or best_at < 0:
+                            best = val
+                            best_at = r * wd + q
+                y[n, c, i, j] = best
+                argmax[n, c, i, j] = best_at
+
+
+@njit(**JIT)
+def _maxpool2d_backward_kernel(dy, argmax, dx):
+    n_batch, n_c, o_h, o_w = dy.shape
+    wd = dx.shape[3]
+    for nc in prange(n_batch * n_c):
+        n = nc // n_c
+        c = nc % n_c
+        for i in range(o_h):
+            for j in range(o_w):
+                at = argmax[n, c, i, j]
+                dx[n, c, at // wd, at % wd] += dy[n, c, i, j]
+
+
+@njit(**JIT)
+def _meanpool2d_forward_kernel(x, f_h, f_w, s_h, s_w, y):
+    n_batch, n_c, h, wd = x.shape
+    _, _, o_h, o_w = y.shape
+    for nc in prange(n_batch * n_c):
+        n = nc // n_c
+        c = nc % n_c
+        for i in range(o_h):
+            for j in range(o_w):
+                acc = 0.0
+                count = 0
+                for r in range(i * s_h, min(i * s_h + f_h, h)):
+                    for q in range(j * s_w, min(j * s_w + f_w, wd)):
+                        acc += x[n, c, r, q]
+                        count += 1
+                y[n, c, i, j] = acc / count
+
+
+@njit(**JIT)
+def _meanpool2d_backward_kernel(dy, f_h, f_w, s_h, s_w, dx):
+    n_batch, n_c, h, wd = dx.shape
+    _, _, o_h, o_w = dy.shape
+    for nc in prange(n_batch * n_c):
+        n = nc // n_c
+        c = nc % n_c
+        for i in range(o_h):
+            for j in range(o_w):
+                r_end = min(i * s_h + f_h, h)
+                q_end = min(j * s_w + f_w, wd)
+                share = dy[n, c, i, j] / ((r_end - i * s_h) * (q_end - j * s_w))
+                for r in range(i * s_h, r_end):
+                    for q in range(j * s_w, q_end):
+                        dx[n, c, r, q] += share
+
+
+def _pool_shape(x, pool, stride):
+    if x.ndim != 4:
+        raise ValueError(f"pooling wants x (N, C, H, W), got shape {x.shape}")
+    f_h, f_w = _pair(pool)
+    s_h, s_w = _pair(stride if stride is not None else pool)
+    if min(f_h, f_w, s_h, s_w) < 1:
+        raise ValueError(f"pool window and stride must be >= 1, got {pool!r} and {stride!r}")
+    return f_h, f_w, s_h, s_w, pool_output_size(x.shape[2], f_h, s_h), pool_output_size(x.shape[3], f_w, s_w)
+
+
+def maxpool2d_forward(x, pool=2, stride=None):
+    """y[n, c, i, j] = max of the (possibly partial) window; argmax holds its flat index r * W + q in x[n, c]."""
+    f_h, f_w, s_h, s_w, o_h, o_w = _pool_shape(x, pool, stride)
+    y = np.empty((x.shape[0], x.shape[1], o_h, o_w), dtype=x.dtype)
+    argmax = np.empty(y.shape, dtype=np.int32)
+    _maxpool2d_forward_kernel(np.ascontiguousarray(x), f_h, f_w, s_h, s_w, y, argmax)
+    return y, argmax
+
+
+def maxpool2d_backward(dy, argmax, x_shape):
+    """Route each dy to the input that won its window."""
+    dx = np.zeros(x_shape, dtype=dy.dtype)
+    _maxpool2d_backward_kernel(np.ascontiguousarray(dy), argmax, dx)
+    return dx
+
+
+def meanpool2d_forward(x, pool=2, stride=None):
+    """y = mean of the (possibly partial) window: a partial edge window divides by the cells it covers."""
+    f_h, f_w, s_h, s_w, o_h, o_w = _pool_shape(x, pool, stride)
+    y = np.empty((x.shape[0], x.shape[1], o_h, o_w), dtype=x.dtype)
+    _meanpool2d_forward_kernel(np.ascontiguousarray(x), f_h, f_w, s_h, s_w, y)
+    return y
+
+
+def meanpool2d_backward(dy, x_shape, pool=2, stride=None):
+    """Share each dy equally over the cells of its window."""
+    f_h, f_w = _pair(pool)
+    s_h, s_w = _pair(stride if stride is not None else pool)
+    dx = np.zeros(x_shape, dtype=dy.dtype)
+    _meanpool2d_backward_kernel(np.ascontiguousarray(dy), f_h, f_w, s_h, s_w, dx)
+    return dx
+
+
+# ----------------------------------------------------------------------------------------------------
+# Element-wise activations (flattened, so they serve any shape)
+# ----------------------------------------------------------------------------------------------------
+
+@njit(**JIT)
+def _relu_forward_kernel(x, y):
+    for i in prange(x.size):
+        y[i] = x[i] if x[i] > 0 else 0.0
+
+
+@njit(**JIT)
+def _relu_backward_kernel(dy, y, dx):
+    for i in prange(dy.size):
+        dx[i] = dy[i] if y[i] > 0 else 0.0
+
+
+@njit(**JIT)
+def _sigmoid_forward_kernel(x, y):
+    for i in prange(x.size):
+        v = x[i]
+        # Two branches so that exp never overflows for large |v|.
+        if v >= 0:
+            y[i] = 1.0 / (1.0 + math.exp(-v))
+        else:
+            e = math.exp(v)
+            y[i] = e / (1.0 + e)
+
+
+@njit(**JIT)
+def _sigmoid_backward_kernel(dy, y, dx):
+    for i in prange(dy.size):
+        dx[i] = dy[i] * y[i] * (1.0 - y[i])
+
+
+def relu_forward(x):
+    """y = max(x, 0)."""
+    x = np.ascontiguousarray(x)
+    y = np.empty_like(x)
+    _relu_forward_kernel(x.reshape(-1), y.reshape(-1))
+    return y
+
+
+def relu_backward(dy, y):
+    """dx = dy where the unit was active (y > 0), else 0."""
+    dx = np.empty_like(dy)
+    _relu_backward_kernel(np.ascontiguousarray(dy).reshape(-1), np.ascontiguousarray(y).reshape(-1), dx.reshape(-1))
+    return dx
+
+
+def sigmoid_forward(x):
+    """y = 1 / (1 + exp(-x))."""
+    x = np.ascontiguousarray(x)
+    y = np.empty_like(x)
+    _sigmoid_forward_kernel(x.reshape(-1), y.reshape(-1))
+    return y
+
+
+def sigmoid_backward(dy, y):
+    """dx = dy * y * (1 - y)."""
+    dx = np.empty_like(dy)
+    _sigmoid_backward_kernel(np.ascontiguousarray(dy).reshape(-1), np.ascontiguousarray(y).reshape(-1), dx.reshape(-1))
+    return dx
+
+
+# ----------------------------------------------------------------------------------------------------
+# Dense (BLAS through NumPy), softmax cross-entropy, dropout
+# ----------------------------------------------------------------------------------------------------
+
+def dense_forward(x, w, b):
+    """y = x @ w + b.  x (N, I), w (I, O), b (O,)."""
+    return x @ w + b
+
+
+def dense_backward(x, w, dy):
+    """dx = dy @ w.T, dw = x.T @ dy, db = sum_n dy."""
+    return dy @ w.T, x.T @ dy, dy.sum(axis=0)
+
+
+@njit(**JIT)
+def _softmax_cross_entropy_kernel(logits, labels, probs, dlogits, losses):
+    n_batch, n_class = logits.shape
+    for n in prange(n_batch):
+        top = logits[n, 0]
+        for k in range(1, n_class):
+            top = max(top, logits[n, k])
+        total = 0.0
+        for k in range(n_class):
+            e = math.exp(logits[n, k] - top)
+            probs[n, k] = e
+            total += e
+        for k in range(n_class):
+            probs[n, k] /= total
+            dlogits[n, k] = probs[n, k] / n_batch
+        dlogits[n, labels[n]] -= 1.0 / n_batch
+        # log p[label] computed from the shifted logits, so it stays finite when p underflows.
+        losses[n] = math.log(total) - (logits[n, labels[n]] - top)
+
+
+def softmax_cross_entropy(logits, labels):
+    """Fused softmax + mean cross-entropy: returns (loss, dlogits = (softmax - onehot) / N, probs)."""
+    if logits.ndim != 2 or labels.shape != (logits.shape[0],):
+        raise ValueError(f"softmax_cross_entropy wants logits (N, K) and labels (N,), got {logits.shape} and {labels.shape}")
+    logits = np.ascontiguousarray(logits)
+    probs = np.empty_like(logits)
+    dlogits = np.empty_like(logits)
+    losses = np.empty(logits.shape[0], dtype=np.float64)
+    _softmax_cross_entropy_kernel(logits, labels.astype(np.int64), probs, dlogits, losses)
+    return float(losses.mean()), dlogits, probs
+
+
+def dropout_forward(x, rate, rng):
+    """Inverted dropout: keep each unit with probability 1 - rate and scale it by 1 / (1 - rate)."""
+    if rate <= 0.0:
+        return x, None
+    keep = 1.0 - rate
+    mask = (rng.random(x.shape, dtype=np.float32) < keep).astype(x.dtype) / x.dtype.type(keep)
+    return x * mask, mask
+
+
+def dropout_backward(dy, mask):
+    """dx = dy * mask (the mask already holds the 1 / (1 - rate) scale)."""
+    return dy if mask is None else dy * mask
+
+
+# ----------------------------------------------------------------------------------------------------
+# Optimiser updates, in place, one parallel pass over the parameter
+# ----------------------------------------------------------------------------------------------------
+
+@njit(**JIT)
+def _adam_kernel(param, grad, m, v, lr_t, beta1, beta2, eps):
+    for i in prange(param.size):
+        g = grad[i]
+        m[i] = beta1 * m[i] + (1.0 - beta1) * g
+        v[i] = beta2 * v[i] + (1.0 - beta2) * g * g
+        param[i] -= lr_t * m[i] / (math.sqrt(v[i]) + eps)
+
+
+def adam_update(param, grad, m, v, lr, t, beta1=0.9, beta2=0.999, eps=1e-7):
+    """Adam step t (from 1), in place; the bias correction is folded into lr_t = lr * sqrt(1-b2^t) / (1-b1^t)."""
+    lr_t = lr * math.sqrt(1.0 - beta2 ** t) / (1.0 - beta1 ** t)
+    _adam_kernel(param.reshape(-1), grad.reshape(-1), m.reshape(-1), v.reshape(-1), lr_t, beta1, beta2, eps)
+
+
+@njit(**JIT)
+def _sgd_momentum_kernel(param, grad, velocity, lr, momentum):
+    for i in prange(param.size):
+        velocity[i] = momentum * velocity[i] - lr * grad[i]
+        param[i] += velocity[i]
+
+
+def sgd_update(param, grad, velocity, lr, momentum=0.0):
+    """SGD with momentum, in place: velocity = momentum * velocity - lr * grad; param += velocity."""
+    _sgd_momentum_kernel(param.reshape(-1), grad.reshape(-1), velocity.reshape(-1), lr, momentum)

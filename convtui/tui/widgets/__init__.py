@@ -1,0 +1,1 @@
+"""Reusable widgets: number grids, digit images, plots, confusion matrices."""
