@@ -1,0 +1,241 @@
+"""Layers: forward and backward over the kernels, each owning its parameters and what backward needs.
+
+Every layer has `forward(x, training)`, `backward(dy) -> dx`, `params()` and `output_shape(input_shape)`.
+Shapes exclude the batch: a conv layer maps (C, H, W) to (K, OH, OW).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from convtui.core import kernels
+from convtui.core.initializers import INITIALIZERS
+
+
+@dataclass
+class Param:
+    """A trainable array and its gradient, named `<layer>.<w|b>` for checkpoints."""
+
+    name: str
+    value: np.ndarray
+    grad: np.ndarray = field(init=False)
+
+    def __post_init__(self):
+        self.grad = np.zeros_like(self.value)
+
+
+class Layer:
+    name = "layer"
+
+    def forward(self, x, training: bool = False):
+        raise NotImplementedError
+
+    def backward(self, dy):
+        raise NotImplementedError
+
+    def params(self) -> list[Param]:
+        return []
+
+    def output_shape(self, input_shape: tuple) -> tuple:
+        return input_shape
+
+    def describe(self) -> str:
+        return type(self).__name__
+
+
+class Conv2D(Layer):
+    """y = conv(x, w) + b over NCHW input; w (K, C, FH, FW)."""
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding="same",
+                 init="he_normal", rng=None, dtype=np.float32, name="conv"):
+        rng = rng if rng is not None else np.random.default_rng(0)
+        f_h, f_w = kernels._pair(kernel_size)
+        self.name, self.stride, self.padding = name, kernels._pair(stride), padding
+        fan_in, fan_out = in_channels * f_h * f_w, out_channels * f_h * f_w
+        shape = (out_channels, in_channels, f_h, f_w)
+        self.w = Param(f"{name}.w", INITIALIZERS[init](shape, fan_in, fan_out, rng, dtype))
+        self.b = Param(f"{name}.b", np.zeros(out_channels, dtype=dtype))
+        self._x = None
+
+    def forward(self, x, training=False):
+        self._x = x
+        return kernels.conv2d_forward(x, self.w.value, self.b.value, self.stride, self.padding)
+
+    def backward(self, dy):
+        dx, self.w.grad[...], self.b.grad[...] = kernels.conv2d_backward(
+            self._x, self.w.value, dy, self.stride, self.padding)
+        return dx
+
+    def params(self):
+        return [self.w, self.b]
+
+    def output_shape(self, input_shape):
+        c, h, w = input_shape
+        k, _, f_h, f_w = self.w.value.shape
+        pads = kernels.resolve_padding(self.padding, h, w, f_h, f_w, *self.stride)
+        return (k, kernels.conv_output_size(h, f_h, self.stride[0], pads[0], pads[1]),
+                kernels.conv_output_size(w, f_w, self.stride[1], pads[2], pads[3]))
+
+    def describe(self):
+        k, c, f_h, f_w = self.w.value.shape
+        return f"Conv2D {f_h}x{f_w}x{k} stride {self.stride[0]} {self.padding}"
+
+
+class MaxPool2D(Layer):
+    def __init__(self, pool=2, stride=None, name="maxpool"):
+        self.name, self.pool = name, kernels._pair(pool)
+        self.stride = kernels._pair(stride if stride is not None else pool)
+        self._argmax = self._x_shape = None
+
+    def forward(self, x, training=False):
+        y, self._argmax = kernels.maxpool2d_forward(x, self.pool, self.stride)
+        self._x_shape = x.shape
+        return y
+
+    def backward(self, dy):
+        return kernels.maxpool2d_backward(dy, self._argmax, self._x_shape)
+
+    def output_shape(self, input_shape):
+        c, h, w = input_shape
+        return (c, kernels.pool_output_size(h, self.pool[0], self.stride[0]),
+                kernels.pool_output_size(w, self.pool[1], self.stride[1]))
+
+    def describe(self):
+        return f"MaxPool2D {self.pool[0]}x{self.pool[1]} stride {self.stride[0]}"
+
+
+class MeanPool2D(MaxPool2D):
+    def __init__(self, pool=2, stride=None, name="meanpool"):
+        super().__init__(pool, stride, name)
+
+    def forward(self, x, training=False):
+        self._x_shape = x.shape
+        return kernels.meanpool2d_forward(x, self.pool, self.stride)
+
+    def backward(self, dy):
+        return kernels.meanpool2d_backward(dy, self._x_shape, self.pool, self.stride)
+
+    def describe(self):
+        return f"MeanPool2D {self.pool[0]}x{self.pool[1]} stride {self.stride[0]}"
+
+
+class Dense(Layer):
+    """y = x @ w + b; w (in, out)."""
+
+    def __init__(self, in_features, out_features, init="glorot_uniform", rng=None, dtype=np.float32, name="dense"):
+        rng = rng if rng is not None else np.random.default_rng(0)
+        self.name = name
+        self.w = Param(f"{name}.w", INITIALIZERS[init]((in_features, out_features), in_features, out_features, rng, dtype))
+        self.b = Param(f"{name}.b", np.zeros(out_features, dtype=dtype))
+        self._x = None
+
+    def forward(self, x, training=False):
+        self._x = x
+        return kernels.dense_forward(x, self.w.value, self.b.value)
+
+    def backward(self, dy):
+        dx, self.w.grad[...], self.b.grad[...] = kernels.dense_backward(self._x, self.w.value, dy)
+        return dx
+
+    def params(self):
+        return [self.w, self.b]
+
+    def output_shape(self, input_shape):
+        return (self.w.value.shape[1],)
+
+    def describe(self):
+        return f"Dense {self.w.value.shape[1]}"
+
+
+class ReLU(Layer):
+    name = "relu"
+
+    def forward(self, x, training=False):
+        self._y = kernels.relu_forward(x)
+        return self._y
+
+    def backward(self, dy):
+        return kernels.relu_backward(dy, self._y)
+
+
+class Sigmoid(Layer):
+    name = "sigmoid"
+
+    def forward(self, x, training=False):
+        self._y = kernels.sigmoid_forward(x)
+        return self._y
+
+    def backward(self, dy):
+        return kernels.sigmoid_backward(dy, self._y)
+
+
+class Dropout(Layer):
+    """Inverted dropout: active only when training, so inference needs no rescaling."""
+
+    def __init__(self, rate, rng=None, name="dropout"):
+        self.name, self.rate = name, float(rate)
+        self.rng = rng if rng is not None else np.random.default_rng(0)
+        self._mask = None
+
+    def forward(self, x, training=False):
+        if not training:
+            self._mask = None
+            return x
+        y, self._mask = kernels.dropout_forward(x, self.rate, self.rng)
+        return y
+
+    def backward(self, dy):
+        return kernels.dropout_backward(dy, self._mask)
+
+    def describe(self):
+        return f"Dropout {self.rate:g}"
+
+
+class Flatten(Layer):
+    name = "flatten"
+
+    def forward(self, x, training=False):
+        self._shape = x.shape
+        return x.reshape(x.shape[0], -1)
+
+    def backward(self, dy):
+        return dy.reshape(self._shape)
+
+    def output_shape(self, input_shape):
+        return (int(np.prod(input_shape)),)
+
+
+class Sequential:
+    """Layers applied in order; the last one gives logits (softmax lives in the fused loss)."""
+
+    def __init__(self, layers, input_shape=(1, 28, 28)):
+        self.layers = list(layers)
+        self.input_shape = tuple(input_shape)
+
+    def forward(self, x, training=False):
+        for layer in self.layers:
+            x = layer.forward(x, training)
+        return x
+
+    def backward(self, dy):
+        for layer in reversed(self.layers):
+            dy = layer.backward(dy)
+        return dy
+
+    def params(self) -> list[Param]:
+        return [p for layer in self.layers for p in layer.params()]
+
+    def predict_logits(self, x, batch_size=1000):
+        """Inference in batches, so a 10,000-image test set does not need one huge activation."""
+        return np.concatenate([self.forward(x[i:i + batch_size], training=False)
+                               for i in range(0, len(x), batch_size)])
+
+    def shapes(self) -> list[tuple[str, tuple]]:
+        """(description, output shape) per layer, for summaries and the receptive-field lesson."""
+        out, shape = [], self.input_shape
+        for layer in self.layers:
+            shape = layer.output_shape(shape)
+            out.append((layer.describe(), shape))
+        return out
