@@ -142,6 +142,9 @@ class PixelsScreen(XOLessonScreen):
         if not self.editing:
             self.notify("press e to edit first, then s saves your version", severity="warning")
             return
+        if not mismatches(self.edit_pixels, self.image.pixels) and self.edit_label == self.image.label:
+            self.notify("nothing changed yet: space flips the pixel under the cursor", severity="warning")
+            return
         try:
             saved = save_user_image(self.edit_pixels, self.edit_label, self.image.name,
                                     note=f"edited from {self.image.name}")

@@ -32,11 +32,11 @@ class VoteScreen(XOLessonScreen):
 
     def compose_lesson(self) -> ComposeResult:
         yield Static(id="vote-caption", classes="status")
+        yield Static(id="vote-result", classes="status")
         yield Static("training the vote weights...", id="vote-weights", classes="status")
         with Container(classes="pair"):
             yield Static(id="vote-table", classes="panel")
             yield Static(id="vote-all", classes="panel")
-        yield Static(id="vote-result", classes="status")
 
     def on_mount(self) -> None:
         self.train()

@@ -21,10 +21,10 @@ class XOLessonScreen(Screen):
 
     INTRO = ""
     IMAGE_BINDINGS = [
-        Binding("n", "next_image", "Image"),
+        Binding("n", "next_image", "Image", tooltip="Next image"),
         Binding("p", "previous_image", "Previous image", show=False),
     ]
-    FILTER_BINDINGS = [Binding("f", "next_filter", "Filter")]
+    FILTER_BINDINGS = [Binding("f", "next_filter", "Filter", tooltip="Next filter: \\, X, /")]
     BINDINGS = IMAGE_BINDINGS
 
     def __init__(self) -> None:
