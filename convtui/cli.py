@@ -48,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
         module = importlib.import_module(f"convtui.commands.{args.command}")
         return module.run(args)
     except UsageError as exc:
-        print(f"convtui {args.command or ''}: error: {exc}".replace("  ", " "), file=sys.stderr)
+        prog = f"convtui {args.command}" if args.command else "convtui"
+        print(f"{prog}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("convtui: interrupted", file=sys.stderr)
