@@ -40,6 +40,9 @@ class BackpropScreen(Screen):
             "W <- W - eta dE/dW, t takes ten; + and - change eta (too big and E grows). r rolls a new problem, "
             "0 starts this one again.")
     DEFAULT_CSS = """
+    BackpropScreen .mech-text {
+        padding: 0 1;
+    }
     BackpropScreen #bp-history {
         height: 2;
         margin: 0 1;
@@ -55,7 +58,7 @@ class BackpropScreen(Screen):
         Binding("plus", "eta(1)", "eta", key_display="+/-"),
         Binding("minus", "eta(-1)", "eta down", show=False),
         Binding("r", "reroll", "new"),
-        Binding("0", "restart", "restart"),
+        Binding("0", "restart", "restart", show=False),
     ]
 
     def __init__(self) -> None:
@@ -75,7 +78,7 @@ class BackpropScreen(Screen):
                 yield NumberGrid(title="H = X * W", id="bp-h", classes="panel")
                 yield NumberGrid(title="target T", id="bp-t", classes="panel")
                 yield NumberGrid(title="dE/dW", id="bp-dw", classes="panel")
-            yield Static(id="bp-page", classes="lesson-text")
+            yield Static(id="bp-page", classes="mech-text")
             yield Sparkline([], id="bp-history")
         yield Footer()
 
@@ -142,7 +145,7 @@ class BackpropScreen(Screen):
         lines = ["E = E_h11 + E_h12 + E_h21 + E_h22  with  E_hij = 1/2 (hij - tij)^2",
                  "  = " + " + ".join(format_value(e) for e in e_terms.ravel())
                  + f" = [b]{format_value(error(grads.h, state.target), 4)}[/b]",
-                 "dE/dWuv = Σ dE_hij/dhij · dhij/dWuv = Σ (hij - tij) · (the X that Wuv multiplies)"]
+                 "dE/dWuv = Σ dE_hij/dhij · dhij/dWuv = Σ (hij - tij) · (the X under Wuv)"]
         for w_index in WEIGHTS:
             label = name("W", w_index)
             symbols = " + ".join(f"(h{i + 1}{j + 1}-t{i + 1}{j + 1}){name('X', (i + w_index[0], j + w_index[1]))}"

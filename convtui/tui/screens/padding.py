@@ -30,6 +30,11 @@ class PaddingScreen(Screen):
             "i*s + f - 1 of the padded input, is shown in [brackets]. The output grid holds what the core's conv "
             "kernel computes with an all-ones filter: the sum of each window. Press l for the lecture's example "
             "(5x5 filter on 32x32: 28x28 VALID, 32x32 SAME).")
+    DEFAULT_CSS = """
+    PaddingScreen .mech-text {
+        padding: 0 1;
+    }
+    """
     BINDINGS = [
         Binding("n", "adjust('n', 1)", "size", key_display="n/N"),
         Binding("N", "adjust('n', -1)", "input size n - 1", show=False),
@@ -60,7 +65,7 @@ class PaddingScreen(Screen):
             with Horizontal(classes="panel-row"):
                 yield IndexedGrid(id="pad-input", classes="panel")
                 yield IndexedGrid(id="pad-output", classes="panel")
-            yield Static(id="pad-explain", classes="lesson-text")
+            yield Static(id="pad-explain", classes="mech-text")
         yield Footer()
 
     def on_mount(self) -> None:

@@ -16,6 +16,8 @@ from textual.widgets import Footer, Header, Static
 from convtui.toy.receptive import PRESETS, Footprint, layer_shapes, receptive_field_size, trace
 from convtui.tui.widgets.mech_grid import PIXEL_LAYERS, PixelMap
 
+LAYER_MAP_WIDTH = 28  # columns the selected layer's map is zoomed to (a 28x28 map is drawn 1:1)
+
 
 class ReceptiveFieldsScreen(Screen):
     """Trace one neuron of a conv/pool stack back to the input."""
@@ -27,6 +29,11 @@ class ReceptiveFieldsScreen(Screen):
             "zero padding, so the footprint is clipped: compare 'size' with 'field' (the unclipped side). "
             "m switches between stacks; the first is the lecture's MNIST CNN (conv 5x5 SAME, pool 2, "
             "conv 5x5 SAME, pool 2).")
+    DEFAULT_CSS = """
+    ReceptiveFieldsScreen .mech-text {
+        padding: 0 1;
+    }
+    """
     BINDINGS = [
         Binding("right_square_bracket", "layer(1)", "deeper", key_display="[ ]"),
         Binding("left_square_bracket", "layer(-1)", "shallower layer", show=False),
@@ -56,7 +63,7 @@ class ReceptiveFieldsScreen(Screen):
                 yield PixelMap(id="rf-input", classes="panel")
                 yield PixelMap(id="rf-layer", classes="panel")
                 yield Static(id="rf-legend", classes="caption")
-            yield Static(id="rf-table", classes="lesson-text")
+            yield Static(id="rf-table", classes="mech-text")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -96,7 +103,7 @@ class ReceptiveFieldsScreen(Screen):
 
         input_map = self.query_one("#rf-input", PixelMap)
         input_map.shape = (stack.input_size, stack.input_size)
-        input_map.zoom = max(1, 28 // stack.input_size)  # the 9x9 X/O image drawn as big as MNIST's 28x28
+        input_map.zoom = self.input_zoom()
         input_map.clear()
         input_map.paint("footprint", image.rows[0], image.cols[0], image.rows[1], image.cols[1])
         input_map.border_title = f"input {stack.input_size}x{stack.input_size}"
@@ -105,8 +112,8 @@ class ReceptiveFieldsScreen(Screen):
         channels, height, width = shapes[layer]
         layer_map = self.query_one("#rf-layer", PixelMap)
         layer_map.shape = (height, width)
-        # About as wide as the input map, so small maps stay readable.
-        layer_map.zoom = max(1, stack.input_size * input_map.zoom // max(height, width))
+        # Small maps are zoomed to about 28 columns, so a 7x7 or 1x1 output stays readable.
+        layer_map.zoom = max(1, LAYER_MAP_WIDTH // max(height, width))
         layer_map.clear()
         layer_map.paint("cursor", *self.cell, *self.cell)
         layer_map.border_title = f"layer {layer} {height}x{width}"
@@ -123,6 +130,17 @@ class ReceptiveFieldsScreen(Screen):
         legend.append(" cell")
         self.query_one("#rf-legend", Static).update(legend)
         self.query_one("#rf-table", Static).update(self.table_text(shapes))
+
+    def input_zoom(self) -> int:
+        """The largest zoom at which both maps, the legend and the table fit the terminal (at least 1)."""
+        size = self.model_stack.input_size
+        width, height = max(self.size.width, 80), max(self.size.height, 24)
+        levels = len(self.footprints) + 1  # table lines, with its header
+        for zoom in range(max(1, 56 // size), 1, -1):
+            pixels = size * zoom
+            if pixels + 3 + LAYER_MAP_WIDTH + 3 + 30 <= width and (pixels + 1) // 2 + 2 + levels + 3 <= height:
+                return zoom
+        return 1
 
     def table_text(self, shapes) -> str:
         """One line per level, from the selected layer down to the image: rows, columns, size, field."""

@@ -13,7 +13,6 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from convtui.toy.formatting import cell_strings, cell_width
 from convtui.tui.widgets.grid import NumberGrid
 
 
@@ -37,7 +36,7 @@ class IndexedGrid(NumberGrid):
         # Column labels share the cells' width; indices stay under 100, so two characters always suffice.
         body = super().render()
         label_width = self._label_width()
-        width = cell_width(cell_strings(self.values, self.decimals))
+        width = self._cell_width()  # the width NumberGrid gives every cell
         text = Text(" " * (label_width + 1), no_wrap=True, overflow="crop")
         for c in range(self.values.shape[1]):
             text.append(f" {c + self.col_offset:>{width}} ", style="dim")
