@@ -261,3 +261,20 @@ def test_pixel_map_paints_two_rows_per_line_later_rectangles_on_top():
     assert text.plain == "▀▀▀▀\n▀▀▀▀"  # 3 rows -> 2 lines of half blocks
     pixels.zoom = 2
     assert pixels.render().plain.split("\n") == ["▀" * 8] * 3
+
+
+@pytest.mark.parametrize("lesson,phrase", [("padding", "is shown in [brackets]"),
+                                           ("receptive-fields", "] (deeper) and [ (shallower)"),
+                                           ("channels", "[3, 3, 2]"), ("backprop", "E_hij = 1/2 (hij - tij)^2")])
+async def test_help_shows_the_lesson_text_and_keys(lesson, phrase):
+    from convtui.tui.screens.help import HelpScreen
+
+    app = ConvTuiApp(initial_screen=lesson)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        assert phrase in shown(app.screen, "#help-text")  # brackets survive markup
+        keys = [key for key, _ in app.screen.key_rows]
+        assert "?" in keys and all("_" not in key for key in keys)  # ←, [, + rather than key names

@@ -56,7 +56,7 @@ class BackpropScreen(Screen):
         Binding("u", "update(1)", "step"),
         Binding("t", f"update({MANY_STEPS})", f"{MANY_STEPS} steps"),
         Binding("plus", "eta(1)", "eta", key_display="+/-"),
-        Binding("minus", "eta(-1)", "eta down", show=False),
+        Binding("minus", "eta(-1)", "eta down", key_display="-", show=False),
         Binding("r", "reroll", "new"),
         Binding("0", "restart", "restart", show=False),
     ]

@@ -27,7 +27,7 @@ class PaddingScreen(Screen):
     HELP = ("A filter f x f slides over an n x n input with stride s. Zero padding (grey 0s) keeps the size: "
             "VALID adds none, SAME adds what TensorFlow adds (the odd pixel goes after), or choose p yourself.\n"
             "out = (n + 2p - f) // s + 1. Arrow keys pick an output neuron; its receptive field, rows i*s .. "
-            "i*s + f - 1 of the padded input, is shown in [brackets]. The output grid holds what the core's conv "
+            "i*s + f - 1 of the padded input, is shown in \\[brackets]. The output grid holds what the core's conv "
             "kernel computes with an all-ones filter: the sum of each window. Press l for the lecture's example "
             "(5x5 filter on 32x32: 28x28 VALID, 32x32 SAME).")
     DEFAULT_CSS = """
@@ -47,9 +47,9 @@ class PaddingScreen(Screen):
         Binding("P", "adjust('p', -1)", "explicit padding p - 1", show=False),
         Binding("l", "lecture", "lecture"),
         Binding("up", "move(-1, 0)", "neuron", key_display="←↑↓→"),
-        Binding("down", "move(1, 0)", "neuron down", show=False),
-        Binding("left", "move(0, -1)", "neuron left", show=False),
-        Binding("right", "move(0, 1)", "neuron right", show=False),
+        Binding("down", "move(1, 0)", "neuron down", key_display="↓", show=False),
+        Binding("left", "move(0, -1)", "neuron left", key_display="←", show=False),
+        Binding("right", "move(0, 1)", "neuron right", key_display="→", show=False),
     ]
 
     def __init__(self) -> None:
@@ -159,8 +159,10 @@ class PaddingScreen(Screen):
         if report.error:
             lines.append(f"[red]{report.error}[/red]")
         lines.append(f"SAME (TensorFlow): out = ceil(n/s) = ceil({n}/{s}) = {rule.out}")
-        lines.append(f"  pad_total = max((out-1)*s + f - n, 0) = max({rule.out - 1}*{s} + {f} - {n}, 0) = {rule.total}")
-        lines.append(f"  before = total // 2 = {rule.before} (top, left), after = the rest = {rule.after} (bottom, right)")
+        lines.append(f"  pad_total = max((out-1)*s + f - n, 0) = max({rule.out - 1}*{s} + {f} - {n}, 0)"
+                     f" = {rule.total}")
+        lines.append(f"  before = total // 2 = {rule.before} (top, left), after = the rest = {rule.after}"
+                     " (bottom, right)")
         if report.out:
             i, j = self.neuron
             rows, cols = receptive_field(i, j, f, s)

@@ -23,24 +23,24 @@ class ReceptiveFieldsScreen(Screen):
     """Trace one neuron of a conv/pool stack back to the input."""
 
     TITLE = "Receptive fields across layers"
-    HELP = ("Each neuron of a deeper layer sees a bigger piece of the image. Pick a layer with [ and ], a cell "
-            "of its output with the arrow keys, and its footprint on the image lights up (blue); the table lists "
-            "the rows and columns it covers on every level in between. Near the edges part of the field is "
-            "zero padding, so the footprint is clipped: compare 'size' with 'field' (the unclipped side). "
-            "m switches between stacks; the first is the lecture's MNIST CNN (conv 5x5 SAME, pool 2, "
-            "conv 5x5 SAME, pool 2).")
+    HELP = ("Each neuron of a deeper layer sees a bigger piece of the image. Pick a layer with ] (deeper) and "
+            "\\[ (shallower), a cell of its output with the arrow keys, and its footprint on the image lights "
+            "up (blue); the table lists the rows and columns it covers on every level in between. Near the "
+            "edges part of the field is zero padding, so the footprint is clipped: compare 'size' with 'field' "
+            "(the unclipped side). m switches between stacks; the first is the lecture's MNIST CNN (conv 5x5 "
+            "SAME, pool 2, conv 5x5 SAME, pool 2).")
     DEFAULT_CSS = """
     ReceptiveFieldsScreen .mech-text {
         padding: 0 1;
     }
     """
     BINDINGS = [
-        Binding("right_square_bracket", "layer(1)", "deeper", key_display="[ ]"),
-        Binding("left_square_bracket", "layer(-1)", "shallower layer", show=False),
+        Binding("right_square_bracket", "layer(1)", "layer", key_display="[ ]"),
+        Binding("left_square_bracket", "layer(-1)", "shallower layer", key_display="[", show=False),
         Binding("up", "move(-1, 0)", "cell", key_display="←↑↓→"),
-        Binding("down", "move(1, 0)", "cell down", show=False),
-        Binding("left", "move(0, -1)", "cell left", show=False),
-        Binding("right", "move(0, 1)", "cell right", show=False),
+        Binding("down", "move(1, 0)", "cell down", key_display="↓", show=False),
+        Binding("left", "move(0, -1)", "cell left", key_display="←", show=False),
+        Binding("right", "move(0, 1)", "cell right", key_display="→", show=False),
         Binding("c", "centre", "centre"),
         Binding("m", "next_stack", "stack"),
     ]
