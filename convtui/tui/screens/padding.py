@@ -34,6 +34,9 @@ class PaddingScreen(Screen):
     PaddingScreen .mech-text {
         padding: 0 1;
     }
+    PaddingScreen IndexedGrid {
+        min-width: 24;  /* room for the titles when n or the output is tiny */
+    }
     """
     BINDINGS = [
         Binding("n", "adjust('n', 1)", "size", key_display="n/N"),
@@ -100,7 +103,7 @@ class PaddingScreen(Screen):
         width = max(self.size.width, 80) - 4
         height = max(self.size.height, 24) - 2 - 1 - EXPLAIN_LINES - 3  # header+footer, settings, text, frame
         out_cols = max(1, min(self.report.out, 8, (width // 3) // out_cell))
-        out_width = out_cols * out_cell + 5
+        out_width = max(out_cols * out_cell + 5, 25)  # min-width 24 in DEFAULT_CSS, plus the margin
         in_cols = max(1, (width - out_width - 6) // 4)
         return max(1, min(in_cols, height)), max(1, height), out_cols
 
@@ -155,7 +158,7 @@ class PaddingScreen(Screen):
     def explain_text(self, x: np.ndarray, sums: np.ndarray) -> str:
         setup, report, rule = self.setup, self.report, self.report.same_rule
         n, f, s = setup.n, setup.f, setup.s
-        lines = [f"out = {report.formula}  ->  [b]{report.out}x{report.out}[/b]"]
+        lines = [f"out = {report.formula}"]
         if report.error:
             lines.append(f"[red]{report.error}[/red]")
         lines.append(f"SAME (TensorFlow): out = ceil(n/s) = ceil({n}/{s}) = {rule.out}")
