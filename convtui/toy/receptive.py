@@ -12,10 +12,15 @@ shapes training uses; by default the lecture's MNIST CNN (conv 5x5 SAME, pool 2,
 
 from __future__ import annotations
 
+import gzip
 from dataclasses import dataclass
 
+import numpy as np
+
+from convtui.assets_path import mnist_dir
 from convtui.core.kernels import resolve_padding
 from convtui.core.layers import Conv2D, MaxPool2D, Sequential
+from convtui.toy.images import find_image
 
 
 @dataclass(frozen=True)
@@ -129,3 +134,34 @@ def receptive_field_size(stack: Stack, layer: int) -> int:
         reach += (spec.f - 1) * jump
         jump *= spec.s
     return reach
+
+
+MNIST_TEST_IMAGES = "t10k-images-idx3-ubyte.gz"
+IDX_IMAGES_MAGIC = 2051
+
+
+def mnist_test_digit(index: int = 0) -> np.ndarray | None:
+    """One 28x28 test digit in [0, 1] from the shipped IDX file, read without unpacking the rest; None if absent.
+
+    IDX layout: big-endian int32 magic 2051, count, rows, cols, then count*rows*cols unsigned bytes.
+    """
+    try:
+        with gzip.open(mnist_dir() / MNIST_TEST_IMAGES, "rb") as stream:
+            magic, count, rows, cols = np.frombuffer(stream.read(16), dtype=">i4")
+            if magic != IDX_IMAGES_MAGIC or not 0 <= index < count:
+                return None
+            stream.seek(16 + index * rows * cols)
+            pixels = np.frombuffer(stream.read(rows * cols), dtype=np.uint8)
+    except (OSError, ValueError):
+        return None
+    return pixels.reshape(rows, cols) / 255.0
+
+
+def sample_image(stack: Stack) -> np.ndarray | None:
+    """Something real to trace footprints on: an MNIST digit for 28x28 stacks, the lecture's X for the 9x9 one."""
+    if stack.input_size == 28:
+        return mnist_test_digit(0)
+    if stack.input_size == 9:
+        image = find_image("x")
+        return None if image is None else image.pixels
+    return None

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from convtui.core.kernels import conv2d_forward, maxpool2d_forward
-from convtui.toy.receptive import MNIST_CNN, PRESETS, Stack, LayerSpec, layer_shapes, receptive_field_size, trace
+from convtui.toy.receptive import (MNIST_CNN, PRESETS, STRIDED, XO_TOY, LayerSpec, Stack, layer_shapes,
+                                   receptive_field_size, sample_image, trace)
 
 
 def brute_force_influence(stack: Stack, layer: int) -> np.ndarray:
@@ -71,3 +72,21 @@ def test_pool_partial_window_at_the_edge():
     stack = Stack("odd", 7, (LayerSpec("pool", 2, 2),))
     assert layer_shapes(stack)[1] == (1, 4, 4)
     assert trace(stack, 1, 3, 3)[-1].rows == (6, 6)
+
+
+def test_sample_images_are_a_real_digit_and_the_lecture_x():
+    digit = sample_image(MNIST_CNN)
+    assert digit.shape == (28, 28) and digit.min() == 0.0 and digit.max() == 1.0
+    assert 50 < np.count_nonzero(digit > 0.5) < 400  # a stroke, not noise or a blank
+    x = sample_image(XO_TOY)
+    assert x.shape == (9, 9)
+    np.testing.assert_array_equal(np.diag(x), [-1, 1, 1, 1, 1, 1, 1, 1, -1])  # the X's diagonal, border paper
+    assert sample_image(STRIDED) is not None  # also 28x28
+
+
+def test_missing_mnist_file_gives_none(monkeypatch, tmp_path):
+    import convtui.toy.receptive as receptive
+
+    monkeypatch.setattr(receptive, "mnist_dir", lambda: tmp_path)
+    assert receptive.mnist_test_digit(0) is None
+    assert receptive.mnist_test_digit(10**6) is None

@@ -261,6 +261,11 @@ def test_pixel_map_paints_two_rows_per_line_later_rectangles_on_top():
     assert text.plain == "▀▀▀▀\n▀▀▀▀"  # 3 rows -> 2 lines of half blocks
     pixels.zoom = 2
     assert pixels.render().plain.split("\n") == ["▀" * 8] * 3
+    # An image underneath shows through: ink and paper get different shades of the same highlight.
+    plain_paper = pixels.colour_at(0, 3)
+    pixels.set_image(np.array([[1, -1, -1, 1], [-1, -1, -1, -1], [-1, -1, -1, -1]]))
+    assert pixels.colour_at(0, 0) != pixels.colour_at(1, 0)  # footprint on ink vs on paper
+    assert pixels.colour_at(0, 3) != plain_paper and pixels.colour_at(0, 2) == plain_paper
 
 
 @pytest.mark.parametrize("lesson,phrase", [("padding", "is shown in [brackets]"),

@@ -13,7 +13,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
-from convtui.toy.receptive import PRESETS, Footprint, layer_shapes, receptive_field_size, trace
+from convtui.toy.receptive import (PRESETS, Footprint, layer_shapes, receptive_field_size, sample_image,
+                                   trace)
 from convtui.tui.widgets.mech_grid import PIXEL_LAYERS, PixelMap
 
 LAYER_MAP_WIDTH = 28  # columns the selected layer's map is zoomed to (a 28x28 map is drawn 1:1)
@@ -51,6 +52,7 @@ class ReceptiveFieldsScreen(Screen):
         self.depth = len(PRESETS[0].layers)  # start at the deepest layer: the biggest footprint
         self.cell = (0, 0)
         self.footprints: list[Footprint] = []
+        self.image = sample_image(self.model_stack)  # an MNIST digit (or the X) under the footprint
 
     @property
     def model_stack(self):
@@ -91,6 +93,7 @@ class ReceptiveFieldsScreen(Screen):
 
     def action_next_stack(self) -> None:
         self.stack_index = (self.stack_index + 1) % len(PRESETS)
+        self.image = sample_image(self.model_stack)
         self.depth = len(self.model_stack.layers)
         self.action_centre()
 
@@ -105,6 +108,7 @@ class ReceptiveFieldsScreen(Screen):
         input_map.shape = (stack.input_size, stack.input_size)
         input_map.zoom = self.input_zoom()
         input_map.clear()
+        input_map.set_image(self.image)
         input_map.paint("footprint", image.rows[0], image.cols[0], image.rows[1], image.cols[1])
         input_map.border_title = f"input {stack.input_size}x{stack.input_size}"
         input_map.border_subtitle = f"{image.size[0]}x{image.size[1]}"
@@ -124,9 +128,9 @@ class ReceptiveFieldsScreen(Screen):
             f"[b]{stack.name}[/b]\nlayer {layer}: {stack.layers[layer - 1].label()}\n"
             f"output {height}x{width}x{channels}\ncell (i, j) = [b]{self.cell}[/b]\n"
             f"footprint [b]{image.size[0]}x{image.size[1]}[/b] of a\n{field}x{field} field\n\n")
-        legend.append("██", style=f"color({PIXEL_LAYERS['footprint']})")
+        legend.append("██", style=f"color({PIXEL_LAYERS['footprint'][0]})")
         legend.append(" footprint  ")
-        legend.append("██", style=f"color({PIXEL_LAYERS['cursor']})")
+        legend.append("██", style=f"color({PIXEL_LAYERS['cursor'][0]})")
         legend.append(" cell")
         self.query_one("#rf-legend", Static).update(legend)
         self.query_one("#rf-table", Static).update(self.table_text(shapes))

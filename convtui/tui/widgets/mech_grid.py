@@ -9,6 +9,7 @@ characters and its cells look square. Rectangles are painted in xterm-256 colour
 
 from __future__ import annotations
 
+import numpy as np
 from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
@@ -56,13 +57,16 @@ class IndexedGrid(NumberGrid):
         return self.values.shape[0] + 1
 
 
-# xterm-256 colours for PixelMap layers, dark to bright.
-PIXEL_BACKGROUND = 236
-PIXEL_LAYERS = {"footprint": 33, "window": 214, "cursor": 226, "padding": 240}
+# xterm-256 colours for PixelMap, as (on ink, on paper): an image underneath stays visible through a highlight.
+PIXEL_PLAIN = (250, 236)  # light grey ink, dark grey paper
+PIXEL_LAYERS = {"footprint": (45, 25), "cursor": (226, 136)}
 
 
 class PixelMap(Widget):
-    """An h x w map painted with half blocks; named rectangles are filled in colour, later ones on top."""
+    """An h x w map painted with half blocks; named rectangles are tinted in colour, later ones on top.
+
+    An optional image (ink where > 0) shows through: each colour is a pair, (on ink, on paper).
+    """
 
     DEFAULT_CSS = """
     PixelMap {
@@ -78,15 +82,22 @@ class PixelMap(Widget):
 
     def __init__(self, shape: tuple[int, int] = (1, 1), title: str | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
-        self._rects: dict[str, tuple[int, int, int, int, int]] = {}
+        self._rects: dict[str, tuple[int, int, int, int, tuple[int, int]]] = {}
+        self._ink: np.ndarray | None = None
         self.set_reactive(PixelMap.shape, tuple(shape))
         if title:
             self.border_title = title
 
-    def paint(self, name: str, top: int, left: int, bottom: int, right: int, colour: int | None = None) -> None:
-        """Fill the rectangle (top, left)-(bottom, right), inclusive, in `colour` (default from PIXEL_LAYERS)."""
+    def set_image(self, image: np.ndarray | None) -> None:
+        """Show an image under the highlights (cells > 0 are ink), or None for a plain map."""
+        self._ink = None if image is None else np.asarray(image) > 0
+        self.refresh()
+
+    def paint(self, name: str, top: int, left: int, bottom: int, right: int,
+              colours: tuple[int, int] | None = None) -> None:
+        """Tint the rectangle (top, left)-(bottom, right), inclusive (colours default from PIXEL_LAYERS)."""
         self._rects.pop(name, None)
-        self._rects[name] = (top, left, bottom, right, colour if colour is not None else PIXEL_LAYERS[name])
+        self._rects[name] = (top, left, bottom, right, colours if colours is not None else PIXEL_LAYERS[name])
         self.refresh()
 
     def clear(self) -> None:
@@ -99,11 +110,13 @@ class PixelMap(Widget):
         return found[:4] if found else None
 
     def colour_at(self, r: int, c: int) -> int:
-        colour = PIXEL_BACKGROUND
+        ink = self._ink is not None and 0 <= r < self._ink.shape[0] and 0 <= c < self._ink.shape[1] \
+            and bool(self._ink[r, c])
+        colours = PIXEL_PLAIN
         for top, left, bottom, right, fill in self._rects.values():
             if top <= r <= bottom and left <= c <= right:
-                colour = fill
-        return colour
+                colours = fill
+        return colours[0] if ink else colours[1]
 
     def render(self) -> Text:
         zoom = self.zoom
