@@ -43,9 +43,16 @@ class BackpropScreen(Screen):
     BackpropScreen .mech-text {
         padding: 0 1;
     }
-    BackpropScreen #bp-history {
+    BackpropScreen #bp-history-row {
         height: 2;
         margin: 0 1;
+    }
+    BackpropScreen #bp-history-label {
+        width: 13;
+        color: $text-muted;
+    }
+    BackpropScreen #bp-history {
+        width: 1fr;
     }
     """
     BINDINGS = [
@@ -79,7 +86,9 @@ class BackpropScreen(Screen):
                 yield NumberGrid(title="target T", id="bp-t", classes="panel")
                 yield NumberGrid(title="dE/dW", id="bp-dw", classes="panel")
             yield Static(id="bp-page", classes="mech-text")
-            yield Sparkline([], id="bp-history")
+            with Horizontal(id="bp-history-row"):
+                yield Static("E per update", id="bp-history-label")
+                yield Sparkline([], id="bp-history")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -143,7 +152,7 @@ class BackpropScreen(Screen):
         state, grads = self.state, self.grads
         e_terms = error_terms(grads.h, state.target)
         lines = ["E = E_h11 + E_h12 + E_h21 + E_h22  with  E_hij = 1/2 (hij - tij)^2",
-                 "  = " + " + ".join(format_value(e) for e in e_terms.ravel())
+                 "  = " + " + ".join(format_value(e, 4) for e in e_terms.ravel())
                  + f" = [b]{format_value(error(grads.h, state.target), 4)}[/b]",
                  "dE/dWuv = Σ dE_hij/dhij · dhij/dWuv = Σ (hij - tij) · (the X under Wuv)"]
         for w_index in WEIGHTS:
