@@ -1,0 +1,199 @@
+"""Backprop through one conv layer: the lecture's 3x3 X, 2x2 W, 2x2 H, forward, backward and update, in numbers.
+
+Four pages (keys 1-4): the forward pass h11..h22 written as the lecture writes them; dE/dW11..dW22 as sums over
+the four outputs, term by term; the checks (conv2d_backward, finite differences) and dE/dX; the update
+W_next = W - eta * dE/dW with the error history. The maths is in `convtui.toy.backprop`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Sparkline, Static
+
+from convtui.toy.backprop import (DEFAULT_SEED, OUTPUTS, WEIGHTS, BackpropState, Gradients, error, error_terms,
+                                  finite_difference, forward, forward_terms, gradients, make_state, name, step,
+                                  with_eta)
+from convtui.toy.formatting import format_value
+from convtui.tui.widgets.grid import NumberGrid
+
+PAGES = ("forward", "backward dE/dW", "checks and dE/dX", "update")
+MANY_STEPS = 10
+
+
+def v(value: float, decimals: int = 2) -> str:
+    """A factor in a product, bracketed as on the board: (-0.13)(2)."""
+    return f"({format_value(value, decimals)})"
+
+
+class BackpropScreen(Screen):
+    """Forward, backward and update for one convolutional layer, with a target to learn."""
+
+    TITLE = "Backprop through one conv layer"
+    HELP = ("The lecture's case: input X 3x3, one filter W 2x2, no padding, stride 1, output H 2x2. The error is "
+            "E = E_h11 + E_h12 + E_h21 + E_h22 with E_hij = 1/2 (hij - tij)^2 against a target T (made by a "
+            "hidden filter, so E can reach 0). Pages: 1 forward, 2 dE/dW term by term, 3 checks against the "
+            "core's conv backward and finite differences, plus dE/dX, 4 the update. u takes one step "
+            "W <- W - eta dE/dW, t takes ten; + and - change eta (too big and E grows). r rolls a new problem, "
+            "0 starts this one again.")
+    DEFAULT_CSS = """
+    BackpropScreen .mech-text {
+        padding: 0 1;
+    }
+    BackpropScreen #bp-history-row {
+        height: 2;
+        margin: 0 1;
+    }
+    BackpropScreen #bp-history-label {
+        width: 13;
+        color: $text-muted;
+    }
+    BackpropScreen #bp-history {
+        width: 1fr;
+    }
+    """
+    BINDINGS = [
+        Binding("1", "page(0)", "page", key_display="1-4"),
+        Binding("2", "page(1)", "backward", show=False),
+        Binding("3", "page(2)", "checks", show=False),
+        Binding("4", "page(3)", "update", show=False),
+        Binding("u", "update(1)", "step"),
+        Binding("t", f"update({MANY_STEPS})", f"{MANY_STEPS} steps"),
+        Binding("plus", "eta(1)", "eta", key_display="+/-"),
+        Binding("minus", "eta(-1)", "eta down", key_display="-", show=False),
+        Binding("r", "reroll", "new"),
+        Binding("0", "restart", "restart", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seed = DEFAULT_SEED
+        self.state: BackpropState = make_state(self.seed)
+        self.page = 0
+        self.grads: Gradients | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Vertical(classes="lesson-body"):
+            yield Static(id="bp-status", classes="status")
+            with Horizontal(classes="panel-row"):
+                yield NumberGrid(decimals=0, title="X", id="bp-x", classes="panel")
+                yield NumberGrid(title="W", id="bp-w", classes="panel")
+                yield NumberGrid(title="H = X * W", id="bp-h", classes="panel")
+                yield NumberGrid(title="target T", id="bp-t", classes="panel")
+                yield NumberGrid(title="dE/dW", id="bp-dw", classes="panel")
+            yield Static(id="bp-page", classes="mech-text")
+            with Horizontal(id="bp-history-row"):
+                yield Static("E per update", id="bp-history-label")
+                yield Sparkline([], id="bp-history")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.refresh_view()
+
+    # ---------------------------------------------------------------- keys
+    def action_page(self, page: int) -> None:
+        self.page = page
+        self.refresh_view()
+
+    def action_update(self, count: int) -> None:
+        for _ in range(count):
+            self.state = step(self.state)
+        self.refresh_view()
+
+    def action_eta(self, delta: int) -> None:
+        self.state = with_eta(self.state, delta)
+        self.refresh_view()
+
+    def action_reroll(self) -> None:
+        self.seed += 1
+        self.state = make_state(self.seed, self.state.eta)
+        self.refresh_view()
+
+    def action_restart(self) -> None:
+        self.state = make_state(self.seed, self.state.eta)
+        self.refresh_view()
+
+    # ---------------------------------------------------------------- drawing
+    def refresh_view(self) -> None:
+        state = self.state
+        self.grads = grads = gradients(state)
+        self.query_one("#bp-x", NumberGrid).set_values(state.x)
+        self.query_one("#bp-w", NumberGrid).set_values(state.w)
+        self.query_one("#bp-h", NumberGrid).set_values(grads.h)
+        self.query_one("#bp-t", NumberGrid).set_values(state.target)
+        self.query_one("#bp-dw", NumberGrid).set_values(grads.dE_dW)
+        self.query_one("#bp-dw", NumberGrid).display = self.size.width >= 100
+        updates = len(state.history) - 1
+        self.query_one("#bp-status", Static).update(
+            f"page [b]{self.page + 1} {PAGES[self.page]}[/b]   E = [b]{format_value(state.history[-1], 4)}[/b]"
+            f"   eta = [b]{state.eta:g}[/b]   updates {updates}   problem {self.seed}")
+        pages = (self.forward_page, self.backward_page, self.checks_page, self.update_page)
+        self.query_one("#bp-page", Static).update(pages[self.page]())
+        self.query_one("#bp-history", Sparkline).data = list(state.history)
+
+    def forward_page(self) -> str:
+        state = self.state
+        lines = []
+        for out in OUTPUTS:
+            terms = forward_terms(state.x, state.w, out)
+            symbols = " + ".join(f"{w_name}{x_name}" for w_name, x_name, _, _ in terms)
+            numbers = " + ".join(f"{v(w_value)}{v(x_value, 0)}" for _, _, w_value, x_value in terms)
+            h = self.grads.h[out]
+            lines.append(f"[b]{name('h', out)}[/b] = {symbols}")
+            lines.append(f"    = {numbers} = [b]{format_value(h)}[/b]")
+        lines.append("H itself comes from the core's conv2d_forward (no padding, stride 1).")
+        return "\n".join(lines)
+
+    def backward_page(self) -> str:
+        state, grads = self.state, self.grads
+        e_terms = error_terms(grads.h, state.target)
+        lines = ["E = E_h11 + E_h12 + E_h21 + E_h22  with  E_hij = 1/2 (hij - tij)^2",
+                 "  = " + " + ".join(format_value(e, 4) for e in e_terms.ravel())
+                 + f" = [b]{format_value(error(grads.h, state.target), 4)}[/b]",
+                 "dE/dWuv = Σ dE_hij/dhij · dhij/dWuv = Σ (hij - tij) · (the X under Wuv)"]
+        for w_index in WEIGHTS:
+            label = name("W", w_index)
+            symbols = " + ".join(f"(h{i + 1}{j + 1}-t{i + 1}{j + 1}){name('X', (i + w_index[0], j + w_index[1]))}"
+                                 for i, j in OUTPUTS)
+            numbers = " + ".join(f"{v(de_dh)}{v(dh_dw, 0)}" for de_dh, dh_dw, _ in grads.terms[label])
+            lines.append(f"[b]dE/d{label}[/b] = {symbols}")
+            lines.append(f"    = {numbers} = [b]{format_value(grads.dE_dW[w_index])}[/b]")
+        return "\n".join(lines)
+
+    def checks_page(self) -> str:
+        grads = self.grads
+        fd_w = finite_difference(self.state, "w")
+        fd_x = finite_difference(self.state, "x")
+        term_sums = {label: sum(t[2] for t in terms) for label, terms in grads.terms.items()}
+        lines = [f"[b]{'':<9}{'term by term':>14}{'conv2d_backward':>17}{'finite diff':>14}[/b]"]
+        for w_index in WEIGHTS:
+            label = name("W", w_index)
+            lines.append(f"dE/d{label:<5}{term_sums[label]:>14.4f}{grads.dE_dW[w_index]:>17.4f}{fd_w[w_index]:>14.4f}")
+        gap = max(np.abs(fd_w - grads.dE_dW).max(), np.abs(fd_x - grads.dE_dX).max())
+        lines.append(f"largest |conv2d_backward - finite difference| over W and X: {gap:.1e}")
+        lines.append("[b]dE/dX[/b]: each pixel collects (hij - tij) Wuv from every h it feeds")
+        lines.append(f"  {'conv2d_backward':<30}   finite diff")
+        for r in range(3):
+            lines.append("  " + "".join(f"{grads.dE_dX[r, c]:>10.4f}" for c in range(3))
+                         + "   " + "".join(f"{fd_x[r, c]:>10.4f}" for c in range(3)))
+        return "\n".join(lines)
+
+    def update_page(self) -> str:
+        state, grads = self.state, self.grads
+        w_next = state.w - state.eta * grads.dE_dW
+        lines = []
+        for w_index in WEIGHTS:
+            label = name("W", w_index)
+            lines.append(f"{label}_next = {label} - eta dE/d{label} = {format_value(state.w[w_index])} - "
+                         f"{state.eta:g} x {v(grads.dE_dW[w_index])} = [b]{format_value(w_next[w_index])}[/b]")
+        after = error(forward(state.x, w_next), state.target)
+        lines.append(f"E now {format_value(state.history[-1], 4)}, after this update "
+                     f"[b]{format_value(after, 4)}[/b]  (u: take it, t: take {MANY_STEPS})")
+        recent = state.history[-6:]
+        first = len(state.history) - len(recent)
+        lines.append("history: " + "  ".join(f"E{first + k}={format_value(e, 3)}" for k, e in enumerate(recent)))
+        return "\n".join(lines)

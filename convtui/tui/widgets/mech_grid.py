@@ -1,0 +1,141 @@
+"""Widgets for the mechanics lessons, built on the shared NumberGrid.
+
+IndexedGrid: a NumberGrid with row and column numbers, for showing a window onto a larger array (the padding
+explorer scrolls a 64x64 input on an 80x24 terminal), so "rows i*s .. i*s + f - 1" can be read off the labels.
+
+PixelMap: a map of cells drawn two rows per terminal line with half blocks, so a 28x28 image takes 28x14
+characters and its cells look square. Rectangles are painted in xterm-256 colours (no truecolor needed).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widget import Widget
+
+from convtui.tui.widgets.grid import NumberGrid
+
+
+class IndexedGrid(NumberGrid):
+    """A NumberGrid showing a window of a larger array, labelled with the rows and columns it covers."""
+
+    def __init__(self, values=None, decimals: int = 0, row_offset: int = 0, col_offset: int = 0, **kwargs) -> None:
+        super().__init__(values, decimals=decimals, **kwargs)
+        self.row_offset, self.col_offset = row_offset, col_offset
+
+    def set_window(self, values, row_offset: int, col_offset: int) -> None:
+        """Show `values`, the part of a larger array whose top-left cell is (row_offset, col_offset)."""
+        self.row_offset, self.col_offset = row_offset, col_offset
+        self.set_values(values)
+        self.refresh(layout=True)
+
+    def _label_width(self) -> int:
+        return len(str(self.row_offset + self.values.shape[0] - 1))
+
+    def render(self) -> Text:
+        # Column labels share the cells' width; indices stay under 100, so two characters always suffice.
+        body = super().render()
+        label_width = self._label_width()
+        width = self._cell_width()  # the width NumberGrid gives every cell
+        text = Text(" " * (label_width + 1), no_wrap=True, overflow="crop")
+        for c in range(self.values.shape[1]):
+            text.append(f" {c + self.col_offset:>{width}} ", style="dim")
+        for r, line in enumerate(body.split("\n")):
+            text.append("\n")
+            text.append(f"{r + self.row_offset:>{label_width}} ", style="dim")
+            text.append(line)
+        return text
+
+    def plain_text(self) -> str:
+        return self.render().plain
+
+    def get_content_width(self, container, viewport) -> int:
+        return super().get_content_width(container, viewport) + self._label_width() + 1
+
+    def get_content_height(self, container, viewport, width: int) -> int:
+        return self.values.shape[0] + 1
+
+
+# xterm-256 colours for PixelMap, as (on ink, on paper): an image underneath stays visible through a highlight.
+PIXEL_PLAIN = (250, 236)  # light grey ink, dark grey paper
+PIXEL_LAYERS = {"footprint": (45, 25), "cursor": (226, 136)}
+
+
+class PixelMap(Widget):
+    """An h x w map painted with half blocks; named rectangles are tinted in colour, later ones on top.
+
+    An optional image (ink where > 0) shows through: each colour is a pair, (on ink, on paper).
+    """
+
+    DEFAULT_CSS = """
+    PixelMap {
+        width: auto;
+        height: auto;
+        border: round $primary 50%;
+        border-title-align: left;
+    }
+    """
+
+    shape: reactive[tuple[int, int]] = reactive((1, 1), layout=True)
+    zoom: reactive[int] = reactive(1, layout=True)  # each cell drawn zoom columns wide and zoom half-rows high
+
+    def __init__(self, shape: tuple[int, int] = (1, 1), title: str | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._rects: dict[str, tuple[int, int, int, int, tuple[int, int]]] = {}
+        self._ink: np.ndarray | None = None
+        self.set_reactive(PixelMap.shape, tuple(shape))
+        if title:
+            self.border_title = title
+
+    def set_image(self, image: np.ndarray | None) -> None:
+        """Show an image under the highlights (cells > 0 are ink), or None for a plain map."""
+        self._ink = None if image is None else np.asarray(image) > 0
+        self.refresh()
+
+    def paint(self, name: str, top: int, left: int, bottom: int, right: int,
+              colours: tuple[int, int] | None = None) -> None:
+        """Tint the rectangle (top, left)-(bottom, right), inclusive (colours default from PIXEL_LAYERS)."""
+        self._rects.pop(name, None)
+        self._rects[name] = (top, left, bottom, right, colours if colours is not None else PIXEL_LAYERS[name])
+        self.refresh()
+
+    def clear(self) -> None:
+        self._rects.clear()
+        self.refresh()
+
+    def rect(self, name: str) -> tuple[int, int, int, int] | None:
+        """The painted rectangle called `name` as (top, left, bottom, right), or None."""
+        found = self._rects.get(name)
+        return found[:4] if found else None
+
+    def colour_at(self, r: int, c: int) -> int:
+        ink = self._ink is not None and 0 <= r < self._ink.shape[0] and 0 <= c < self._ink.shape[1] \
+            and bool(self._ink[r, c])
+        colours = PIXEL_PLAIN
+        for top, left, bottom, right, fill in self._rects.values():
+            if top <= r <= bottom and left <= c <= right:
+                colours = fill
+        return colours[0] if ink else colours[1]
+
+    def render(self) -> Text:
+        zoom = self.zoom
+        height, width = self.shape[0] * zoom, self.shape[1] * zoom
+        text = Text(no_wrap=True, overflow="crop")
+        for pair in range(0, height, 2):
+            if pair:
+                text.append("\n")
+            for c in range(width):
+                upper = self.colour_at(pair // zoom, c // zoom)
+                lower = self.colour_at((pair + 1) // zoom, c // zoom) if pair + 1 < height else None
+                if lower is None:
+                    text.append("▀", style=f"color({upper})")
+                else:
+                    text.append("▀", style=f"color({upper}) on color({lower})")
+        return text
+
+    def get_content_width(self, container, viewport) -> int:
+        return self.shape[1] * self.zoom
+
+    def get_content_height(self, container, viewport, width: int) -> int:
+        return (self.shape[0] * self.zoom + 1) // 2
