@@ -162,14 +162,10 @@ class Trainer:
                 t0 = time.perf_counter()
                 index = order[(step - 1) * batch: step * batch]
                 labels = self.train_data.labels[index]
-                logits = self.model.forward(to_float(self.train_data.images[index]), training=True)
-                loss, dlogits, probs = kernels.softmax_cross_entropy(logits, labels)
+                loss, batch_correct = self._train_step(self.train_data.images[index], labels, lr)
                 if not math.isfinite(loss):
                     yield self._finish_diverged(epoch, step, loss)
                     return
-                self.model.backward(dlogits)
-                self.optimizer.step(lr)
-                batch_correct = int(np.count_nonzero(probs.argmax(axis=1) == labels))
                 loss_sum, correct, seen = loss_sum + loss * len(labels), correct + batch_correct, seen + len(labels)
                 global_step += 1
                 now = time.perf_counter()
@@ -191,6 +187,19 @@ class Trainer:
                            val_accuracy=row["val_accuracy"], lr=lr, elapsed_s=row["elapsed_s"])
 
         yield Done("completed", f"trained {config.epochs} epochs", config.epochs, self.checkpoint_path)
+
+    def _train_step(self, images, labels, lr) -> tuple[float, int]:
+        """One forward/backward/update; returns (loss, correct). Parameters are left untouched when the loss
+        is not finite, so the caller can stop on divergence with the last good weights."""
+        # Overflow is detected by the loss check below, so NumPy's warnings would only be noise on stderr.
+        with np.errstate(over="ignore", invalid="ignore"):
+            logits = self.model.forward(to_float(images), training=True)
+            loss, dlogits, probs = kernels.softmax_cross_entropy(logits, labels)
+            if not math.isfinite(loss):
+                return loss, 0
+            self.model.backward(dlogits)
+            self.optimizer.step(lr)
+        return loss, int(np.count_nonzero(probs.argmax(axis=1) == labels))
 
     def _finish_stopped(self, epoch, steps_done, loss_sum, correct, seen, lr, run_start) -> Done:
         """Save what was learned. The cut-short epoch gets a metrics row (no validation) but does not count as
