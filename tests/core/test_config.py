@@ -14,8 +14,8 @@ def test_presets_cover_every_model_in_lecture_order():
 
 
 @pytest.mark.parametrize("model, optimizer, lr, schedule, dropout", [
-    ("softmax", "sgd", 0.01, "constant", 0.0),      # lecture: optimizer='sgd' (Keras default lr 0.01)
-    ("mlp-sigmoid", "sgd", 0.01, "constant", 0.0),  # same compile call, more layers
+    ("softmax", "sgd", 0.1, "constant", 0.0),       # lecture: optimizer='sgd' (lr for [0, 1] pixels)
+    ("mlp-sigmoid", "sgd", 0.1, "constant", 0.0),   # same compile call, more layers
     ("mlp-relu", "adam", 0.001, "constant", 0.0),   # "better optimizer, e.g. Adam" (Keras default lr)
     ("mlp", "adam", 0.01, "decay", 0.2),            # lr_decay = 0.01 * 0.6**epoch, Dropout(0.2)
     ("cnn", "adam", 0.001, "decay", 0.0),
@@ -39,7 +39,7 @@ def test_lecture_decay_has_no_floor():
         assert config.learning_rate(epoch) == pytest.approx(0.01 * math.pow(0.6, epoch), rel=1e-12)
     assert config.learning_rate(9) == pytest.approx(1.00777e-4, rel=1e-4)
     constant = TrainConfig.for_model("softmax")
-    assert [constant.learning_rate(e) for e in (0, 5)] == [0.01, 0.01]
+    assert [constant.learning_rate(e) for e in (0, 5)] == [0.1, 0.1]
 
 
 @pytest.mark.parametrize("overrides, message", [
