@@ -64,7 +64,7 @@ def test_plain_output_files_and_eval(softmax_run):
     assert [line.split()[3] for line in step_lines] == ["2", "4"]  # --log-every 2, 5 steps per epoch
     assert " img/s | eta " in step_lines[0] and "| acc " in step_lines[0]
     assert any(line.startswith("epoch 1 done | loss ") and "val_acc" in line for line in lines)
-    assert lines[-1] == "completed: trained 1 epochs"
+    assert lines[-1] == "completed: trained 1 epoch"
     assert {p.name for p in out.iterdir()} == {"config.json", "metrics.csv", "checkpoint.npz"}
     assert json.loads((out / "config.json").read_text())["config"]["threads"] == 1
 
@@ -86,6 +86,14 @@ def test_resume_continues_to_more_epochs(softmax_run, tmp_path):
     assert "resuming after epoch 1" in result.stdout
     rows = (resumed / "metrics.csv").read_text().splitlines()
     assert [row.split(",")[0] for row in rows] == ["epoch", "1", "2"]
+
+
+def test_out_folder_with_a_run_is_not_overwritten(softmax_run):
+    out, _ = softmax_run
+    before = (out / "checkpoint.npz").read_bytes()
+    result = convtui("train", "--model", "softmax", "--out", out)
+    assert_one_line_error(result, 2, "already holds a run; choose another folder, or continue it with --resume")
+    assert (out / "checkpoint.npz").read_bytes() == before
 
 
 def test_resume_with_other_model_exits_1(softmax_run, tmp_path):
@@ -146,3 +154,13 @@ def test_ctrl_c_stops_after_the_step_saves_and_exits_130(tmp_path):
     assert "Traceback" not in stderr
     assert (out / "checkpoint.npz").exists() and (out / "metrics.csv").exists()
     assert convtui("eval", out).returncode == 0  # the saved weights load and evaluate
+
+
+def test_resume_in_place_continues_the_same_folder(tmp_path):
+    out = tmp_path / "run"
+    assert convtui("train", "--model", "softmax", "--epochs", "1", "--limit", "300", "--out", out).returncode == 0
+    result = convtui("train", "--resume", out / "checkpoint.npz", "--epochs", "2")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0] == f"run folder: {out}"
+    assert [row.split(",")[0] for row in (out / "metrics.csv").read_text().splitlines()] == ["epoch", "1", "2"]
+    assert not (ROOT / "runs").exists() or not any((ROOT / "runs").glob("*-softmax"))

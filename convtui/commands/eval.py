@@ -31,7 +31,7 @@ def run(args) -> int:
     from convtui.core.checkpoint import CheckpointError, load_model
     from convtui.core.data import DataError, load_split
     from convtui.core.evaluate import confusion_matrix, evaluate
-    from convtui.core.progress import format_confusion_matrix
+    from convtui.core.progress import format_confusion_matrix, plural
     from convtui.core.runs import CHECKPOINT_FILE
 
     path = Path(args.checkpoint)
@@ -45,7 +45,7 @@ def run(args) -> int:
         return EXIT_ERROR
     result = evaluate(model, test)
     confusion = confusion_matrix(test.labels, result.predictions)
-    print(f"model {checkpoint.model_name}, {checkpoint.epoch} epochs trained ({path})")
+    print(f"model {checkpoint.model_name}, {plural(checkpoint.epoch, 'epoch')} trained ({path})")
     print(f"test accuracy: {100 * result.accuracy:.2f}% ({result.n_correct}/{len(test)}), "
           f"loss {result.loss:.4f}")
     print(format_confusion_matrix(confusion))

@@ -13,6 +13,7 @@ exactly as if it had never stopped (when it stopped at an epoch boundary).
 
 from __future__ import annotations
 
+import inspect
 import math
 import threading
 import time
@@ -30,6 +31,7 @@ from convtui.core.evaluate import evaluate
 from convtui.core.events import Compiling, Done, EpochEnd, Event, Step, TrainStart
 from convtui.core.models import SHUFFLE_STREAM, build_model, dropout_layers, rng_for
 from convtui.core.optim import make_optimizer
+from convtui.core.progress import plural
 
 StopRequest = threading.Event | Callable[[], bool] | None
 
@@ -61,6 +63,10 @@ class Trainer:
         self.history: list[dict] = []  # one metrics row per completed epoch
         self.epoch = 0  # the 0-based epoch being trained (for snapshots)
         self.steps_per_epoch = math.ceil(len(self.train_data) / config.batch_size)
+        # Training needs only the parameter gradients, so skip dL/dx of the first layer (a whole GEMM) where
+        # the layers support it (Sequential.backward's `input_grad` flag).
+        supports = "input_grad" in inspect.signature(self.model.backward).parameters
+        self._backward_options = {"input_grad": False} if supports else {}
 
     # ------------------------------------------------------------------ files
     @property
@@ -110,7 +116,7 @@ class Trainer:
         x = to_float(self.train_data.images[:2])
         logits = self.model.forward(x, training=True)
         _, dlogits, _ = kernels.softmax_cross_entropy(logits, self.train_data.labels[:2])
-        self.model.backward(dlogits)
+        self.model.backward(dlogits, **self._backward_options)
         first = self.model.params()[0]
         scratch = [first.value.copy(), np.zeros_like(first.value), np.zeros_like(first.value)]
         if self.config.optimizer == "adam":
@@ -143,7 +149,7 @@ class Trainer:
                          n_train=n_train, n_val=len(self.val_data) if self.val_data is not None else 0,
                          start_epoch=self.start_epoch, compile_s=compile_s)
         if self.start_epoch >= config.epochs:
-            yield Done("completed", f"already trained for {self.start_epoch} epochs; "
+            yield Done("completed", f"already trained for {plural(self.start_epoch, 'epoch')}; "
                                     f"pass a larger --epochs to continue", self.start_epoch, self._save(
                                         self.start_epoch, self.history))
             return
@@ -186,7 +192,7 @@ class Trainer:
             yield EpochEnd(epoch=epoch, loss=row["loss"], accuracy=row["accuracy"], val_loss=row["val_loss"],
                            val_accuracy=row["val_accuracy"], lr=lr, elapsed_s=row["elapsed_s"])
 
-        yield Done("completed", f"trained {config.epochs} epochs", config.epochs, self.checkpoint_path)
+        yield Done("completed", f"trained {plural(config.epochs, 'epoch')}", config.epochs, self.checkpoint_path)
 
     def _train_step(self, images, labels, lr) -> tuple[float, int]:
         """One forward/backward/update; returns (loss, correct). Parameters are left untouched when the loss
@@ -197,7 +203,7 @@ class Trainer:
             loss, dlogits, probs = kernels.softmax_cross_entropy(logits, labels)
             if not math.isfinite(loss):
                 return loss, 0
-            self.model.backward(dlogits)
+            self.model.backward(dlogits, **self._backward_options)
             self.optimizer.step(lr)
         return loss, int(np.count_nonzero(probs.argmax(axis=1) == labels))
 
