@@ -164,3 +164,29 @@ def test_resume_in_place_continues_the_same_folder(tmp_path):
     assert result.stdout.splitlines()[0] == f"run folder: {out}"
     assert [row.split(",")[0] for row in (out / "metrics.csv").read_text().splitlines()] == ["epoch", "1", "2"]
     assert not (ROOT / "runs").exists() or not any((ROOT / "runs").glob("*-softmax"))
+
+
+def test_live_view_draws_a_bar_and_prints_epoch_lines():
+    import io
+
+    from rich.console import Console
+
+    from convtui.commands.train_live import show_live
+    from convtui.core.config import TrainConfig
+    from convtui.core.events import Compiling, Done, EpochEnd, Step, TrainStart
+
+    def events():
+        yield Compiling("compiling kernels for mlp")
+        yield TrainStart("mlp", 1, 2, 200, 0, 0, 0.1)
+        for step in (1, 2):
+            yield Step(0, step, step, 2, 0.5, 0.8, 0.5, 0.8, 0.01, 1430.0, 1.0, 1.0)
+        yield EpochEnd(0, 0.5, 0.8, None, None, 0.01, 2.0)
+        yield Done("completed", "trained 1 epoch", 1, None)
+
+    buffer = io.StringIO()
+    console = Console(file=buffer, force_terminal=True, width=120, highlight=False)
+    done = show_live(events(), TrainConfig.for_model("mlp", epochs=1), console=console)
+    assert done.reason == "completed"
+    text = buffer.getvalue()
+    assert "compiling kernels for mlp" in text and "epoch 1 done | loss 0.500 | acc 80.0%" in text
+    assert "2/2" in text and "1,430 img/s" in text and "eta 0:01" in text

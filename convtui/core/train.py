@@ -4,8 +4,11 @@
     for event in trainer.events():      # Compiling, TrainStart, Step..., EpochEnd, ..., Done
         print(format_event(event))
 
-Between two steps the consumer may read `trainer.model` (for snapshots) or set the stop event; the generator
-checks it before every step and then saves the checkpoint and metrics so far and yields Done("stopped").
+Between two steps the consumer may read `trainer.model` (for snapshots) or ask for a stop: set the
+`threading.Event` passed as `stop`, call `request_stop()`, or pass a callable such as
+`lambda: worker.is_cancelled`. The generator checks before every step, then saves the checkpoint and metrics
+so far and yields Done("stopped"); keep iterating until Done to get that save (closing the generator early
+saves nothing beyond the last epoch). Pausing is simply not pulling the next event.
 One seed (with one thread count) gives the same numbers: weights, shuffling and dropout all draw from
 `models.rng_for(seed, stream)`, and a checkpoint stores the generators' states so a resumed run continues
 exactly as if it had never stopped (when it stopped at an epoch boundary).
@@ -30,6 +33,7 @@ from convtui.core.data import Dataset, load_split, to_float
 from convtui.core.evaluate import evaluate
 from convtui.core.events import Compiling, Done, EpochEnd, Event, Step, TrainStart
 from convtui.core.models import SHUFFLE_STREAM, build_model, dropout_layers, rng_for
+from convtui.core.layers import Param
 from convtui.core.optim import make_optimizer
 from convtui.core.progress import plural
 
@@ -117,12 +121,9 @@ class Trainer:
         logits = self.model.forward(x, training=True)
         _, dlogits, _ = kernels.softmax_cross_entropy(logits, self.train_data.labels[:2])
         self.model.backward(dlogits, **self._backward_options)
-        first = self.model.params()[0]
-        scratch = [first.value.copy(), np.zeros_like(first.value), np.zeros_like(first.value)]
-        if self.config.optimizer == "adam":
-            kernels.adam_update(scratch[0], scratch[1], scratch[2], np.zeros_like(first.value), 1e-3, 1)
-        else:
-            kernels.sgd_update(scratch[0], scratch[1], scratch[2], 1e-3, 0.0)
+        # The update kernel, on a throwaway copy of one bias so the real weights and state stay untouched.
+        scratch = Param("warm-up", self.model.params()[-1].value.copy())
+        make_optimizer(self.config.optimizer, [scratch], momentum=self.config.momentum).step(0.0)
         self.model.forward(x, training=False)
 
     # ------------------------------------------------------------------ the run
@@ -150,8 +151,7 @@ class Trainer:
                          start_epoch=self.start_epoch, compile_s=compile_s)
         if self.start_epoch >= config.epochs:
             yield Done("completed", f"already trained for {plural(self.start_epoch, 'epoch')}; "
-                                    f"pass a larger --epochs to continue", self.start_epoch, self._save(
-                                        self.start_epoch, self.history))
+                                    f"pass a larger --epochs to continue", self.start_epoch, self.checkpoint_path)
             return
 
         total_steps = self.steps_per_epoch * (config.epochs - self.start_epoch)
@@ -160,7 +160,7 @@ class Trainer:
             self.epoch = epoch
             lr = config.learning_rate(epoch)
             order = self.shuffle_rng.permutation(n_train)
-            loss_sum, correct, seen, epoch_start = 0.0, 0, 0, time.perf_counter()
+            loss_sum, correct, seen, epoch_time = 0.0, 0, 0, 0.0
             for step in range(1, self.steps_per_epoch + 1):
                 if self._stop_requested():
                     yield self._finish_stopped(epoch, step - 1, loss_sum, correct, seen, lr, run_start)
@@ -175,11 +175,13 @@ class Trainer:
                 loss_sum, correct, seen = loss_sum + loss * len(labels), correct + batch_correct, seen + len(labels)
                 global_step += 1
                 now = time.perf_counter()
-                train_time += now - t0
+                # Only the steps' own time counts, so a paused consumer (the app's space key) does not drag
+                # the images/s and ETA figures down.
+                train_time, epoch_time = train_time + (now - t0), epoch_time + (now - t0)
                 yield Step(epoch=epoch, step=step, global_step=global_step, total_steps=total_steps,
                            loss=loss, accuracy=batch_correct / len(labels), running_loss=loss_sum / seen,
                            running_accuracy=correct / seen, lr=lr,
-                           images_per_s=seen / max(now - epoch_start, 1e-9),
+                           images_per_s=seen / max(epoch_time, 1e-9),
                            eta_s=train_time / global_step * (total_steps - global_step),
                            elapsed_s=now - run_start)
 

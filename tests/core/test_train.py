@@ -159,3 +159,12 @@ def test_formatter_lines():
     matrix = np.diag(np.arange(1, 11))
     lines = format_confusion_matrix(matrix).splitlines()
     assert len(lines) == 11 and lines[1].split()[:2] == ["0", "1"] and lines[1].endswith("100.0%")
+
+
+def test_resume_of_a_finished_run_says_so(tmp_path, val_data):
+    config = TrainConfig.for_model("softmax", epochs=1, limit=200)
+    run_all(Trainer(config, out_dir=tmp_path, val_data=val_data))
+    events = run_all(Trainer(config, out_dir=tmp_path, resume=tmp_path / "checkpoint.npz", val_data=val_data))
+    assert not any(isinstance(e, Step) for e in events)
+    assert events[-1].reason == "completed" and "already trained for 1 epoch" in events[-1].message
+    assert len(read_metrics(tmp_path / "metrics.csv")) == 1
