@@ -190,3 +190,28 @@ def test_live_view_draws_a_bar_and_prints_epoch_lines():
     text = buffer.getvalue()
     assert "compiling kernels for mlp" in text and "epoch 1 done | loss 0.500 | acc 80.0%" in text
     assert "2/2" in text and "1,430 img/s" in text and "eta 0:01" in text
+
+
+def test_data_folder_in_mnist_layout_trains_and_evaluates(tmp_path):
+    """Any folder with MNIST's four file names works (Fashion-MNIST is one); eval defaults to the same data."""
+    import numpy as np
+
+    from tests.core.test_data import write_split
+
+    rng = np.random.default_rng(0)
+    data = tmp_path / "fashion"
+    data.mkdir()
+    for split, n in (("train", 300), ("test", 120)):
+        labels = rng.integers(0, 10, n).astype(np.uint8)
+        images = (rng.random((n, 28, 28)) * 40).astype(np.uint8)
+        images[np.arange(n), labels * 2, :] = 255  # one bright row per class: easy to learn
+        write_split(data, images, labels, split=split)
+    out = tmp_path / "run"
+    trained = convtui("train", "--model", "softmax", "--epochs", "3", "--data", data, "--out", out)
+    assert trained.returncode == 0, trained.stderr
+    assert "on 300 images" in trained.stdout and "validating on 120" in trained.stdout
+    evaluated = convtui("eval", out)
+    assert evaluated.returncode == 0, evaluated.stderr
+    line = evaluated.stdout.splitlines()[1]
+    assert "/120)" in line
+    assert float(line.split()[2].rstrip("%")) > 90.0

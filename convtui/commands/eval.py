@@ -15,7 +15,7 @@ def add_parser(sub) -> None:
                             description="Evaluate a checkpoint written by `convtui train` on the test set.")
     parser.add_argument("checkpoint", metavar="CHECKPOINT", help="a checkpoint.npz (or the run folder holding it)")
     parser.add_argument("--data", metavar="DIR", default=None,
-                        help="folder of MNIST-layout IDX files (default: the bundled MNIST)")
+                        help="folder of MNIST-layout IDX files (default: the data the checkpoint was trained on)")
     parser.add_argument("--threads", metavar="T", type=int, default=None, help="numeric threads (default: all)")
 
 
@@ -39,7 +39,8 @@ def run(args) -> int:
         path = path / CHECKPOINT_FILE
     try:
         model, checkpoint = load_model(path)
-        test = load_split("test", args.data)
+        # A model trained with --data (say Fashion-MNIST) is evaluated on that data unless told otherwise.
+        test = load_split("test", args.data or checkpoint.config.data)
     except (CheckpointError, DataError) as exc:
         print(f"convtui eval: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
