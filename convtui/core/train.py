@@ -32,8 +32,8 @@ from convtui.core.config import TrainConfig
 from convtui.core.data import Dataset, load_split, to_float
 from convtui.core.evaluate import evaluate
 from convtui.core.events import Compiling, Done, EpochEnd, Event, Step, TrainStart
-from convtui.core.models import SHUFFLE_STREAM, build_model, dropout_layers, rng_for
 from convtui.core.layers import Param
+from convtui.core.models import SHUFFLE_STREAM, build_model, dropout_layers, rng_for
 from convtui.core.optim import make_optimizer
 from convtui.core.progress import plural
 
@@ -58,8 +58,12 @@ class Trainer:
         if self._resume is not None and self._resume.model_name != config.model:
             raise CheckpointError(f"{self._resume.path}: checkpoint holds model '{self._resume.model_name}', "
                                   f"not '{config.model}'")
-        self.train_data = (train_data or load_split("train", config.data)).head(config.limit)
-        self.val_data = (val_data or load_split("test", config.data)) if config.validate else None
+        if train_data is None:
+            train_data = load_split("train", config.data)
+        if val_data is None and config.validate:
+            val_data = load_split("test", config.data)
+        self.train_data = train_data.head(config.limit)
+        self.val_data = val_data if config.validate else None
         self.model = build_model(config.model, config.seed, dropout=config.dropout)
         self.optimizer = make_optimizer(config.optimizer, self.model.params(), momentum=config.momentum)
         self.shuffle_rng = rng_for(config.seed, SHUFFLE_STREAM)
@@ -71,6 +75,8 @@ class Trainer:
         # the layers support it (Sequential.backward's `input_grad` flag).
         supports = "input_grad" in inspect.signature(self.model.backward).parameters
         self._backward_options = {"input_grad": False} if supports else {}
+        if self._resume is not None:
+            self._restore_weights()  # now, so a mismatch fails early and `model` is the resumed one at once
 
     # ------------------------------------------------------------------ files
     @property
@@ -102,18 +108,20 @@ class Trainer:
         return self.checkpoint_path
 
     # ------------------------------------------------------------------ set-up
-    def _restore(self) -> None:
+    def _restore_weights(self) -> None:
         checkpoint = self._resume
         restore_params(self.model, checkpoint, self.config.model)
         if checkpoint.meta.get("optimizer") == self.config.optimizer:
             restore_optimizer(self.optimizer, checkpoint)  # a changed --optimizer starts with fresh state
-        rng = checkpoint.meta.get("rng", {})
+        self.start_epoch = checkpoint.epoch
+        self.history = [dict(row) for row in checkpoint.meta.get("history", [])][:checkpoint.epoch]
+
+    def _restore_random_state(self) -> None:
+        rng = self._resume.meta.get("rng", {})
         if "shuffle" in rng:
             self.shuffle_rng.bit_generator.state = rng["shuffle"]
         for layer, state in zip(dropout_layers(self.model), rng.get("dropout", [])):
             layer.rng.bit_generator.state = state
-        self.start_epoch = checkpoint.epoch
-        self.history = [dict(row) for row in checkpoint.meta.get("history", [])][:checkpoint.epoch]
 
     def _warm_up(self) -> None:
         """Compile (or load from Numba's cache) every kernel this model uses, on two images."""
@@ -138,7 +146,7 @@ class Trainer:
         self._warm_up()
         compile_s = time.perf_counter() - started
         if self._resume is not None:
-            self._restore()  # after the warm-up, so the warm-up's dropout draws do not shift the saved state
+            self._restore_random_state()  # after the warm-up, whose dropout draws would shift the saved state
         if self.out_dir is not None:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             runs.write_config(self.out_dir, config, start_epoch=self.start_epoch,
