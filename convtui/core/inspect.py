@@ -38,6 +38,7 @@ class DigitPredictions:
     indices: np.ndarray  # (n,) positions in the array the sample came from
     n_errors: int  # misclassified digits in the whole evaluated sample (may exceed n)
     n_evaluated: int
+    loss: float  # mean cross-entropy -log p(true class) over the whole evaluated sample
 
     @property
     def accuracy(self) -> float:
@@ -67,7 +68,13 @@ def digit_predictions(model: Sequential, images: np.ndarray, labels: np.ndarray,
         images=images[order].reshape(len(order), images.shape[-2], images.shape[-1]),
         labels=labels[order], predicted=predicted[order],
         confidence=probs[order, predicted[order]], indices=order,
-        n_errors=int(wrong.sum()), n_evaluated=len(labels))
+        n_errors=int(wrong.sum()), n_evaluated=len(labels), loss=cross_entropy(probs, labels))
+
+
+def cross_entropy(probs: np.ndarray, labels: np.ndarray) -> float:
+    """Mean of -log p(true class); probabilities are floored at 1e-12 so a confident mistake stays finite."""
+    picked = probs[np.arange(len(labels)), np.asarray(labels, dtype=np.int64)]
+    return float(-np.log(np.maximum(picked, 1e-12)).mean())
 
 
 def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, classes: int = 10) -> np.ndarray:

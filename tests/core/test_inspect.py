@@ -60,6 +60,7 @@ def test_digit_predictions_put_errors_first_in_data_order():
     np.testing.assert_array_equal(sample.predicted, predicted[sample.indices])
     np.testing.assert_allclose(sample.confidence, probs[sample.indices, predicted[sample.indices]])
     assert sample.images.shape == (10, 28, 28)
+    assert sample.loss == pytest.approx(-np.log(probs[np.arange(30), labels]).mean())
     np.testing.assert_array_equal(sample.images[0], images[3, 0])
 
 
