@@ -101,7 +101,7 @@ class HeatmapGrid(Widget):
         return len(self._build(width))
 
     def _build(self, width: int) -> list[Text]:
-        lines: list[Text] = [Text(self.title, style="bold")] if self.title else []
+        lines: list[Text] = [Text(t, style="bold") for t in self.title.split("\n")] if self.title else []
         if not self._images:
             return lines
         tiles = [half_block_lines(self.prepare(image), diverging if self.signed else grey) for image in self._images]

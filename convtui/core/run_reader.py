@@ -1,4 +1,4 @@
-"""Read a run folder written by `convtui train --out DIR`: config.json, metrics.csv and checkpoint.npz.
+"""Read run folders (from `convtui train --out DIR`) for the app: one-line errors, discovery under ./runs.
 
 The app's Runs screen shows these, so a model trained headless on a server can be inspected over SSH.
 A path may also name a checkpoint file directly; its folder's metrics and config are then used if present.
