@@ -71,6 +71,34 @@ class Samples:
     test_labels: np.ndarray
 
 
+def make_samples(trainer, n_train: int = 300, n_test: int = 1000) -> Samples:
+    """The first `n_train` training and `n_test` test images of the trainer's data (test falls back to train
+    when validation is off). Fixed samples make consecutive snapshots comparable."""
+    from convtui.core.data import to_float
+
+    train = trainer.train_data.head(n_train)
+    test = (trainer.val_data if trainer.val_data is not None else trainer.train_data).head(n_test)
+    return Samples(to_float(train.images), train.labels.astype(np.int64),
+                   to_float(test.images), test.labels.astype(np.int64))
+
+
+class LatestModel:
+    """The model the dashboard trained last (a copy), for the draw screen. Set and read on the UI thread."""
+
+    def __init__(self):
+        self.model = None
+        self.description = ""
+
+    def set(self, model, description: str) -> None:
+        self.model, self.description = model, description
+
+    def clear(self) -> None:
+        self.model, self.description = None, ""
+
+
+latest_model = LatestModel()
+
+
 @dataclass
 class SessionControl:
     """Flags the UI thread sets and the worker thread reads; threading.Event makes that safe."""
