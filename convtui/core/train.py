@@ -1,0 +1,212 @@
+"""Training as a generator of events. It never prints: the CLI and the app's dashboard both consume `events()`.
+
+    trainer = Trainer(TrainConfig.for_model("mlp"), out_dir="runs/demo", stop=threading.Event())
+    for event in trainer.events():      # Compiling, TrainStart, Step..., EpochEnd, ..., Done
+        print(format_event(event))
+
+Between two steps the consumer may read `trainer.model` (for snapshots) or set the stop event; the generator
+checks it before every step and then saves the checkpoint and metrics so far and yields Done("stopped").
+One seed (with one thread count) gives the same numbers: weights, shuffling and dropout all draw from
+`models.rng_for(seed, stream)`, and a checkpoint stores the generators' states so a resumed run continues
+exactly as if it had never stopped (when it stopped at an epoch boundary).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from convtui.core import kernels, runs
+from convtui.core.checkpoint import (CheckpointError, load_checkpoint, restore_optimizer, restore_params,
+                                     save_checkpoint)
+from convtui.core.config import TrainConfig
+from convtui.core.data import Dataset, load_split, to_float
+from convtui.core.evaluate import evaluate
+from convtui.core.events import Compiling, Done, EpochEnd, Event, Step, TrainStart
+from convtui.core.models import SHUFFLE_STREAM, build_model, dropout_layers, rng_for
+from convtui.core.optim import make_optimizer
+
+StopRequest = threading.Event | Callable[[], bool] | None
+
+
+class Trainer:
+    """One training run. Loads data and builds the model on construction (so bad input fails early, with a
+    DataError or CheckpointError); `events()` then runs it.
+
+    `out_dir=None` writes no files. `resume` is a checkpoint path; its model must be `config.model`.
+    `train_data` / `val_data` replace the data files (tests, the app). `validate=False` in the config skips
+    the per-epoch test-set pass.
+    """
+
+    def __init__(self, config: TrainConfig, out_dir: str | Path | None = None, resume: str | Path | None = None,
+                 stop: StopRequest = None, train_data: Dataset | None = None, val_data: Dataset | None = None):
+        self.config = config.validated()
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self._stop = stop if stop is not None else threading.Event()
+        self._resume = load_checkpoint(resume) if resume is not None else None
+        if self._resume is not None and self._resume.model_name != config.model:
+            raise CheckpointError(f"{self._resume.path}: checkpoint holds model '{self._resume.model_name}', "
+                                  f"not '{config.model}'")
+        self.train_data = (train_data or load_split("train", config.data)).head(config.limit)
+        self.val_data = (val_data or load_split("test", config.data)) if config.validate else None
+        self.model = build_model(config.model, config.seed, dropout=config.dropout)
+        self.optimizer = make_optimizer(config.optimizer, self.model.params(), momentum=config.momentum)
+        self.shuffle_rng = rng_for(config.seed, SHUFFLE_STREAM)
+        self.start_epoch = 0
+        self.history: list[dict] = []  # one metrics row per completed epoch
+        self.epoch = 0  # the 0-based epoch being trained (for snapshots)
+        self.steps_per_epoch = math.ceil(len(self.train_data) / config.batch_size)
+
+    # ------------------------------------------------------------------ files
+    @property
+    def checkpoint_path(self) -> Path | None:
+        return self.out_dir / runs.CHECKPOINT_FILE if self.out_dir is not None else None
+
+    def request_stop(self) -> None:
+        """Ask the run to stop after the current step (thread-safe)."""
+        if isinstance(self._stop, threading.Event):
+            self._stop.set()
+        else:
+            self._stop = threading.Event()
+            self._stop.set()
+
+    def _stop_requested(self) -> bool:
+        return self._stop.is_set() if isinstance(self._stop, threading.Event) else bool(self._stop())
+
+    def _rng_states(self) -> dict:
+        return {"shuffle": self.shuffle_rng.bit_generator.state,
+                "dropout": [layer.rng.bit_generator.state for layer in dropout_layers(self.model)]}
+
+    def _save(self, epochs_completed: int, rows: list[dict]) -> Path | None:
+        """Checkpoint (after `epochs_completed` epochs) and metrics.csv, atomically; None without an out_dir."""
+        if self.out_dir is None:
+            return None
+        save_checkpoint(self.checkpoint_path, model=self.model, optimizer=self.optimizer, config=self.config,
+                        epoch=epochs_completed, history=self.history, rng_states=self._rng_states())
+        runs.write_metrics(self.out_dir, rows)
+        return self.checkpoint_path
+
+    # ------------------------------------------------------------------ set-up
+    def _restore(self) -> None:
+        checkpoint = self._resume
+        restore_params(self.model, checkpoint, self.config.model)
+        if checkpoint.meta.get("optimizer") == self.config.optimizer:
+            restore_optimizer(self.optimizer, checkpoint)  # a changed --optimizer starts with fresh state
+        rng = checkpoint.meta.get("rng", {})
+        if "shuffle" in rng:
+            self.shuffle_rng.bit_generator.state = rng["shuffle"]
+        for layer, state in zip(dropout_layers(self.model), rng.get("dropout", [])):
+            layer.rng.bit_generator.state = state
+        self.start_epoch = checkpoint.epoch
+        self.history = [dict(row) for row in checkpoint.meta.get("history", [])][:checkpoint.epoch]
+
+    def _warm_up(self) -> None:
+        """Compile (or load from Numba's cache) every kernel this model uses, on two images."""
+        x = to_float(self.train_data.images[:2])
+        logits = self.model.forward(x, training=True)
+        _, dlogits, _ = kernels.softmax_cross_entropy(logits, self.train_data.labels[:2])
+        self.model.backward(dlogits)
+        first = self.model.params()[0]
+        scratch = [first.value.copy(), np.zeros_like(first.value), np.zeros_like(first.value)]
+        if self.config.optimizer == "adam":
+            kernels.adam_update(scratch[0], scratch[1], scratch[2], np.zeros_like(first.value), 1e-3, 1)
+        else:
+            kernels.sgd_update(scratch[0], scratch[1], scratch[2], 1e-3, 0.0)
+        self.model.forward(x, training=False)
+
+    # ------------------------------------------------------------------ the run
+    def events(self) -> Iterator[Event]:
+        """Run the training, yielding Compiling, TrainStart, then Step per step and EpochEnd per epoch, then Done."""
+        config, started = self.config, time.perf_counter()
+        if config.threads is not None:
+            import numba
+
+            numba.set_num_threads(min(config.threads, numba.config.NUMBA_NUM_THREADS))
+        yield Compiling(f"compiling kernels for {config.model} (first run only; Numba caches them)")
+        self._warm_up()
+        compile_s = time.perf_counter() - started
+        if self._resume is not None:
+            self._restore()  # after the warm-up, so the warm-up's dropout draws do not shift the saved state
+        if self.out_dir is not None:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            runs.write_config(self.out_dir, config, start_epoch=self.start_epoch,
+                              resumed_from=str(self._resume.path) if self._resume else None)
+            self._save(self.start_epoch, self.history)  # a good checkpoint exists even if epoch 1 diverges
+
+        n_train, batch = len(self.train_data), config.batch_size
+        yield TrainStart(model=config.model, epochs=config.epochs, steps_per_epoch=self.steps_per_epoch,
+                         n_train=n_train, n_val=len(self.val_data) if self.val_data is not None else 0,
+                         start_epoch=self.start_epoch, compile_s=compile_s)
+        if self.start_epoch >= config.epochs:
+            yield Done("completed", f"already trained for {self.start_epoch} epochs; "
+                                    f"pass a larger --epochs to continue", self.start_epoch, self._save(
+                                        self.start_epoch, self.history))
+            return
+
+        total_steps = self.steps_per_epoch * (config.epochs - self.start_epoch)
+        global_step, train_time, run_start = 0, 0.0, time.perf_counter()
+        for epoch in range(self.start_epoch, config.epochs):
+            self.epoch = epoch
+            lr = config.learning_rate(epoch)
+            order = self.shuffle_rng.permutation(n_train)
+            loss_sum, correct, seen, epoch_start = 0.0, 0, 0, time.perf_counter()
+            for step in range(1, self.steps_per_epoch + 1):
+                if self._stop_requested():
+                    yield self._finish_stopped(epoch, step - 1, loss_sum, correct, seen, lr, run_start)
+                    return
+                t0 = time.perf_counter()
+                index = order[(step - 1) * batch: step * batch]
+                labels = self.train_data.labels[index]
+                logits = self.model.forward(to_float(self.train_data.images[index]), training=True)
+                loss, dlogits, probs = kernels.softmax_cross_entropy(logits, labels)
+                if not math.isfinite(loss):
+                    yield self._finish_diverged(epoch, step, loss)
+                    return
+                self.model.backward(dlogits)
+                self.optimizer.step(lr)
+                batch_correct = int(np.count_nonzero(probs.argmax(axis=1) == labels))
+                loss_sum, correct, seen = loss_sum + loss * len(labels), correct + batch_correct, seen + len(labels)
+                global_step += 1
+                now = time.perf_counter()
+                train_time += now - t0
+                yield Step(epoch=epoch, step=step, global_step=global_step, total_steps=total_steps,
+                           loss=loss, accuracy=batch_correct / len(labels), running_loss=loss_sum / seen,
+                           running_accuracy=correct / seen, lr=lr,
+                           images_per_s=seen / max(now - epoch_start, 1e-9),
+                           eta_s=train_time / global_step * (total_steps - global_step),
+                           elapsed_s=now - run_start)
+
+            val = evaluate(self.model, self.val_data) if self.val_data is not None else None
+            row = {"epoch": epoch + 1, "loss": loss_sum / seen, "accuracy": correct / seen,
+                   "val_loss": val.loss if val else None, "val_accuracy": val.accuracy if val else None,
+                   "lr": lr, "steps": self.steps_per_epoch, "elapsed_s": round(time.perf_counter() - run_start, 3)}
+            self.history.append(row)
+            self._save(epoch + 1, self.history)
+            yield EpochEnd(epoch=epoch, loss=row["loss"], accuracy=row["accuracy"], val_loss=row["val_loss"],
+                           val_accuracy=row["val_accuracy"], lr=lr, elapsed_s=row["elapsed_s"])
+
+        yield Done("completed", f"trained {config.epochs} epochs", config.epochs, self.checkpoint_path)
+
+    def _finish_stopped(self, epoch, steps_done, loss_sum, correct, seen, lr, run_start) -> Done:
+        """Save what was learned. The cut-short epoch gets a metrics row (no validation) but does not count as
+        completed: a resumed run trains that epoch again, from the weights saved here."""
+        rows = list(self.history)
+        if seen:
+            rows.append({"epoch": epoch + 1, "loss": loss_sum / seen, "accuracy": correct / seen, "lr": lr,
+                         "steps": steps_done, "elapsed_s": round(time.perf_counter() - run_start, 3)})
+        path = self._save(epoch, rows)
+        where = f"; saved {path}" if path else ""
+        return Done("stopped", f"stopped in epoch {epoch + 1} after step {steps_done}{where}", epoch, path)
+
+    def _finish_diverged(self, epoch, step, loss) -> Done:
+        """Keep the last good checkpoint on disk (the last epoch end, or the starting weights) untouched."""
+        kept = self.checkpoint_path
+        where = f"; kept the last good checkpoint {kept} (after epoch {len(self.history)})" if kept else ""
+        return Done("diverged", f"loss became {loss} in epoch {epoch + 1} step {step}: training diverged, "
+                                f"try a smaller --lr (now {self.config.learning_rate(epoch):g}){where}",
+                    len(self.history), kept)
