@@ -1,0 +1,63 @@
+"""The lesson index: every lesson from convtui/tui/lessons.py, grouped by part, in the lecture's order."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import Footer, Header, OptionList, Static
+from textual.widgets.option_list import Option
+
+from convtui.tui.lessons import LESSONS
+
+
+class IndexScreen(Screen):
+    """Pick a lesson with the arrow keys and Enter."""
+
+    HELP = ("Lessons follow the lecture. Move with up/down (or j/k), open with Enter. "
+            "Lessons marked 'coming soon' are not built yet.")
+    BINDINGS = [
+        Binding("enter", "open", "Open lesson", show=True, priority=False),
+        Binding("j", "cursor_down", "Down", show=False),
+        Binding("k", "cursor_up", "Up", show=False),
+    ]
+
+    def compose(self) -> ComposeResult:
+        from convtui.tui.app import lesson_available
+
+        yield Header()
+        yield Static("Learn convolutional neural networks from the lecture, one screen at a time.",
+                     id="index-intro")
+        options: list[Option | None] = []
+        part = None
+        for lesson in LESSONS:
+            if lesson.part != part:
+                if part is not None:
+                    options.append(None)
+                part = lesson.part
+                options.append(Option(Text(part, style="bold underline"), disabled=True))
+            prompt = Text.assemble((f"  {lesson.title}", "bold"), f"  {lesson.summary}")
+            if not lesson_available(lesson):
+                prompt.append("  (coming soon)", style="dim italic")
+            options.append(Option(prompt, id=lesson.name))
+        yield OptionList(*options, id="lessons")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        lessons = self.query_one("#lessons", OptionList)
+        lessons.focus()
+        lessons.highlighted = next(i for i, option in enumerate(lessons.options) if not option.disabled)
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        if event.option.id:
+            self.app.open_lesson(event.option.id)
+
+    def action_open(self) -> None:
+        self.query_one("#lessons", OptionList).action_select()
+
+    def action_cursor_down(self) -> None:
+        self.query_one("#lessons", OptionList).action_cursor_down()
+
+    def action_cursor_up(self) -> None:
+        self.query_one("#lessons", OptionList).action_cursor_up()

@@ -1,0 +1,130 @@
+"""The app shell: index, lazy lesson screens, placeholder, help, back, quit, --screen, terminal too small."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from convtui.cli import main
+from convtui.tui.app import ConvTuiApp, lesson_available, run_app
+from convtui.tui.lessons import LESSONS, find_lesson
+from convtui.tui.screens.help import HelpScreen
+from convtui.tui.screens.index import IndexScreen
+from convtui.tui.screens.placeholder import PlaceholderScreen
+from convtui.tui.screens.too_small import TooSmallScreen
+from textual.widgets import OptionList, Static
+
+
+async def test_index_lists_every_lesson_in_order():
+    app = ConvTuiApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert isinstance(app.screen, IndexScreen)
+        options = app.screen.query_one("#lessons", OptionList)
+        ids = [option.id for option in options.options if option.id]
+        assert ids == [lesson.name for lesson in LESSONS]
+
+
+async def test_enter_opens_the_highlighted_lesson_and_escape_returns():
+    app = ConvTuiApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        options = app.screen.query_one("#lessons", OptionList)
+        first = options.get_option_at_index(options.highlighted).id
+        assert first == LESSONS[0].name
+        await pilot.press("enter")
+        await pilot.pause()
+        assert not isinstance(app.screen, IndexScreen)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, IndexScreen)
+        await pilot.press("backspace")  # back on the index does nothing, it must not empty the stack
+        await pilot.pause()
+        assert isinstance(app.screen, IndexScreen)
+
+
+async def test_missing_module_opens_a_placeholder(monkeypatch):
+    from convtui.tui import app as app_module
+    from convtui.tui.lessons import Lesson
+
+    ghost = Lesson("ghost", "Ghost lesson", "not written", "convtui.tui.screens.no_such_module:Nope", "Part")
+    monkeypatch.setattr(app_module, "find_lesson", lambda name: ghost if name == "ghost" else find_lesson(name))
+    assert not lesson_available(ghost)
+    app = ConvTuiApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        app.open_lesson("ghost")
+        await pilot.pause()
+        assert isinstance(app.screen, PlaceholderScreen)
+        message = str(app.screen.query_one("#placeholder-message", Static).render())
+        assert "Coming soon" in message
+
+
+async def test_help_lists_the_keys_of_the_screen_underneath():
+    app = ConvTuiApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        rows = dict((description, key) for key, description in app.screen.key_rows)
+        assert rows["Open lesson"] == "enter" and rows["Quit"] == "q" and rows["Help"] == "?"
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, IndexScreen)
+
+
+async def test_q_quits():
+    app = ConvTuiApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("q")
+        await pilot.pause()
+    assert app.return_code == 0
+    assert not app.is_running
+
+
+@pytest.mark.parametrize("name", ["pixels", "train"])
+async def test_initial_screen_opens_that_lesson_over_the_index(name):
+    app = ConvTuiApp(initial_screen=name)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert not isinstance(app.screen, IndexScreen)
+        assert isinstance(app.screen_stack[-2], IndexScreen)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, IndexScreen)
+
+
+async def test_terminal_too_small_shows_a_message_and_recovers():
+    app = ConvTuiApp()
+    async with app.run_test(size=(70, 20)) as pilot:
+        await pilot.pause()
+        assert isinstance(app.screen, TooSmallScreen)
+        message = str(app.screen.query_one("#too-small-message", Static).render())
+        assert "Terminal too small: 70x20" in message and "80x24" in message
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        await pilot.pause()
+        assert isinstance(app.screen, IndexScreen)
+        await pilot.resize_terminal(79, 30)
+        await pilot.pause()
+        await pilot.pause()
+        assert isinstance(app.screen, TooSmallScreen)
+
+
+def test_unknown_screen_is_a_usage_error(capsys):
+    assert run_app(screen="nope") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unknown screen 'nope'" in err and "pixels" in err
+    with pytest.raises(ValueError):
+        ConvTuiApp(initial_screen="nope")
+
+
+def test_cli_unknown_screen_exits_2_without_traceback():
+    result = subprocess.run([sys.executable, "-m", "convtui", "--screen", "nope"], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr and "unknown screen 'nope'" in result.stderr
