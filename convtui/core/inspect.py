@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from convtui.core.evaluate import confusion_matrix, per_class_accuracy
 from convtui.core.layers import Conv2D, Dense, MaxPool2D, MeanPool2D, ReLU, Sequential, Sigmoid
 
 # The percentiles drawn as bands, in the spirit of tensorflow-without-a-phd: the outer band holds 90% of the
@@ -75,20 +76,6 @@ def cross_entropy(probs: np.ndarray, labels: np.ndarray) -> float:
     """Mean of -log p(true class); probabilities are floored at 1e-12 so a confident mistake stays finite."""
     picked = probs[np.arange(len(labels)), np.asarray(labels, dtype=np.int64)]
     return float(-np.log(np.maximum(picked, 1e-12)).mean())
-
-
-def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, classes: int = 10) -> np.ndarray:
-    """counts[true, predicted]: row i tells what the model said for the digits that really are i."""
-    counts = np.zeros((classes, classes), dtype=np.int64)
-    np.add.at(counts, (np.asarray(labels, dtype=np.int64), np.asarray(predicted, dtype=np.int64)), 1)
-    return counts
-
-
-def per_class_accuracy(confusion: np.ndarray) -> np.ndarray:
-    """Diagonal over row sums; NaN for a class that never occurs (so it is not shown as 0%)."""
-    totals = confusion.sum(axis=1).astype(np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(totals > 0, np.diag(confusion) / totals, np.nan)
 
 
 @dataclass(frozen=True)
@@ -178,17 +165,20 @@ class Snapshot:
 
 
 def take_snapshot(model: Sequential, step: int, train_images: np.ndarray, train_labels: np.ndarray,
-                  test_images: np.ndarray, test_labels: np.ndarray, feature_index: int = 0,
-                  show: int = 40) -> Snapshot:
-    """One snapshot over given samples. Keep the samples small (hundreds): this runs between training steps."""
+                  test_images: np.ndarray, test_labels: np.ndarray,
+                  feature_digit: tuple[np.ndarray, int] | None = None, show: int = 40) -> Snapshot:
+    """One snapshot over given samples. Keep the samples small (hundreds): this runs between training steps.
+
+    `feature_digit` is (image (1, 28, 28), label) to follow through the layers; default: the first test image.
+    """
     test_probs = predict(model, test_images)
     confusion = confusion_matrix(test_labels, test_probs.argmax(axis=1))
-    feature_index = int(np.clip(feature_index, 0, len(test_images) - 1))
-    maps = feature_maps(model, test_images[feature_index]) if has_convolutions(model) else []
+    image, label = feature_digit if feature_digit is not None else (test_images[0], int(test_labels[0]))
+    maps = feature_maps(model, image) if has_convolutions(model) else []
     return Snapshot(
         step=step,
         train=digit_predictions(model, train_images, train_labels, show),
         test=digit_predictions(model, test_images, test_labels, show, probs=test_probs),
         confusion=confusion, class_accuracy=per_class_accuracy(confusion),
         bands=weight_bands(model), filters=first_conv_filters(model), feature_maps=maps,
-        feature_label=int(test_labels[feature_index]) if maps else None)
+        feature_label=int(label) if maps else None)

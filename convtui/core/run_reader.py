@@ -13,7 +13,8 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-CONFIG_FILE, METRICS_FILE, CHECKPOINT_FILE = "config.json", "metrics.csv", "checkpoint.npz"
+from convtui.core.runs import CHECKPOINT_FILE, CONFIG_FILE, METRICS_FILE
+
 # The columns the train command promises (issue 2); more columns are kept, fewer is an error.
 REQUIRED_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr")
 

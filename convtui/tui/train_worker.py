@@ -24,6 +24,8 @@ from convtui.core import inspect
 STEP_INTERVAL_S = 0.1  # at most ~10 step redraws per second
 SNAPSHOT_MIN_INTERVAL_S = 2.0
 SNAPSHOT_MAX_SHARE = 0.1  # snapshots may take at most ~10% of the training time
+SNAPSHOT_BUDGET_S = 0.8  # one snapshot should not hold the trainer (and the stop key) longer than this
+CALIBRATION_IMAGES = (20, 60)  # (train, test) images of the first snapshot, which measures the model's speed
 EMA_ALPHA = 0.05  # smoothing of the per-batch train curves (a batch of 100 is noisy)
 
 
@@ -136,6 +138,8 @@ class TrainingSession:
         self._last_snapshot = -1e9
         self._snapshot_cost = 0.0
         self._steps_per_epoch = 1
+        self._sizes = CALIBRATION_IMAGES  # (train, test) images per snapshot, set from the first one's speed
+        self._calibrated = False
 
     # ---------------------------------------------------------------- controls (UI thread)
     def pause(self) -> None:
@@ -219,10 +223,11 @@ class TrainingSession:
     def _snapshot(self, x: float) -> None:
         self.control.snapshot_now.clear()
         start = self.clock()
-        s = self.samples
+        s, (n_train, n_test) = self.samples, self._sizes
         snapshot = inspect.take_snapshot(
-            self.trainer.model, int(round(x * self._steps_per_epoch)), s.train_images, s.train_labels,
-            s.test_images, s.test_labels, feature_index=self.control.feature_index)
+            self.trainer.model, int(round(x * self._steps_per_epoch)), s.train_images[:n_train],
+            s.train_labels[:n_train], s.test_images[:n_test], s.test_labels[:n_test],
+            feature_digit=self.feature_digit())
         self.bands.add(snapshot.step, snapshot.bands)
         # The UI gets its own copy of the history: the worker keeps appending to this one.
         bands = inspect.BandHistory(self.bands.percentiles, list(self.bands.steps),
@@ -230,3 +235,20 @@ class TrainingSession:
         self.post(SnapshotReady(snapshot, bands, x))
         end = self.clock()
         self._snapshot_cost, self._last_snapshot = end - start, end
+        if not self._calibrated:
+            self._calibrate(n_train + n_test, end - start)
+
+    def feature_digit(self) -> tuple[np.ndarray, int]:
+        """The test digit the feature-map view follows (the index wraps around the whole test sample)."""
+        index = self.control.feature_index % len(self.samples.test_labels)
+        return self.samples.test_images[index], int(self.samples.test_labels[index])
+
+    def _calibrate(self, images: int, seconds: float) -> None:
+        """Size the samples so a snapshot takes about SNAPSHOT_BUDGET_S (a cnn on our kernels predicts a few
+        hundred images a second, softmax tens of thousands); afterwards they stay fixed so curves compare."""
+        self._calibrated = True
+        rate = images / max(seconds, 1e-6)
+        total = int(np.clip(rate * SNAPSHOT_BUDGET_S, sum(CALIBRATION_IMAGES),
+                            len(self.samples.train_labels) + len(self.samples.test_labels)))
+        n_train = min(len(self.samples.train_labels), max(CALIBRATION_IMAGES[0], total // 4))
+        self._sizes = (n_train, min(len(self.samples.test_labels), total - n_train))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import fields
 
 from textual.app import ComposeResult
-from textual.containers import VerticalScroll
+from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, Input, Label, Select
 
@@ -38,11 +38,12 @@ class TrainForm(VerticalScroll):
     """Inputs and selects for the FORM_FIELDS; `config()` validates them into a TrainConfig."""
 
     DEFAULT_CSS = """
-    TrainForm { width: 34; height: 1fr; padding: 0 1; border-right: vkey $primary-darken-2; }
-    TrainForm Label { margin-top: 1; color: $text-muted; }
-    TrainForm Input, TrainForm Select { width: 100%; }
-    TrainForm #form-start { margin-top: 1; width: 100%; }
-    TrainForm #form-error { color: $error; margin-top: 1; }
+    TrainForm { width: 36; height: 1fr; padding: 0 1; border-right: vkey $primary-darken-2; }
+    TrainForm .form-row { height: 1; margin-bottom: 1; }
+    TrainForm .form-row Label { width: 11; color: $text-muted; }
+    TrainForm .form-row Input, TrainForm .form-row Select { width: 1fr; }
+    TrainForm #form-start { width: 100%; }
+    TrainForm #form-error { color: $error; margin-top: 1; width: 100%; }
     """
 
     class StartRequested(Message):
@@ -51,24 +52,27 @@ class TrainForm(VerticalScroll):
     def __init__(self, initial: TrainConfig | None = None, **kwargs):
         super().__init__(**kwargs)
         self.initial = initial or TrainConfig.for_model("cnn")
+        self._model = self.initial.model
 
     def compose(self) -> ComposeResult:
         for name in FORM_FIELDS:
             spec = TRAIN_FIELDS[name]
-            yield Label(name.replace("_", " "))
-            value = getattr(self.initial, name)
-            choices = spec.metadata.get("choices")
-            if choices:
-                yield Select([(c, c) for c in choices], value=value, allow_blank=False, id=f"form-{name}",
-                             tooltip=spec.metadata.get("help"))
-            else:
-                yield Input(field_text(value), placeholder="all" if value is None else "",
-                            id=f"form-{name}", tooltip=spec.metadata.get("help"))
-        yield Button("Start (s)", id="form-start", variant="success")
+            value, choices, help_text = getattr(self.initial, name), spec.metadata.get("choices"), spec.metadata.get("help")
+            with Horizontal(classes="form-row"):
+                yield Label(name.replace("_", " "))
+                if choices:
+                    yield Select([(c, c) for c in choices], value=value, allow_blank=False, id=f"form-{name}",
+                                 tooltip=help_text, compact=True)
+                else:
+                    yield Input(field_text(value), placeholder="all" if value is None else "",
+                                id=f"form-{name}", tooltip=help_text, compact=True)
+        yield Button("Start (enter)", id="form-start", variant="success", compact=True)
         yield Label("", id="form-error")
 
     def on_select_changed(self, event: Select.Changed) -> None:
-        if event.select.id == "form-model" and isinstance(event.value, str):
+        # Select also reports its first value on mount: only a real change of preset resets the fields.
+        if event.select.id == "form-model" and isinstance(event.value, str) and event.value != self._model:
+            self._model = event.value
             self.apply_preset(event.value)
 
     def apply_preset(self, model: str) -> None:
