@@ -28,6 +28,11 @@ SNAPSHOT_BUDGET_S = 0.8  # one snapshot should not hold the trainer (and the sto
 CALIBRATION_IMAGES = (20, 60)  # (train, test) images of the first snapshot, which measures the model's speed
 EMA_ALPHA = 0.05  # smoothing of the per-batch train curves (a batch of 100 is noisy)
 
+kernel_lock = threading.Lock()
+"""Held by any thread while it runs the Numba kernels. The `workqueue` threading layer (see convtui.core) is not
+thread-safe: two threads inside parallel kernels at once make Numba terminate the whole process. The training
+worker holds it for each step and snapshot; the draw and runs screens take it before predicting."""
+
 
 # ---------------------------------------------------------------------------------------------- messages
 class TrainEvent(Message):
@@ -166,7 +171,11 @@ class TrainingSession:
             self.post(TrainFailed(f"training failed: {type(exc).__name__}: {exc}"))
 
     def _run(self, stream: Iterator[ev.Event]) -> None:
-        for event in stream:
+        while True:
+            with kernel_lock:  # the step runs inside next(); the lock is free between steps
+                event = next(stream, None)
+            if event is None:
+                return
             if self.cancelled() and not self.control.stop.is_set():
                 self.stop()
             if isinstance(event, ev.Step):
@@ -224,10 +233,11 @@ class TrainingSession:
         self.control.snapshot_now.clear()
         start = self.clock()
         s, (n_train, n_test) = self.samples, self._sizes
-        snapshot = inspect.take_snapshot(
-            self.trainer.model, int(round(x * self._steps_per_epoch)), s.train_images[:n_train],
-            s.train_labels[:n_train], s.test_images[:n_test], s.test_labels[:n_test],
-            feature_digit=self.feature_digit())
+        with kernel_lock:
+            snapshot = inspect.take_snapshot(
+                self.trainer.model, int(round(x * self._steps_per_epoch)), s.train_images[:n_train],
+                s.train_labels[:n_train], s.test_images[:n_test], s.test_labels[:n_test],
+                feature_digit=self.feature_digit())
         self.bands.add(snapshot.step, snapshot.bands)
         # The UI gets its own copy of the history: the worker keeps appending to this one.
         bands = inspect.BandHistory(self.bands.percentiles, list(self.bands.steps),

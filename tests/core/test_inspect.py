@@ -108,3 +108,27 @@ def test_snapshot_is_inference_only_and_consistent():
     assert len(snap.train.labels) == 12 and snap.feature_label == int(test_y[4])
     assert [name for name, _ in snap.feature_maps] == ["conv1", "pool1", "conv2", "pool2"]
     assert snap.filters.shape == (4, 3, 3)
+
+
+def test_resize_bilinear_keeps_constants_and_interpolates_linearly():
+    np.testing.assert_allclose(inspect.resize_bilinear(np.full((5, 7), 0.3), 10, 3), 0.3)
+    ramp = np.tile(np.arange(4.0), (2, 1))  # 0 1 2 3 along x
+    doubled = inspect.resize_bilinear(ramp, 2, 8)
+    # Pixel centres of the doubled image sit at x = -0.25, 0.25, 0.75, ... in the source (clipped at 0 and 3).
+    np.testing.assert_allclose(doubled[0], [0, 0.25, 0.75, 1.25, 1.75, 2.25, 2.75, 3.0])
+
+
+def test_centre_like_mnist_scales_to_20_pixels_and_centres_the_mass():
+    canvas = np.zeros((28, 28))
+    canvas[2:12, 1:6] = 1.0  # a 10x5 block in the top-left corner
+    out = inspect.centre_like_mnist(canvas)
+    rows, cols = np.nonzero(out > 0.5)
+    assert rows.max() - rows.min() + 1 == 20 and cols.max() - cols.min() + 1 == 10
+    cy = (out.sum(axis=1) * np.arange(28)).sum() / out.sum()
+    cx = (out.sum(axis=0) * np.arange(28)).sum() / out.sum()
+    assert abs(cy - 13.5) <= 0.5 and abs(cx - 13.5) <= 0.5
+    assert out.max() <= 1.0 and out.min() >= 0.0
+
+
+def test_centre_like_mnist_leaves_an_empty_canvas_empty():
+    assert not inspect.centre_like_mnist(np.zeros((28, 28))).any()

@@ -71,6 +71,7 @@ Stopping keeps what was learned: the run folder under ./runs holds config, metri
         self.feature_index = 0
         self.snapshots_shown = 0
         self._last_replot = 0.0
+        self.log_lines: list[str] = []  # every message line shown, oldest first (the shared formatter's text)
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="dash-main"):
@@ -141,7 +142,7 @@ Stopping keeps what was learned: the run folder under ./runs holds config, metri
         self.feature_index = max(0, self.feature_index + delta)
         if self.session is not None:
             self.session.follow_digit(self.feature_index)
-        self.query_one("#message", Static).update(f"feature maps follow test digit #{self.feature_index}")
+        self.say(f"feature maps follow test digit #{self.feature_index}")
 
     def action_draw(self) -> None:
         from convtui.tui.screens.draw import DrawScreen
@@ -158,7 +159,7 @@ Stopping keeps what was learned: the run folder under ./runs holds config, metri
         self.set_class(True, "running")
         self.set_focus(None)
         self.query_one(Panels).clear()
-        self.query_one("#message", Static).update(f"{config.model}: loading MNIST ...")
+        self.say(f"{config.model}: loading MNIST ...")
         self.show_status()
         self.run_training(config, default_run_dir(config.model, self.runs_root))
 
@@ -189,6 +190,7 @@ Stopping keeps what was learned: the run folder under ./runs holds config, metri
         elif isinstance(event, ev.TrainStart):
             self.state = "running" if self.state == "compiling" else self.state
         elif isinstance(event, ev.EpochEnd):
+            self.share_model(f"{self.session.trainer.config.model} after epoch {event.epoch + 1}")
             panels = self.query_one(Panels)
             if event.val_accuracy is not None:
                 panels.add_test_point(event.epoch + 1.0, event.val_loss, event.val_accuracy, "val",
@@ -196,8 +198,12 @@ Stopping keeps what was learned: the run folder under ./runs holds config, metri
             panels.replot()
         elif isinstance(event, ev.Done):
             self.finish(event)
-        self.query_one("#message", Static).update(text)
+        self.say(text)
         self.show_status()
+
+    def say(self, text: str) -> None:
+        self.log_lines.append(text)
+        self.query_one("#message", Static).update(text)
 
     def on_step_update(self, message: StepUpdate) -> None:
         self.last_step = message.step
@@ -221,7 +227,7 @@ Stopping keeps what was learned: the run folder under ./runs holds config, metri
     def on_train_failed(self, message: TrainFailed) -> None:
         self.state = "failed"
         self.set_class(False, "running")
-        self.query_one("#message", Static).update(message.text)
+        self.say(message.text)
         self.notify(message.text, severity="error", timeout=8)
         self.show_status()
 
@@ -230,8 +236,14 @@ Stopping keeps what was learned: the run folder under ./runs holds config, metri
         self.set_class(False, "running")
         self.set_class(True, "form-hidden")
         self.query_one(Panels).replot()
+        if self.session is not None:
+            self.share_model(f"{self.session.trainer.config.model} ({done.reason}, "
+                             f"{done.epochs_completed} epochs)")
+
+    def share_model(self, description: str) -> None:
+        """Hand the worker's copy of the model to the draw screen (a copy: training goes on meanwhile)."""
         if self.session is not None and self.session.model_copy is not None:
-            latest_model.set(self.session.model_copy, f"{done.reason} {self.session.trainer.config.model} run")
+            latest_model.set(self.session.model_copy, description)
 
     def on_unmount(self) -> None:
         if self.session is not None:

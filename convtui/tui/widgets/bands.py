@@ -81,4 +81,6 @@ class BandsView(Widget):
             lines.extend(band_chart(series, width, chart_height, COLOURS[i % len(COLOURS)]))
         if fit < len(names):
             lines[-1] = Text(f"... {len(names) - fit} more parameters: press 4 to zoom", style="italic")
-        return Text("\n").join(lines[:height])
+        text = Text("\n").join(lines[:height])
+        text.no_wrap, text.overflow = True, "crop"
+        return text

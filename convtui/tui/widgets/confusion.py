@@ -18,23 +18,24 @@ def cell_style(count: int, row_total: int, diagonal: bool) -> str:
 
 
 def confusion_lines(confusion: np.ndarray, accuracy: np.ndarray) -> list[Text]:
+    """Rows: the true digit; columns: the model's guess; then the share of each row it got right.
+    Compact enough for a 38-column panel while counts stay under 100 (wider counts widen the cells)."""
     classes = confusion.shape[0]
     width = max(3, len(str(int(confusion.max()))) + 1)
-    header = Text("true\\said".ljust(9) + "".join(str(c).rjust(width) for c in range(classes)) + "   right",
-                  style="bold")
-    lines = [header]
+    lines = [Text("rows: true digit, columns: guess", style="italic"),
+             Text(" │" + "".join(str(c).rjust(width) for c in range(classes)) + " right", style="bold")]
     for true in range(classes):
-        line = Text(f"{true}".ljust(9), style="bold")
+        line = Text(f"{true}│", style="bold")
         row_total = int(confusion[true].sum())
         for guess in range(classes):
             count = int(confusion[true, guess])
             line.append(str(count).rjust(width), style=cell_style(count, row_total, true == guess))
         value = accuracy[true]
-        line.append("   " + ("  n/a" if np.isnan(value) else f"{value * 100:5.1f}%"))
+        line.append("  n/a" if np.isnan(value) else f" {value * 100:3.0f}%")
         lines.append(line)
     total = int(confusion.sum())
     overall = np.trace(confusion) / total * 100 if total else float("nan")
-    lines.append(Text(f"overall {overall:.2f}% right on {total} test digits"))
+    lines.append(Text(f"{overall:.1f}% right on {total} test digits"))
     return lines
 
 
@@ -57,4 +58,6 @@ class ConfusionMatrix(Widget):
         return len(self._lines)
 
     def render(self) -> Text:
-        return Text("\n").join(self._lines)
+        text = Text("\n").join(self._lines)
+        text.no_wrap, text.overflow = True, "crop"  # a wrapped row would misalign the columns
+        return text

@@ -124,4 +124,6 @@ class HeatmapGrid(Widget):
         return lines
 
     def render(self) -> Text:
-        return Text("\n").join(self._build(self.size.width))
+        text = Text("\n").join(self._build(self.size.width))
+        text.no_wrap, text.overflow = True, "crop"
+        return text
