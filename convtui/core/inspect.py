@@ -166,7 +166,7 @@ class Snapshot:
 
 def take_snapshot(model: Sequential, step: int, train_images: np.ndarray, train_labels: np.ndarray,
                   test_images: np.ndarray, test_labels: np.ndarray,
-                  feature_digit: tuple[np.ndarray, int] | None = None, show: int = 40) -> Snapshot:
+                  feature_digit: tuple[np.ndarray, int] | None = None, show: int = 32) -> Snapshot:
     """One snapshot over given samples. Keep the samples small (hundreds): this runs between training steps.
 
     `feature_digit` is (image (1, 28, 28), label) to follow through the layers; default: the first test image.

@@ -8,6 +8,7 @@ captions: conv filters, feature maps and (through `DigitGrid`) MNIST digits.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 
 import numpy as np
 from rich.color import Color
@@ -54,18 +55,46 @@ def downsample(array: np.ndarray, factor: int) -> np.ndarray:
     return padded.reshape(padded.shape[0] // factor, factor, padded.shape[1] // factor, factor).mean(axis=(1, 3))
 
 
-def half_block_lines(array: np.ndarray, colormap: Colormap = grey) -> list[Text]:
-    """(H, W) values already in the colormap's range -> ceil(H / 2) lines of W cells."""
-    a = np.asarray(array, dtype=np.float64)
-    if a.shape[0] % 2:
-        a = np.vstack([a, np.full((1, a.shape[1]), np.nan)])
+LEVELS = 32  # colours per image: a 256-colour terminal has 24 greys, so more would not show
+
+
+@lru_cache(maxsize=8)
+def _palette(colormap: Colormap, signed: bool) -> list[Color]:
+    """The colormap at LEVELS evenly spaced values over its range, computed once per colormap."""
+    low = -1.0 if signed else 0.0
+    return [colormap(v) for v in np.linspace(low, 1.0, LEVELS)]
+
+
+@lru_cache(maxsize=16384)
+def _cell_style(colormap: Colormap, signed: bool, top: int, bottom: int) -> Style:
+    # Thousands of cells per redraw: a cached Style per pair of palette indices keeps it to a dict lookup.
+    palette = _palette(colormap, signed)
+    return Style(color=palette[top], bgcolor=None if bottom < 0 else palette[bottom])
+
+
+def half_block_lines(array: np.ndarray, colormap: Colormap = grey, signed: bool = False) -> list[Text]:
+    """(H, W) values in the colormap's range ([0, 1], or [-1, 1] when `signed`) -> ceil(H / 2) lines of W cells.
+
+    Values are quantised to LEVELS palette colours so styles repeat (cached) and equal neighbours share a span.
+    """
+    low = -1.0 if signed else 0.0
+    a = np.clip(np.asarray(array, dtype=np.float64), low, 1.0)
+    index = np.rint((a - low) / (1.0 - low) * (LEVELS - 1)).astype(int)
+    if index.shape[0] % 2:
+        index = np.vstack([index, np.full((1, index.shape[1]), -1)])  # -1: no bottom pixel
     lines = []
-    for row in range(0, a.shape[0], 2):
-        line = Text()
-        for top, bottom in zip(a[row], a[row + 1]):
-            bgcolor = None if np.isnan(bottom) else colormap(bottom)
-            line.append(UPPER_HALF, Style(color=colormap(top), bgcolor=bgcolor))
-        lines.append(line)
+    for row in range(0, index.shape[0], 2):
+        parts, run, run_style = [], 0, None
+        for top, bottom in zip(index[row].tolist(), index[row + 1].tolist()):
+            style = _cell_style(colormap, signed, top, bottom)
+            if style is run_style:
+                run += 1
+                continue
+            if run:
+                parts.append((UPPER_HALF * run, run_style))
+            run, run_style = 1, style
+        parts.append((UPPER_HALF * run, run_style))
+        lines.append(Text.assemble(*parts))
     return lines
 
 
@@ -84,6 +113,7 @@ class HeatmapGrid(Widget):
         self.signed, self.scale, self.gap, self.title = signed, scale, gap, title
         self._images: list[np.ndarray] = []
         self._captions: list[Text] = []
+        self._built: tuple[int, list[Text]] | None = None  # (width, lines): rebuilt only on new data or width
 
     def set_images(self, images: Sequence[np.ndarray], captions: Sequence[str | Text] | None = None,
                    title: str | None = None) -> None:
@@ -92,19 +122,26 @@ class HeatmapGrid(Widget):
         self._captions = [c if isinstance(c, Text) else Text(str(c)) for c in captions]
         if title is not None:
             self.title = title
+        self._built = None
         self.refresh(layout=True)
 
     def prepare(self, image: np.ndarray) -> np.ndarray:
         return normalise(downsample(image, self.scale), self.signed)
 
     def get_content_height(self, container, viewport, width: int) -> int:
-        return len(self._build(width))
+        return len(self.lines(width))
+
+    def lines(self, width: int) -> list[Text]:
+        if self._built is None or self._built[0] != width:
+            self._built = (width, self._build(width))
+        return self._built[1]
 
     def _build(self, width: int) -> list[Text]:
         lines: list[Text] = [Text(t, style="bold") for t in self.title.split("\n")] if self.title else []
         if not self._images:
             return lines
-        tiles = [half_block_lines(self.prepare(image), diverging if self.signed else grey) for image in self._images]
+        colormap = diverging if self.signed else grey
+        tiles = [half_block_lines(self.prepare(image), colormap, self.signed) for image in self._images]
         tile_width = max(len(tile[0]) for tile in tiles)
         tile_width = max(tile_width, max((len(c) for c in self._captions), default=0))
         per_row = max(1, (width + self.gap) // (tile_width + self.gap))
@@ -124,6 +161,6 @@ class HeatmapGrid(Widget):
         return lines
 
     def render(self) -> Text:
-        text = Text("\n").join(self._build(self.size.width))
+        text = Text("\n").join(self.lines(self.size.width))
         text.no_wrap, text.overflow = True, "crop"
         return text
