@@ -158,3 +158,61 @@ async def test_feature_maps_of_a_cnn_follow_the_chosen_digit(tmp_path):
         assert [t.splitlines()[-1] for t in titles] == ["conv1 32x28x28", "pool1 32x14x14", "conv2 64x14x14",
                                                        "pool2 64x7x7"]
         assert len(screen.query_one("#filters")._images) == 32
+
+
+# ------------------------------------------------------------------------------------------------ snapshots
+def feed_synthetic_run(screen):
+    """Drive the dashboard's handlers with fixed events and a real snapshot of a fixed model: no timings."""
+    from convtui.core import events as ev
+    from convtui.core import inspect
+    from convtui.tui.train_worker import SnapshotReady, StepUpdate, TrainEvent
+
+    from convtui.core.data import load_split, to_float
+
+    test = load_split("test", limit=200)
+    images, labels = to_float(test.images), test.labels.astype(np.int64)
+    model = build_model("mlp", 0)
+    screen.epochs = 2
+    screen.state = "running"
+    screen.set_class(True, "running")
+    screen.on_train_event(TrainEvent(ev.TrainStart("mlp", 2, 100, 10000, 10000, 0, 0.4)))
+    history = inspect.BandHistory()
+    points = [(s / 100, 2.3 * 0.97 ** s, 1 - 0.9 * 0.97 ** s) for s in range(1, 151)]
+    for chunk in range(0, 150, 30):
+        step = ev.Step(epoch=chunk // 100, step=chunk % 100 + 30, global_step=chunk + 30, total_steps=200,
+                       loss=0.3, accuracy=0.9, running_loss=0.31, running_accuracy=0.91, lr=0.01,
+                       images_per_s=1234.0, eta_s=42.0, elapsed_s=10.0)
+        screen.on_step_update(StepUpdate(step, points[chunk:chunk + 30]))
+        for p in model.params():
+            p.value *= 1.05
+        snapshot = inspect.take_snapshot(model, chunk, images[:50], labels[:50], images, labels)
+        history.add(chunk, snapshot.bands)
+        screen.on_snapshot_ready(SnapshotReady(snapshot, history, (chunk + 30) / 100))
+    screen.on_train_event(TrainEvent(ev.EpochEnd(0, 0.4, 0.88, 0.35, 0.9, 0.01, 12.0)))
+    screen.query_one(Panels).replot()
+
+
+def dashboard_app(tmp_path):
+    return DashboardApp(DashboardScreen(runs_root=tmp_path))
+
+
+def test_snapshot_dashboard_ready(snap_compare, tmp_path):
+    assert snap_compare(dashboard_app(tmp_path), terminal_size=(120, 40))
+
+
+def test_snapshot_dashboard_during_training(snap_compare, tmp_path):
+    async def run_before(pilot):
+        feed_synthetic_run(pilot.app.screen)
+        await pilot.pause()
+
+    assert snap_compare(dashboard_app(tmp_path), terminal_size=(120, 40), run_before=run_before)
+
+
+def test_snapshot_dashboard_zoomed_digits_at_80x24(snap_compare, tmp_path):
+    async def run_before(pilot):
+        feed_synthetic_run(pilot.app.screen)
+        pilot.app.screen.set_focus(None)
+        await pilot.press("5")
+        await pilot.pause()
+
+    assert snap_compare(dashboard_app(tmp_path), terminal_size=(80, 24), run_before=run_before)

@@ -110,3 +110,15 @@ async def test_small_terminal_uses_the_half_block_canvas():
         await pilot.pause()
         canvas = app.screen.query_one(DrawingCanvas)
         assert canvas.has_class("small") and canvas.size.height == 14 and canvas.size.width == 28
+
+
+def test_snapshot_draw_a_test_digit(snap_compare):
+    async def run_before(pilot):
+        train_worker.latest_model.set(build_model("softmax", 0), "softmax (untrained, seed 0)")
+        pilot.app.screen.action_latest()
+        await pilot.press("t", "up", "up")
+        await wait_until(pilot, lambda: pilot.app.screen.last_probs is not None)
+        await pilot.pause(0.2)
+        train_worker.latest_model.clear()
+
+    assert snap_compare(DrawApp(), terminal_size=(120, 40), run_before=run_before)

@@ -119,3 +119,37 @@ async def test_e_evaluates_the_whole_test_set(runs_root):
         # The full-set accuracy is the one the trainer logged for the last epoch.
         last_val = screen.current.final("val_accuracy")
         assert f"{last_val * 100:.2f}% right on 10,000 test digits" in message(screen)
+
+
+def test_snapshot_runs_compare(snap_compare, tmp_path, monkeypatch):
+    """Hand-written run folders (the files `convtui train --out` writes) so the picture is fixed."""
+    from convtui.core.checkpoint import save_checkpoint
+    from convtui.core.models import build_model
+
+    monkeypatch.chdir(tmp_path)
+    curves = {"softmax": [0.90, 0.91, 0.92], "mlp": [0.95, 0.97, 0.975], "cnn": [0.98, 0.988, 0.991]}
+    for model, accuracies in curves.items():
+        folder = tmp_path / "runs" / model
+        folder.mkdir(parents=True)
+        rows = ["epoch,loss,accuracy,val_loss,val_accuracy,lr,steps,elapsed_s"]
+        for epoch, a in enumerate(accuracies, start=1):
+            rows.append(f"{epoch},{1 - a:.3f},{a - 0.01:.3f},{1.2 * (1 - a):.3f},{a},0.001,600,{epoch * 10}")
+        (folder / "metrics.csv").write_text("\n".join(rows) + "\n")
+        config = TrainConfig.for_model(model)
+        (folder / "config.json").write_text(json.dumps({"config": config.to_dict()}))
+        if model == "cnn":
+            save_checkpoint(folder / "checkpoint.npz", model=build_model("cnn", 0), optimizer=None,
+                            config=config, epoch=3)
+    for i, model in enumerate(("cnn", "mlp", "softmax")):  # a fixed listing order (newest first)
+        import os
+
+        os.utime(tmp_path / "runs" / model, (1000 + i, 1000 - i))
+
+    async def run_before(pilot):
+        screen = pilot.app.screen
+        await pilot.press("space", "down", "space", "down", "space", "up", "up")
+        screen.open_run(tmp_path / "runs" / "cnn")
+        await wait_until(pilot, lambda: screen.evaluated_on == QUICK_EVAL_IMAGES, timeout=120)
+        await pilot.pause()
+
+    assert snap_compare(RunsApp("runs"), terminal_size=(120, 40), run_before=run_before)

@@ -190,7 +190,7 @@ Stopping keeps what was learned: the run folder under ./runs holds config, metri
         elif isinstance(event, ev.TrainStart):
             self.state = "running" if self.state == "compiling" else self.state
         elif isinstance(event, ev.EpochEnd):
-            self.share_model(f"{self.session.trainer.config.model} after epoch {event.epoch + 1}")
+            self.share_model(f"after epoch {event.epoch + 1}")
             panels = self.query_one(Panels)
             if event.val_accuracy is not None:
                 panels.add_test_point(event.epoch + 1.0, event.val_loss, event.val_accuracy, "val",
@@ -236,14 +236,12 @@ Stopping keeps what was learned: the run folder under ./runs holds config, metri
         self.set_class(False, "running")
         self.set_class(True, "form-hidden")
         self.query_one(Panels).replot()
-        if self.session is not None:
-            self.share_model(f"{self.session.trainer.config.model} ({done.reason}, "
-                             f"{done.epochs_completed} epochs)")
+        self.share_model(f"({done.reason}, {done.epochs_completed} epochs)")
 
     def share_model(self, description: str) -> None:
         """Hand the worker's copy of the model to the draw screen (a copy: training goes on meanwhile)."""
         if self.session is not None and self.session.model_copy is not None:
-            latest_model.set(self.session.model_copy, description)
+            latest_model.set(self.session.model_copy, f"{self.session.trainer.config.model} {description}")
 
     def on_unmount(self) -> None:
         if self.session is not None:

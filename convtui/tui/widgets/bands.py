@@ -23,9 +23,16 @@ def thin_indices(n: int, keep: int) -> np.ndarray:
     return np.unique(np.linspace(0, n - 1, keep).round().astype(int))
 
 
+def stretch_indices(n: int, width: int) -> np.ndarray:
+    """`width` indices into range(n) from oldest to newest: thinned when n > width, repeated when n < width."""
+    if n >= width:
+        return thin_indices(n, width)
+    return np.floor(np.linspace(0, n - 1e-9, width)).astype(int)
+
+
 def band_chart(series: np.ndarray, width: int, height: int, colour: str) -> list[Text]:
-    """series (time, 5 percentiles) -> `height` lines of at most `width` cells, newest on the right."""
-    series = series[thin_indices(len(series), width)]
+    """series (time, 5 percentiles) -> `height` lines of `width` cells spanning the whole run, newest right."""
+    series = series[stretch_indices(len(series), width)]
     low, high = float(series[:, 0].min()), float(series[:, -1].max())
     if high - low < 1e-12:
         low, high = low - 1e-6, high + 1e-6
@@ -53,7 +60,7 @@ class BandsView(Widget):
     """Percentile bands of every parameter over time; fills its height, one small chart per parameter."""
 
     DEFAULT_CSS = """
-    BandsView { height: 1fr; width: 1fr; }
+    BandsView { height: 1fr; width: 1fr; text-wrap: nowrap; text-overflow: clip; }
     """
 
     def __init__(self, **kwargs):
@@ -69,18 +76,18 @@ class BandsView(Widget):
         if history is None or not history.steps:
             return Text("weights and biases appear after the first snapshot", style="italic")
         names = list(history.series)
-        width, height = max(self.size.width, 10), max(self.size.height, 2)
+        width, height = max(self.size.width, 10), max(self.size.height - 1, 2)
         # One title line per chart plus at least 2 chart rows; show as many parameters as fit.
         chart_height = max(2, height // len(names) - 1)
         fit = max(1, height // (chart_height + 1))
-        lines: list[Text] = []
+        lines: list[Text] = [Text(f"{OUTER} 5-95%  {INNER} 25-75%  {MEDIAN} median, over time", style="italic")]
         for i, name in enumerate(names[:fit]):
             series = history.array(name)
             p5, p50, p95 = series[-1, 0], series[-1, 2], series[-1, -1]
-            lines.append(Text(f"{name}  median {p50:+.3f}  90% in [{p5:+.3f}, {p95:+.3f}]", style="bold"))
+            lines.append(Text(f"{name} {p50:+.3f} [{p5:+.3f}, {p95:+.3f}]", style="bold"))
             lines.extend(band_chart(series, width, chart_height, COLOURS[i % len(COLOURS)]))
         if fit < len(names):
             lines[-1] = Text(f"... {len(names) - fit} more parameters: press 4 to zoom", style="italic")
-        text = Text("\n").join(lines[:height])
+        text = Text("\n").join(lines[:height + 1])
         text.no_wrap, text.overflow = True, "crop"
         return text

@@ -43,7 +43,7 @@ class ConfusionMatrix(Widget):
     """Shows `set_matrix(confusion, accuracy)`; empty until the first snapshot."""
 
     DEFAULT_CSS = """
-    ConfusionMatrix { height: auto; width: 1fr; }
+    ConfusionMatrix { height: auto; width: 1fr; text-wrap: nowrap; text-overflow: clip; }
     """
 
     def __init__(self, **kwargs):

@@ -105,7 +105,7 @@ class HeatmapGrid(Widget):
     """
 
     DEFAULT_CSS = """
-    HeatmapGrid { height: auto; width: 1fr; }
+    HeatmapGrid { height: auto; width: 1fr; text-wrap: nowrap; text-overflow: clip; }
     """
 
     def __init__(self, *, signed: bool = False, scale: int = 1, gap: int = 1, title: str = "", **kwargs):
