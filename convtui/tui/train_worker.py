@@ -10,6 +10,7 @@ The UI is not thread-safe: only the screen's message handlers, on the UI thread,
 from __future__ import annotations
 
 import copy
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -25,13 +26,39 @@ STEP_INTERVAL_S = 0.1  # at most ~10 step redraws per second
 SNAPSHOT_MIN_INTERVAL_S = 2.0
 SNAPSHOT_MAX_SHARE = 0.1  # snapshots may take at most ~10% of the training time
 SNAPSHOT_BUDGET_S = 0.8  # one snapshot should not hold the trainer (and the stop key) longer than this
-CALIBRATION_IMAGES = (20, 60)  # (train, test) images of the first snapshot, which measures the model's speed
+CALIBRATION_IMAGES = (20, 80)  # (train, test) images of the first snapshot, which measures the model's speed
 EMA_ALPHA = 0.05  # smoothing of the per-batch train curves (a batch of 100 is noisy)
 
 kernel_lock = threading.Lock()
 """Held by any thread while it runs the Numba kernels. The `workqueue` threading layer (see convtui.core) is not
 thread-safe: two threads inside parallel kernels at once make Numba terminate the whole process. The training
 worker holds it for each step and snapshot; the draw and runs screens take it before predicting."""
+
+
+COMPUTE_NICENESS = 10  # how much lower than the UI thread the training threads run (Linux only)
+
+
+def deprioritise_compute_threads() -> int:
+    """Lower the scheduling priority of every thread of this process except the UI (main) thread.
+
+    On a 2-core machine Numba's pool threads and OpenBLAS's threads keep both cores busy; at equal priority the
+    UI thread waits its turn and a key press can take a second. Niced, they yield the CPU to it at once, and
+    training loses nothing while the UI is idle. Returns how many threads were changed (0 where unsupported).
+    An unprivileged process may raise niceness but never lower it, so this is done once and kept.
+    """
+    if not hasattr(os, "setpriority") or not os.path.isdir("/proc/self/task"):
+        return 0
+    ui_thread, changed = threading.main_thread().native_id, 0
+    for tid in os.listdir("/proc/self/task"):
+        if int(tid) == ui_thread:
+            continue
+        try:
+            if os.getpriority(os.PRIO_PROCESS, int(tid)) < COMPUTE_NICENESS:
+                os.setpriority(os.PRIO_PROCESS, int(tid), COMPUTE_NICENESS)
+                changed += 1
+        except OSError:  # the thread ended meanwhile, or the system forbids it: not worth failing over
+            continue
+    return changed
 
 
 # ---------------------------------------------------------------------------------------------- messages
@@ -183,6 +210,8 @@ class TrainingSession:
             else:
                 self._flush(force=True)
                 if isinstance(event, ev.TrainStart):
+                    # The warm-up before TrainStart has started Numba's thread pool: nice it (and this thread).
+                    deprioritise_compute_threads()
                     self._steps_per_epoch = max(event.steps_per_epoch, 1)
                     self.post(TrainEvent(event))
                     self._snapshot(0.0 + event.start_epoch)

@@ -197,7 +197,9 @@ Stopping keeps what was learned: the run folder under ./runs holds config, metri
                                       "test, full set")
             panels.replot()
         elif isinstance(event, ev.Done):
-            self.finish(event)
+            self.finish(event)  # says the formatted text with what to do next
+            self.show_status()
+            return
         self.say(text)
         self.show_status()
 
@@ -236,7 +238,9 @@ Stopping keeps what was learned: the run folder under ./runs holds config, metri
         self.set_class(False, "running")
         self.set_class(True, "form-hidden")
         self.query_one(Panels).replot()
-        self.share_model(f"({done.reason}, {done.epochs_completed} epochs)")
+        steps = self.last_step.global_step if self.last_step is not None else 0
+        self.share_model(f"({done.reason} after {steps} steps)")
+        self.say(f"{format_event(done)} | s: new run, n: settings, d: draw a digit")
 
     def share_model(self, description: str) -> None:
         """Hand the worker's copy of the model to the draw screen (a copy: training goes on meanwhile)."""
@@ -258,6 +262,6 @@ Stopping keeps what was learned: the run folder under ./runs holds config, metri
                     "stopping": "stopping after the current step ..."}.get(state, state)
         else:
             label = {"running": "training", "paused": "[b]paused[/b] (space resumes)",
-                     "stopping": "stopping ...", "done": "finished (s: new run, n: settings, d: draw)"}.get(state, state)
+                     "stopping": "stopping ...", "done": "finished"}.get(state, state)
             text = f"{label} | {format_event(step, self.epochs)} | lr {step.lr:.3g}"
         self.query_one("#status", Static).update(text)

@@ -16,7 +16,7 @@ PANEL_TITLES = {
     1: "1 accuracy", 2: "2 loss", 3: "3 training digits", 4: "4 weights and biases",
     5: "5 test digits", 6: "6 confusion matrix", 7: "7 cnn filters and feature maps",
 }
-MAPS_PER_LAYER = 8  # feature maps shown per layer: one row at 120 columns; conv2 has 64
+MAPS_PER_LAYER = 7  # feature maps shown per layer: one row of 15-column tiles at 120 columns; conv2 has 64
 FEATURE_LAYERS = 4  # conv1, pool1, conv2, pool2
 
 

@@ -24,6 +24,5 @@ class DigitGrid(HeatmapGrid):
     def set_predictions(self, sample: DigitPredictions, title: str) -> None:
         captions = [caption(int(l), int(p), float(c))
                     for l, p, c in zip(sample.labels, sample.predicted, sample.confidence)]
-        summary = (f"{title}: {sample.n_errors} wrong of {sample.n_evaluated} "
-                   f"({sample.accuracy * 100:.1f}% right), errors first")
+        summary = f"{title}: {sample.n_errors}/{sample.n_evaluated} wrong, errors first"
         self.set_images(list(sample.images), captions, title=summary)

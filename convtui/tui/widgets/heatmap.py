@@ -113,7 +113,7 @@ class HeatmapGrid(Widget):
         self.signed, self.scale, self.gap, self.title = signed, scale, gap, title
         self._images: list[np.ndarray] = []
         self._captions: list[Text] = []
-        self._built: tuple[int, list[Text]] | None = None  # (width, lines): rebuilt only on new data or width
+        self._built: dict[int, list[Text]] = {}  # width -> lines, so zooming back and forth rebuilds nothing
 
     def set_images(self, images: Sequence[np.ndarray], captions: Sequence[str | Text] | None = None,
                    title: str | None = None) -> None:
@@ -122,7 +122,7 @@ class HeatmapGrid(Widget):
         self._captions = [c if isinstance(c, Text) else Text(str(c)) for c in captions]
         if title is not None:
             self.title = title
-        self._built = None
+        self._built = {}
         self.refresh(layout=True)
 
     def prepare(self, image: np.ndarray) -> np.ndarray:
@@ -132,9 +132,9 @@ class HeatmapGrid(Widget):
         return len(self.lines(width))
 
     def lines(self, width: int) -> list[Text]:
-        if self._built is None or self._built[0] != width:
-            self._built = (width, self._build(width))
-        return self._built[1]
+        if width not in self._built:
+            self._built[width] = self._build(width)
+        return self._built[width]
 
     def _build(self, width: int) -> list[Text]:
         lines: list[Text] = [Text(t, style="bold") for t in self.title.split("\n")] if self.title else []
