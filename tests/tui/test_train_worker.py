@@ -159,3 +159,31 @@ def test_feature_digit_wraps_around_the_test_sample():
     image, label = session.feature_digit()
     np.testing.assert_array_equal(image, session.samples.test_images[3])
     assert label == session.samples.test_labels[3] and session.control.snapshot_now.is_set()
+
+
+def test_compute_threads_are_niced_but_the_ui_thread_is_not():
+    import os
+
+    import pytest
+
+    if not hasattr(os, "setpriority") or not os.path.isdir("/proc/self/task"):
+        pytest.skip("thread priorities are Linux-only")
+    started, release = threading.Event(), threading.Event()
+    ids = {}
+
+    def worker():
+        ids["worker"] = threading.get_native_id()
+        started.set()
+        release.wait(10)
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    started.wait(10)
+    try:
+        main_before = os.getpriority(os.PRIO_PROCESS, threading.main_thread().native_id)
+        tw.deprioritise_compute_threads()
+        assert os.getpriority(os.PRIO_PROCESS, ids["worker"]) >= tw.COMPUTE_NICENESS
+        assert os.getpriority(os.PRIO_PROCESS, threading.main_thread().native_id) == main_before
+    finally:
+        release.set()
+        thread.join(10)
