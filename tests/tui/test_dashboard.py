@@ -134,6 +134,8 @@ async def test_number_keys_zoom_one_panel_and_zero_shows_all(tmp_path):
         await pilot.press("0")
         assert all(not w.has_class("hidden") for w in panels.panel_widgets())
         assert not panels.query_one("#panel-7").display
+        await pilot.press("right_square_bracket", "right_square_bracket", "left_square_bracket")
+        assert screen.feature_index == 1 and screen.log_lines[-1] == "feature maps follow test digit #1"
 
 
 async def test_feature_maps_of_a_cnn_follow_the_chosen_digit(tmp_path):
@@ -216,3 +218,15 @@ def test_snapshot_dashboard_zoomed_digits_at_80x24(snap_compare, tmp_path):
         await pilot.pause()
 
     assert snap_compare(dashboard_app(tmp_path), terminal_size=(80, 24), run_before=run_before)
+
+
+async def test_a_missing_data_folder_is_one_message_not_a_crash(tmp_path):
+    config = TrainConfig.for_model("softmax", data=str(tmp_path / "no-such-folder"))
+    screen = DashboardScreen(runs_root=tmp_path / "runs", initial=config)
+    async with DashboardApp(screen).run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        screen.set_focus(None)
+        await pilot.press("s")
+        await wait_until(pilot, lambda: screen.state == "failed")
+        assert screen.log_lines[-1] == f"cannot start: {tmp_path / 'no-such-folder'}: no such data folder"
+        assert not screen.has_class("running")

@@ -35,7 +35,8 @@ class DashboardScreen(Screen):
 The worker thread trains on our own Numba kernels; the first run compiles them. Panels: 1 accuracy, 2 loss,
 3 training digits (errors first, red), 4 weight/bias percentile bands, 5 test digits, 6 confusion matrix,
 7 (cnn) conv1 filters and a test digit's feature maps through conv1, pool1, conv2 and pool2.
-Stopping keeps what was learned: the run folder under ./runs holds config, metrics and checkpoint."""
+Stopping keeps what was learned: the run folder under ./runs holds config, metrics and checkpoint.
+Leaving the dashboard (escape) stops the run the same way; d (draw a digit) keeps it going underneath."""
 
     BINDINGS = [
         Binding("s", "start", "Start"),
@@ -248,6 +249,11 @@ Stopping keeps what was learned: the run folder under ./runs holds config, metri
             latest_model.set(self.session.model_copy, f"{self.session.trainer.config.model} {description}")
 
     def on_unmount(self) -> None:
+        # Leaving the dashboard ends its run (what was learned is saved): other screens may run the kernels on
+        # the UI thread, and Numba's workqueue layer must never be entered by two threads at once.
+        if self.session is not None and self.state in ("running", "paused", "compiling"):
+            self.app.notify("training stopped on leaving the dashboard; its checkpoint is saved under "
+                            f"{self.runs_root}/", timeout=6)
         if self.session is not None:
             self.session.stop()
 

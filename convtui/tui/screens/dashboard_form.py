@@ -104,7 +104,9 @@ class TrainForm(VerticalScroll):
             widget = self.query_one(f"#form-{name}")
             values[name] = widget.value if isinstance(widget, Select) else parse_field(name, widget.value)
         model = values.pop("model")
-        return TrainConfig.for_model(model, **values)
+        # Settings the form does not show (data folder, threads, ...) come from the initial config.
+        hidden = {name: getattr(self.initial, name) for name in TRAIN_FIELDS if name not in FORM_FIELDS}
+        return TrainConfig.for_model(model, **{**hidden, **values})
 
     def show_error(self, text: str) -> None:
         self.query_one("#form-error", Label).update(text)
