@@ -9,12 +9,13 @@ Images are NCHW float32 in [0, 1]: (N, 1, 28, 28), like the training data.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from convtui.core.evaluate import confusion_matrix, per_class_accuracy
-from convtui.core.layers import Conv2D, Dense, MaxPool2D, MeanPool2D, ReLU, Sequential, Sigmoid
+from convtui.core.layers import Conv2D, Dense, MaxPool2D, MeanPool2D, Param, ReLU, Sequential, Sigmoid
 
 # The percentiles drawn as bands, in the spirit of tensorflow-without-a-phd: the outer band holds 90% of the
 # weights, the inner band the middle 50%, and the line is the median.
@@ -223,3 +224,18 @@ def centre_like_mnist(canvas: np.ndarray, size: int = 28) -> np.ndarray:
     out = np.zeros((size, size))
     out[top:top + h, left:left + w] = digit
     return out
+
+
+def inference_copy(model: Sequential) -> Sequential:
+    """A copy of `model` for prediction on another thread while training goes on: its own weights, none of the
+    activations the layers keep for backward (a deep copy would duplicate those too: tens of MB for the cnn)."""
+    layers = []
+    for layer in model.layers:
+        clone = copy.copy(layer)
+        for name, value in vars(layer).items():
+            if isinstance(value, Param):
+                setattr(clone, name, Param(value.name, value.value.copy()))
+            elif name.startswith("_"):
+                setattr(clone, name, None)  # caches for backward, refilled by the next forward
+        layers.append(clone)
+    return Sequential(layers, input_shape=model.input_shape)

@@ -9,7 +9,6 @@ The UI is not thread-safe: only the screen's message handlers, on the UI thread,
 
 from __future__ import annotations
 
-import copy
 import os
 import threading
 import time
@@ -163,7 +162,7 @@ class TrainingSession:
         self.trainer, self.samples, self.post, self.cancelled, self.clock = trainer, samples, post, cancelled, clock
         self.control = SessionControl()
         self.bands = inspect.BandHistory()
-        self.model_copy = None  # a copy of the model at the last epoch end or at the end, for the draw screen
+        self.model_copy = None  # the model as of the last snapshot, epoch end or the end, for the draw screen
         self._ema: tuple[float, float] | None = None
         self._pending: list[tuple[float, float, float]] = []
         self._last_post = -1e9
@@ -217,12 +216,12 @@ class TrainingSession:
                     self._snapshot(0.0 + event.start_epoch)
                     continue
                 if isinstance(event, ev.EpochEnd):
-                    self.model_copy = copy.deepcopy(self.trainer.model)
+                    self.model_copy = inspect.inference_copy(self.trainer.model)
                     self.post(TrainEvent(event))
                     self._snapshot(event.epoch + 1.0)
                     continue
                 if isinstance(event, ev.Done):
-                    self.model_copy = copy.deepcopy(self.trainer.model)
+                    self.model_copy = inspect.inference_copy(self.trainer.model)
                 self.post(TrainEvent(event))
             # Pausing between events holds the generator still: the trainer does no work meanwhile.
             while not self.control.resume.wait(0.1):
@@ -267,6 +266,7 @@ class TrainingSession:
                 self.trainer.model, int(round(x * self._steps_per_epoch)), s.train_images[:n_train],
                 s.train_labels[:n_train], s.test_images[:n_test], s.test_labels[:n_test],
                 feature_digit=self.feature_digit())
+        self.model_copy = inspect.inference_copy(self.trainer.model)
         self.bands.add(snapshot.step, snapshot.bands)
         # The UI gets its own copy of the history: the worker keeps appending to this one.
         bands = inspect.BandHistory(self.bands.percentiles, list(self.bands.steps),

@@ -31,12 +31,15 @@ REPLOT_INTERVAL_S = 0.25  # the plots redraw at most 4 times a second; the statu
 class DashboardScreen(Screen):
     """Live MNIST training: accuracy, loss, digits, weights, confusion matrix, filters and feature maps."""
 
-    HELP = """Pick a model preset and settings on the left (tab moves, enter starts), or press [b]s[/b].
-The worker thread trains on our own Numba kernels; the first run compiles them. Panels: 1 accuracy, 2 loss,
-3 training digits (errors first, red), 4 weight/bias percentile bands, 5 test digits, 6 confusion matrix,
-7 (cnn) conv1 filters and a test digit's feature maps through conv1, pool1, conv2 and pool2.
-Stopping keeps what was learned: the run folder under ./runs holds config, metrics and checkpoint.
-Leaving the dashboard (escape) stops the run the same way; d (draw a digit) keeps it going underneath."""
+    HELP = (
+        "Pick a model preset and its settings on the left (tab moves between fields, enter starts), or press "
+        "[b]s[/b]. Training runs on our own Numba kernels in a worker thread; the first run compiles them.\n\n"
+        "Panels: 1 accuracy, 2 loss, 3 training digits (mistakes first, in red), 4 weight and bias percentile "
+        "bands over time, 5 test digits, 6 confusion matrix, 7 (cnn) the conv1 filters and one test digit's "
+        "feature maps through conv1, pool1, conv2 and pool2 ([ and ] choose the digit).\n\n"
+        "Stopping keeps what was learned: the run folder under ./runs holds config.json, metrics.csv and "
+        "checkpoint.npz (open it in Runs). Leaving the dashboard stops the run the same way; "
+        "d (draw a digit) keeps it training underneath.")
 
     BINDINGS = [
         Binding("s", "start", "Start"),
@@ -47,7 +50,7 @@ Leaving the dashboard (escape) stops the run the same way; d (draw a digit) keep
         *[Binding(str(n), f"zoom({n})", f"Zoom panel {n}", show=False) for n in range(2, 8)],
         Binding("0", "zoom(0)", "All"),
         Binding("left_square_bracket", "digit(-1)", "Digit", key_display="[ ]"),
-        Binding("right_square_bracket", "digit(1)", "Next digit", show=False),
+        Binding("right_square_bracket", "digit(1)", "Next digit", key_display="]", show=False),
         Binding("d", "draw", "Draw"),
     ]
 
@@ -224,6 +227,7 @@ Leaving the dashboard (escape) stops the run the same way; d (draw a digit) keep
         panels.add_test_point(message.x, snapshot.test.loss, snapshot.test.accuracy, "test",
                               f"test, {snapshot.test.n_evaluated} sample")
         panels.show_snapshot(snapshot, message.bands)
+        self.share_model(f"at step {snapshot.step}, training")
         panels.replot()
         self.snapshots_shown += 1
 

@@ -36,10 +36,12 @@ def prediction_lines(probs: np.ndarray) -> Text:
 class DrawScreen(Screen):
     """Draw a digit and watch the model's guess change with every stroke."""
 
-    HELP = """Move the pen with the cursor keys; it draws, erases or just moves (space switches).
-Enter inks one dab, c clears, t puts a real MNIST test digit on the canvas (again for the next one).
-The model is the one the dashboard trained last (m), or a checkpoint or run folder you load (l, then a path).
-Right: what the model sees (your drawing scaled to 20 pixels and centred, like MNIST) and its probabilities."""
+    HELP = (
+        "Move the pen with the cursor keys; it draws, erases or just moves (space switches). Enter inks one "
+        "dab, c clears, t puts a real MNIST test digit on the canvas (again for the next one).\n\n"
+        "The model is the one the dashboard trained last (m), or a checkpoint or run folder you load (l, type "
+        "the path, enter). On the right: what the model sees (your drawing scaled to 20 pixels and centred by "
+        "mass, as MNIST's digits were) and its probability for each digit.")
 
     BINDINGS = [
         Binding("l", "load", "Load model"),
@@ -62,6 +64,7 @@ Right: what the model sees (your drawing scaled to 20 pixels and centred, like M
         super().__init__()
         self.model = None
         self.model_name = ""
+        self.following = False  # True: use the dashboard's newest model at every stroke (it may be training)
         self.test_index = -1
         self.last_probs: np.ndarray | None = None
 
@@ -100,6 +103,7 @@ Right: what the model sees (your drawing scaled to 20 pixels and centred, like M
                             severity="warning")
             return
         self.model, self.model_name = latest_model.model, latest_model.description
+        self.following = True
         self.show_model()
         self.predict_now()
 
@@ -129,7 +133,7 @@ Right: what the model sees (your drawing scaled to 20 pixels and centred, like M
         self.app.call_from_thread(self.use_loaded, model, f"{checkpoint.model_name} from {run.checkpoint}")
 
     def use_loaded(self, model, name: str) -> None:
-        self.model, self.model_name = model, name
+        self.model, self.model_name, self.following = model, name, False
         path = self.query_one("#draw-path", Input)
         path.remove_class("shown")
         self.query_one(DrawingCanvas).focus()
@@ -151,6 +155,9 @@ Right: what the model sees (your drawing scaled to 20 pixels and centred, like M
         self.query_one(DrawingCanvas).set_pixels(test.images[self.test_index] / 255.0)
 
     def on_drawing_canvas_changed(self, message: DrawingCanvas.Changed) -> None:
+        if self.following and latest_model.model is not self.model:
+            self.model, self.model_name = latest_model.model, latest_model.description
+            self.show_model()
         seen = inspect.centre_like_mnist(message.pixels)
         self.query_one("#draw-seen", HeatmapGrid).set_images([seen])
         self.predict(seen)

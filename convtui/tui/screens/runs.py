@@ -27,10 +27,12 @@ QUICK_EVAL_IMAGES = 1000  # the confusion matrix on opening; `e` evaluates all 1
 class RunsScreen(Screen):
     """Open runs, compare their curves, and inspect one run's confusion matrix and filters."""
 
-    HELP = """Runs found under ./runs are listed on the left: enter opens one (its curves, confusion matrix and
-filters), space adds it to or removes it from the comparison (all compared runs share the plots).
-o types a path instead: a run folder or a checkpoint.npz, e.g. one trained headless with
-`convtui train --out runs/cnn` on a server. e evaluates the open run on all 10,000 test digits."""
+    HELP = (
+        "Runs found under ./runs are listed on the left: enter opens one (its curves, its confusion matrix on "
+        "1,000 test digits and its conv1 filters), space adds the highlighted run to the comparison or takes it "
+        "out: every compared run is drawn in the same plots, e.g. softmax, mlp and cnn.\n\n"
+        "o types a path instead: a run folder or a checkpoint.npz, for example one trained headless with "
+        "`convtui train --out runs/cnn` on a server. e evaluates the open run on all 10,000 test digits.")
 
     BINDINGS = [
         Binding("o", "open_path", "Open path"),
