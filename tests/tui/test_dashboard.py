@@ -230,3 +230,16 @@ async def test_a_missing_data_folder_is_one_message_not_a_crash(tmp_path):
         await wait_until(pilot, lambda: screen.state == "failed")
         assert screen.log_lines[-1] == f"cannot start: {tmp_path / 'no-such-folder'}: no such data folder"
         assert not screen.has_class("running")
+
+
+def test_confusion_lines_put_the_share_right_before_the_counts():
+    from convtui.core.evaluate import per_class_accuracy
+    from convtui.tui.widgets.confusion import confusion_lines
+
+    confusion = np.diag([100, 5, 0]) + np.array([[0, 20, 0], [0, 0, 5], [0, 0, 0]])
+    lines = [str(line) for line in confusion_lines(confusion, per_class_accuracy(confusion))]
+    assert lines[1] == " │right│   0   1   2"
+    assert lines[2] == "0│  83%│ 100  20   0"
+    assert lines[3] == "1│  50%│   0   5   5"
+    assert lines[4] == "2│  n/a│   0   0   0"
+    assert lines[5] == "80.8% right on 130 test digits"

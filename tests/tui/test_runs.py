@@ -65,7 +65,7 @@ async def test_opening_a_run_shows_its_curves_and_confusion_matrix(runs_root):
         assert accuracy.series[f"{opened}:test"].ys == pytest.approx(val)
         assert accuracy.series[f"{opened}:test"].xs == [float(r[0]) for r in rows]
         confusion = screen.query_one("#runs-confusion")._lines
-        assert f"right on {QUICK_EVAL_IMAGES} test digits" in str(confusion[-1])
+        assert f"right on {QUICK_EVAL_IMAGES:,} test digits" in str(confusion[-1])
         assert "% right on 1,000 test digits (e: all 10,000)" in message(screen)
         assert "softmax has no convolution filters" in screen.query_one("#runs-filters").title
 

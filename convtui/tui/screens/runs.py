@@ -51,6 +51,7 @@ class RunsScreen(Screen):
     RunsScreen #runs-plots MetricPlot { border: round $primary-darken-2; }
     RunsScreen #runs-detail { height: 1fr; }
     RunsScreen #runs-detail > VerticalScroll { border: round $primary-darken-2; }
+    RunsScreen #runs-confusion-box { width: 52; }
     RunsScreen #runs-message { height: auto; color: $text-muted; padding: 0 1; }
     """
 

@@ -18,24 +18,25 @@ def cell_style(count: int, row_total: int, diagonal: bool) -> str:
 
 
 def confusion_lines(confusion: np.ndarray, accuracy: np.ndarray) -> list[Text]:
-    """Rows: the true digit; columns: the model's guess; then the share of each row it got right.
-    Compact enough for a 38-column panel while counts stay under 100 (wider counts widen the cells)."""
+    """Rows: the true digit, then the share of that row the model got right, then what it guessed per column.
+    The share comes first so a narrow panel still shows it when the wider count columns are cut off."""
     classes = confusion.shape[0]
     width = max(3, len(str(int(confusion.max()))) + 1)
     lines = [Text("rows: true digit, columns: guess", style="italic"),
-             Text(" │" + "".join(str(c).rjust(width) for c in range(classes)) + " right", style="bold")]
+             Text(" │right│" + "".join(str(c).rjust(width) for c in range(classes)), style="bold")]
     for true in range(classes):
+        value = accuracy[true]
         line = Text(f"{true}│", style="bold")
+        line.append("  n/a" if np.isnan(value) else f"{value * 100:4.0f}%")
+        line.append("│")
         row_total = int(confusion[true].sum())
         for guess in range(classes):
             count = int(confusion[true, guess])
             line.append(str(count).rjust(width), style=cell_style(count, row_total, true == guess))
-        value = accuracy[true]
-        line.append("  n/a" if np.isnan(value) else f" {value * 100:3.0f}%")
         lines.append(line)
     total = int(confusion.sum())
     overall = np.trace(confusion) / total * 100 if total else float("nan")
-    lines.append(Text(f"{overall:.1f}% right on {total} test digits"))
+    lines.append(Text(f"{overall:.1f}% right on {total:,} test digits"))
     return lines
 
 
