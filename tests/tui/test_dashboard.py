@@ -67,7 +67,7 @@ async def test_short_softmax_run_fills_the_plots_and_panels(tmp_path):
 
 
 async def test_pause_holds_training_and_stop_keeps_a_checkpoint(tmp_path):
-    config = TrainConfig.for_model("mlp", limit=3000, epochs=3, batch_size=10)
+    config = TrainConfig.for_model("mlp", limit=20000, epochs=3, batch_size=10)  # 6,000 steps: stopped early
     screen = DashboardScreen(runs_root=tmp_path, initial=config)
     async with DashboardApp(screen).run_test(size=(120, 40)) as pilot:
         await pilot.pause()
