@@ -15,7 +15,7 @@ def add_parser(sub) -> None:
                             description="Evaluate a checkpoint written by `convtui train` on the test set.")
     parser.add_argument("checkpoint", metavar="CHECKPOINT", help="a checkpoint.npz (or the run folder holding it)")
     parser.add_argument("--data", metavar="DIR", default=None,
-                        help="folder of MNIST-layout IDX files (default: the bundled MNIST)")
+                        help="folder of MNIST-layout IDX files (default: the data the checkpoint was trained on)")
     parser.add_argument("--threads", metavar="T", type=int, default=None, help="numeric threads (default: all)")
 
 
@@ -31,7 +31,7 @@ def run(args) -> int:
     from convtui.core.checkpoint import CheckpointError, load_model
     from convtui.core.data import DataError, load_split
     from convtui.core.evaluate import confusion_matrix, evaluate
-    from convtui.core.progress import format_confusion_matrix
+    from convtui.core.progress import format_confusion_matrix, plural
     from convtui.core.runs import CHECKPOINT_FILE
 
     path = Path(args.checkpoint)
@@ -39,13 +39,14 @@ def run(args) -> int:
         path = path / CHECKPOINT_FILE
     try:
         model, checkpoint = load_model(path)
-        test = load_split("test", args.data)
+        # A model trained with --data (say Fashion-MNIST) is evaluated on that data unless told otherwise.
+        test = load_split("test", args.data or checkpoint.config.data)
     except (CheckpointError, DataError) as exc:
         print(f"convtui eval: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     result = evaluate(model, test)
     confusion = confusion_matrix(test.labels, result.predictions)
-    print(f"model {checkpoint.model_name}, {checkpoint.epoch} epochs trained ({path})")
+    print(f"model {checkpoint.model_name}, {plural(checkpoint.epoch, 'epoch')} trained ({path})")
     print(f"test accuracy: {100 * result.accuracy:.2f}% ({result.n_correct}/{len(test)}), "
           f"loss {result.loss:.4f}")
     print(format_confusion_matrix(confusion))

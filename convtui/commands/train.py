@@ -2,7 +2,8 @@
 
 Every flag comes from a `TrainConfig` field; a flag left unset takes the model preset's default (or, with
 --resume, the checkpoint's saved value). Exit codes: 0 done, 1 runtime error (bad data, bad checkpoint,
-diverged), 2 bad flag value, 130 stopped by Ctrl-C (after saving).
+diverged), 2 bad flag value (or an --out folder that already holds a run), 130 stopped by Ctrl-C (after
+saving).
 
 numpy and the core are imported inside `run()`, after --threads has set the thread environment variables,
 because OpenBLAS reads them once, when numpy loads.
@@ -34,7 +35,14 @@ def _number(kind):
     return parse
 
 
+METAVARS = {"epochs": "N", "batch_size": "B", "lr": "LR", "decay": "D", "momentum": "M", "dropout": "RATE",
+            "seed": "S", "limit": "N", "log_every": "STEPS", "threads": "T", "data": "DIR"}
+
+
 def add_parser(sub) -> None:
+    """One flag per TrainConfig field, so the CLI cannot drift from the config (and the app's form)."""
+    from convtui.core.config import PRESET_FIELDS
+
     parser = sub.add_parser("train", help="train a model preset on MNIST, headless",
                             description="Train a model preset on MNIST with convtui's own kernels. Unset flags "
                                         "take the preset's defaults from the lecture.")
@@ -45,11 +53,13 @@ def add_parser(sub) -> None:
             parser.add_argument(f"--no-{f.name.replace('_', '-')}", dest=f.name, action="store_false",
                                 default=None, help=f"do not {help_text}")
             continue
+        if f.name in PRESET_FIELDS:
+            help_text += " (default: from the preset)"
+        elif default is not None:
+            help_text += f" (default: {default})"
         kind = {"int": int, "float": float}.get(str(f.type).split(" ")[0], str)
         parser.add_argument(flag, dest=f.name, default=None, type=_number(kind) if kind is not str else str,
-                            choices=f.metadata.get("choices"), help=f"{help_text} (default: from the preset)"
-                            if f.name in ("epochs", "batch_size", "lr", "optimizer", "schedule", "dropout")
-                            else help_text, metavar=None if f.metadata.get("choices") else f.name.upper())
+                            choices=f.metadata.get("choices"), help=help_text, metavar=METAVARS.get(f.name))
     parser.add_argument("--out", metavar="DIR", help="run folder for config.json, metrics.csv and checkpoint.npz "
                         "(default: runs/<time>-<model>; with --resume: the checkpoint's folder)")
     parser.add_argument("--resume", metavar="CHECKPOINT", help="continue a run from its checkpoint.npz")
@@ -102,6 +112,14 @@ def run(args) -> int:
             out_dir = default_run_dir(config.model)
         if out_dir.exists() and not out_dir.is_dir():
             raise UsageError(f"--out {out_dir} is a file, not a folder")
+        from convtui.core.runs import CHECKPOINT_FILE
+
+        existing = out_dir / CHECKPOINT_FILE
+        resuming_here = checkpoint is not None and existing.resolve() == checkpoint.path.resolve()
+        if existing.exists() and not resuming_here:
+            # A finished run can take an hour to redo: never overwrite one by accident.
+            raise UsageError(f"--out {out_dir} already holds a run; choose another folder, or continue it "
+                             f"with --resume {existing}")
         return _train(config, out_dir, checkpoint)
     except (DataError, CheckpointError) as exc:
         print(f"convtui train: error: {exc}", file=sys.stderr)

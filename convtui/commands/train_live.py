@@ -13,9 +13,9 @@ from convtui.core.events import Compiling, Done, EpochEnd, Step, TrainStart
 from convtui.core.progress import format_duration, format_event, format_percent
 
 
-def show_live(events, config) -> Done:
+def show_live(events, config, console: Console | None = None) -> Done:
     """Consume the events, drawing one bar for the whole run; return the Done event."""
-    console = Console(highlight=False)
+    console = console or Console(highlight=False)
     progress = Progress(
         TextColumn("[bold]{task.description}"), BarColumn(bar_width=20), MofNCompleteColumn(),
         TextColumn("{task.fields[stats]}"), console=console, transient=False,

@@ -19,6 +19,11 @@ def format_duration(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
+def plural(count: int, noun: str) -> str:
+    """1 epoch, 2 epochs."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def format_percent(fraction: float | None) -> str:
     return "-" if fraction is None else f"{100 * fraction:.1f}%"
 
@@ -30,7 +35,7 @@ def format_compiling(event: Compiling) -> str:
 def format_start(event: TrainStart) -> str:
     val = f", validating on {event.n_val:,}" if event.n_val else ", no validation"
     resumed = f", resuming after epoch {event.start_epoch}" if event.start_epoch else ""
-    return (f"training {event.model} for {event.epochs} epochs on {event.n_train:,} images "
+    return (f"training {event.model} for {plural(event.epochs, 'epoch')} on {event.n_train:,} images "
             f"({event.steps_per_epoch} steps per epoch{val}{resumed}); kernels ready in {event.compile_s:.1f}s")
 
 

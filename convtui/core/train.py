@@ -4,8 +4,11 @@
     for event in trainer.events():      # Compiling, TrainStart, Step..., EpochEnd, ..., Done
         print(format_event(event))
 
-Between two steps the consumer may read `trainer.model` (for snapshots) or set the stop event; the generator
-checks it before every step and then saves the checkpoint and metrics so far and yields Done("stopped").
+Between two steps the consumer may read `trainer.model` (for snapshots) or ask for a stop: set the
+`threading.Event` passed as `stop`, call `request_stop()`, or pass a callable such as
+`lambda: worker.is_cancelled`. The generator checks before every step, then saves the checkpoint and metrics
+so far and yields Done("stopped"); keep iterating until Done to get that save (closing the generator early
+saves nothing beyond the last epoch). Pausing is simply not pulling the next event.
 One seed (with one thread count) gives the same numbers: weights, shuffling and dropout all draw from
 `models.rng_for(seed, stream)`, and a checkpoint stores the generators' states so a resumed run continues
 exactly as if it had never stopped (when it stopped at an epoch boundary).
@@ -13,6 +16,7 @@ exactly as if it had never stopped (when it stopped at an epoch boundary).
 
 from __future__ import annotations
 
+import inspect
 import math
 import threading
 import time
@@ -28,8 +32,10 @@ from convtui.core.config import TrainConfig
 from convtui.core.data import Dataset, load_split, to_float
 from convtui.core.evaluate import evaluate
 from convtui.core.events import Compiling, Done, EpochEnd, Event, Step, TrainStart
+from convtui.core.layers import Param
 from convtui.core.models import SHUFFLE_STREAM, build_model, dropout_layers, rng_for
 from convtui.core.optim import make_optimizer
+from convtui.core.progress import plural
 
 StopRequest = threading.Event | Callable[[], bool] | None
 
@@ -52,8 +58,12 @@ class Trainer:
         if self._resume is not None and self._resume.model_name != config.model:
             raise CheckpointError(f"{self._resume.path}: checkpoint holds model '{self._resume.model_name}', "
                                   f"not '{config.model}'")
-        self.train_data = (train_data or load_split("train", config.data)).head(config.limit)
-        self.val_data = (val_data or load_split("test", config.data)) if config.validate else None
+        if train_data is None:
+            train_data = load_split("train", config.data)
+        if val_data is None and config.validate:
+            val_data = load_split("test", config.data)
+        self.train_data = train_data.head(config.limit)
+        self.val_data = val_data if config.validate else None
         self.model = build_model(config.model, config.seed, dropout=config.dropout)
         self.optimizer = make_optimizer(config.optimizer, self.model.params(), momentum=config.momentum)
         self.shuffle_rng = rng_for(config.seed, SHUFFLE_STREAM)
@@ -61,6 +71,12 @@ class Trainer:
         self.history: list[dict] = []  # one metrics row per completed epoch
         self.epoch = 0  # the 0-based epoch being trained (for snapshots)
         self.steps_per_epoch = math.ceil(len(self.train_data) / config.batch_size)
+        # Training needs only the parameter gradients, so skip dL/dx of the first layer (a whole GEMM) where
+        # the layers support it (Sequential.backward's `input_grad` flag).
+        supports = "input_grad" in inspect.signature(self.model.backward).parameters
+        self._backward_options = {"input_grad": False} if supports else {}
+        if self._resume is not None:
+            self._restore_weights()  # now, so a mismatch fails early and `model` is the resumed one at once
 
     # ------------------------------------------------------------------ files
     @property
@@ -92,31 +108,30 @@ class Trainer:
         return self.checkpoint_path
 
     # ------------------------------------------------------------------ set-up
-    def _restore(self) -> None:
+    def _restore_weights(self) -> None:
         checkpoint = self._resume
         restore_params(self.model, checkpoint, self.config.model)
         if checkpoint.meta.get("optimizer") == self.config.optimizer:
             restore_optimizer(self.optimizer, checkpoint)  # a changed --optimizer starts with fresh state
-        rng = checkpoint.meta.get("rng", {})
+        self.start_epoch = checkpoint.epoch
+        self.history = [dict(row) for row in checkpoint.meta.get("history", [])][:checkpoint.epoch]
+
+    def _restore_random_state(self) -> None:
+        rng = self._resume.meta.get("rng", {})
         if "shuffle" in rng:
             self.shuffle_rng.bit_generator.state = rng["shuffle"]
         for layer, state in zip(dropout_layers(self.model), rng.get("dropout", [])):
             layer.rng.bit_generator.state = state
-        self.start_epoch = checkpoint.epoch
-        self.history = [dict(row) for row in checkpoint.meta.get("history", [])][:checkpoint.epoch]
 
     def _warm_up(self) -> None:
         """Compile (or load from Numba's cache) every kernel this model uses, on two images."""
         x = to_float(self.train_data.images[:2])
         logits = self.model.forward(x, training=True)
         _, dlogits, _ = kernels.softmax_cross_entropy(logits, self.train_data.labels[:2])
-        self.model.backward(dlogits)
-        first = self.model.params()[0]
-        scratch = [first.value.copy(), np.zeros_like(first.value), np.zeros_like(first.value)]
-        if self.config.optimizer == "adam":
-            kernels.adam_update(scratch[0], scratch[1], scratch[2], np.zeros_like(first.value), 1e-3, 1)
-        else:
-            kernels.sgd_update(scratch[0], scratch[1], scratch[2], 1e-3, 0.0)
+        self.model.backward(dlogits, **self._backward_options)
+        # The update kernel, on a throwaway copy of one bias so the real weights and state stay untouched.
+        scratch = Param("warm-up", self.model.params()[-1].value.copy())
+        make_optimizer(self.config.optimizer, [scratch], momentum=self.config.momentum).step(0.0)
         self.model.forward(x, training=False)
 
     # ------------------------------------------------------------------ the run
@@ -131,7 +146,7 @@ class Trainer:
         self._warm_up()
         compile_s = time.perf_counter() - started
         if self._resume is not None:
-            self._restore()  # after the warm-up, so the warm-up's dropout draws do not shift the saved state
+            self._restore_random_state()  # after the warm-up, whose dropout draws would shift the saved state
         if self.out_dir is not None:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             runs.write_config(self.out_dir, config, start_epoch=self.start_epoch,
@@ -143,9 +158,8 @@ class Trainer:
                          n_train=n_train, n_val=len(self.val_data) if self.val_data is not None else 0,
                          start_epoch=self.start_epoch, compile_s=compile_s)
         if self.start_epoch >= config.epochs:
-            yield Done("completed", f"already trained for {self.start_epoch} epochs; "
-                                    f"pass a larger --epochs to continue", self.start_epoch, self._save(
-                                        self.start_epoch, self.history))
+            yield Done("completed", f"already trained for {plural(self.start_epoch, 'epoch')}; "
+                                    f"pass a larger --epochs to continue", self.start_epoch, self.checkpoint_path)
             return
 
         total_steps = self.steps_per_epoch * (config.epochs - self.start_epoch)
@@ -154,7 +168,7 @@ class Trainer:
             self.epoch = epoch
             lr = config.learning_rate(epoch)
             order = self.shuffle_rng.permutation(n_train)
-            loss_sum, correct, seen, epoch_start = 0.0, 0, 0, time.perf_counter()
+            loss_sum, correct, seen, epoch_time = 0.0, 0, 0, 0.0
             for step in range(1, self.steps_per_epoch + 1):
                 if self._stop_requested():
                     yield self._finish_stopped(epoch, step - 1, loss_sum, correct, seen, lr, run_start)
@@ -162,22 +176,20 @@ class Trainer:
                 t0 = time.perf_counter()
                 index = order[(step - 1) * batch: step * batch]
                 labels = self.train_data.labels[index]
-                logits = self.model.forward(to_float(self.train_data.images[index]), training=True)
-                loss, dlogits, probs = kernels.softmax_cross_entropy(logits, labels)
+                loss, batch_correct = self._train_step(self.train_data.images[index], labels, lr)
                 if not math.isfinite(loss):
                     yield self._finish_diverged(epoch, step, loss)
                     return
-                self.model.backward(dlogits)
-                self.optimizer.step(lr)
-                batch_correct = int(np.count_nonzero(probs.argmax(axis=1) == labels))
                 loss_sum, correct, seen = loss_sum + loss * len(labels), correct + batch_correct, seen + len(labels)
                 global_step += 1
                 now = time.perf_counter()
-                train_time += now - t0
+                # Only the steps' own time counts, so a paused consumer (the app's space key) does not drag
+                # the images/s and ETA figures down.
+                train_time, epoch_time = train_time + (now - t0), epoch_time + (now - t0)
                 yield Step(epoch=epoch, step=step, global_step=global_step, total_steps=total_steps,
                            loss=loss, accuracy=batch_correct / len(labels), running_loss=loss_sum / seen,
                            running_accuracy=correct / seen, lr=lr,
-                           images_per_s=seen / max(now - epoch_start, 1e-9),
+                           images_per_s=seen / max(epoch_time, 1e-9),
                            eta_s=train_time / global_step * (total_steps - global_step),
                            elapsed_s=now - run_start)
 
@@ -190,7 +202,20 @@ class Trainer:
             yield EpochEnd(epoch=epoch, loss=row["loss"], accuracy=row["accuracy"], val_loss=row["val_loss"],
                            val_accuracy=row["val_accuracy"], lr=lr, elapsed_s=row["elapsed_s"])
 
-        yield Done("completed", f"trained {config.epochs} epochs", config.epochs, self.checkpoint_path)
+        yield Done("completed", f"trained {plural(config.epochs, 'epoch')}", config.epochs, self.checkpoint_path)
+
+    def _train_step(self, images, labels, lr) -> tuple[float, int]:
+        """One forward/backward/update; returns (loss, correct). Parameters are left untouched when the loss
+        is not finite, so the caller can stop on divergence with the last good weights."""
+        # Overflow is detected by the loss check below, so NumPy's warnings would only be noise on stderr.
+        with np.errstate(over="ignore", invalid="ignore"):
+            logits = self.model.forward(to_float(images), training=True)
+            loss, dlogits, probs = kernels.softmax_cross_entropy(logits, labels)
+            if not math.isfinite(loss):
+                return loss, 0
+            self.model.backward(dlogits, **self._backward_options)
+            self.optimizer.step(lr)
+        return loss, int(np.count_nonzero(probs.argmax(axis=1) == labels))
 
     def _finish_stopped(self, epoch, steps_done, loss_sum, correct, seen, lr, run_start) -> Done:
         """Save what was learned. The cut-short epoch gets a metrics row (no validation) but does not count as
