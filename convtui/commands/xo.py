@@ -1,14 +1,67 @@
-"""`convtui xo`: placeholder until its issue lands."""
+"""`convtui xo`: the toy ConvNet's grids as plain text or markdown, for slides and handouts.
+
+Same maths (convtui.toy.xo) and same number formatting (convtui.toy.formatting) as the app's lessons.
+"""
 
 from __future__ import annotations
 
+import sys
+
+STAGES = ("conv", "relu", "pool")
+
 
 def add_parser(sub) -> None:
-    sub.add_parser("xo", help="(not built yet)")
+    parser = sub.add_parser("xo", help="print the X/O toy ConvNet's grids (text or markdown)",
+                            description="Print an X/O image and its feature maps, ReLU and pooled maps, "
+                                        "truncated to two decimals the way the lecture shows them.")
+    parser.add_argument("--image", default="x", metavar="NAME", help="image name (default x; see assets/xo)")
+    parser.add_argument("--filter", default="all", metavar="NAME",
+                        help="backslash, x, slash (or \\ X /), or all (default)")
+    parser.add_argument("--stage", default="all", metavar="STAGE", help="conv, relu, pool or all (default)")
+    parser.add_argument("--pool", default="max", metavar="MODE", help="max (default) or mean pooling")
+    parser.add_argument("--format", default="text", metavar="FORMAT", help="text (default) or markdown")
 
 
 def run(args) -> int:
-    import sys
+    from convtui.cli import UsageError
+    from convtui.toy.formatting import format_grid
+    from convtui.toy.images import ImageFormatError, all_images
+    from convtui.toy.xo import FILTERS, convolve, find_filter, pool, relu
 
-    print("convtui xo: not built yet", file=sys.stderr)
-    return 1
+    try:
+        images = {image.name: image for image in all_images()}
+    except ImageFormatError as exc:
+        raise UsageError(f"cannot read the shipped images: {exc}") from exc
+    if args.image not in images:
+        raise UsageError(f"unknown image {args.image!r}; choose one of: {', '.join(images)}")
+    if args.filter == "all":
+        filters = list(FILTERS)
+    elif find_filter(args.filter) is not None:
+        filters = [find_filter(args.filter)]
+    else:
+        raise UsageError(f"unknown filter {args.filter!r}; choose one of: "
+                         f"{', '.join(f.name for f in FILTERS)}, all")
+    if args.stage not in STAGES + ("all",):
+        raise UsageError(f"unknown stage {args.stage!r}; choose one of: {', '.join(STAGES)}, all")
+    if args.pool not in ("max", "mean"):
+        raise UsageError(f"unknown pool mode {args.pool!r}; choose one of: max, mean")
+    if args.format not in ("text", "markdown"):
+        raise UsageError(f"unknown format {args.format!r}; choose one of: text, markdown")
+
+    markdown = args.format == "markdown"
+    stages = STAGES if args.stage == "all" else (args.stage,)
+    image = images[args.image]
+    blocks = [format_grid(image.pixels, decimals=0, markdown=markdown,
+                          title=f"image {image.name} (label {image.label}), 9x9")]
+    for toy_filter in filters:
+        feature_map = convolve(image.pixels, toy_filter.weights)
+        results = {"conv": feature_map, "relu": relu(feature_map)}
+        results["pool"] = pool(results["relu"], args.pool)
+        captions = {"conv": "filtered (sum of products / 9)", "relu": "after ReLU",
+                    "pool": f"after 2x2 {args.pool} pooling, stride 2"}
+        for stage in stages:
+            grid = results[stage]
+            title = f"filter {toy_filter.symbol} ({toy_filter.name}): {captions[stage]}, {grid.shape[0]}x{grid.shape[1]}"
+            blocks.append(format_grid(grid, markdown=markdown, title=title))
+    sys.stdout.write("\n\n".join(blocks) + "\n")
+    return 0

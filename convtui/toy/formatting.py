@@ -46,9 +46,9 @@ def cell_strings(values, decimals: int = 2) -> list[list[str]]:
     return [[format_value(v, decimals) for v in row] for row in array]
 
 
-def cell_width(cells: Sequence[Sequence[str]]) -> int:
+def cell_width(cells: Sequence[Sequence[str]], minimum: int = 2) -> int:
     """The width every column gets, so that numbers line up right-aligned (at least 2 for `-1`)."""
-    return max([2] + [len(text) for row in cells for text in row])
+    return max([minimum] + [len(text) for row in cells for text in row])
 
 
 def format_grid(values, decimals: int = 2, markdown: bool = False, title: str | None = None) -> str:

@@ -78,3 +78,16 @@ def vote(pixels: np.ndarray, weights: VoteWeights, depth: int = DEPTH) -> Vote:
     scores = votes.sum(axis=0) + weights.b
     shifted = np.exp(scores - scores.max())
     return Vote(feature_vector, votes, scores, shifted / shifted.sum())
+
+
+_TRAINED: VoteWeights | None = None
+
+
+def shipped_vote_weights() -> VoteWeights:
+    """The weights trained on the shipped images, computed once per process (a fraction of a second)."""
+    global _TRAINED
+    if _TRAINED is None:
+        from convtui.toy.images import shipped_images
+
+        _TRAINED = train_vote_weights(shipped_images())
+    return _TRAINED

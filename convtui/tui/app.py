@@ -59,6 +59,11 @@ class ConvTuiApp(App):
     TITLE = "convtui"
     SUB_TITLE = "convolutional neural networks, step by step"
     CSS_PATH = "convtui.tcss"
+    ENABLE_COMMAND_PALETTE = False  # every action has its own key; ctrl+p would only crowd the footer
+    # Screens get the class -narrow below 110 columns (side-by-side panels stack) and -wide above.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
+    # Below 30 rows lesson screens drop their intro paragraph so the panels fit in 24 rows.
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]
     BINDINGS = [
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit"),

@@ -7,7 +7,6 @@ import sys
 
 import pytest
 
-from convtui.cli import main
 from convtui.tui.app import ConvTuiApp, lesson_available, run_app
 from convtui.tui.lessons import LESSONS, find_lesson
 from convtui.tui.screens.help import HelpScreen

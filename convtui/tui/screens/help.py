@@ -16,7 +16,8 @@ def binding_rows(bindings) -> list[tuple[str, str]]:
     rows = []
     for binding in bindings:
         if isinstance(binding, Binding):
-            key, description = binding.key_display or binding.key, binding.description
+            # The footer wants a word; the help can afford the tooltip's longer phrase.
+            key, description = binding.key_display or binding.key, binding.tooltip or binding.description
         else:
             key, description = binding[0], binding[2] if len(binding) > 2 else binding[1]
         if description:
@@ -50,7 +51,8 @@ class HelpScreen(ModalScreen):
             if getattr(self.under, "HELP", None):
                 yield Static(self.under.HELP, id="help-text")
             yield Static(table, id="help-keys")
-            yield Static(Text("escape, ? or q closes this help", style="dim"))
+            yield Static(Text("PgUp/PgDn (or the mouse wheel) scroll a lesson taller than the terminal.\n"
+                              "escape, ? or q closes this help", style="dim"))
 
     def action_close(self) -> None:
         self.dismiss()

@@ -18,7 +18,7 @@ class IndexScreen(Screen):
     HELP = ("Lessons follow the lecture. Move with up/down (or j/k), open with Enter. "
             "Lessons marked 'coming soon' are not built yet.")
     BINDINGS = [
-        Binding("enter", "open", "Open lesson", show=True, priority=False),
+        Binding("enter", "open", "Open lesson", priority=True),  # priority: shown in the footer
         Binding("j", "cursor_down", "Down", show=False),
         Binding("k", "cursor_up", "Up", show=False),
     ]
@@ -37,7 +37,7 @@ class IndexScreen(Screen):
                     options.append(None)
                 part = lesson.part
                 options.append(Option(Text(part, style="bold underline"), disabled=True))
-            prompt = Text.assemble((f"  {lesson.title}", "bold"), f"  {lesson.summary}")
+            prompt = Text.assemble((f"  {lesson.title}", "bold"), (f"\n    {lesson.summary}", "dim"))
             if not lesson_available(lesson):
                 prompt.append("  (coming soon)", style="dim italic")
             options.append(Option(prompt, id=lesson.name))

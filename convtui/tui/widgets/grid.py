@@ -69,11 +69,11 @@ class NumberGrid(Widget):
         values = np.asarray(values, dtype=np.float64)
         if values.ndim != 2:
             raise ValueError(f"NumberGrid wants a 2-D array, got shape {values.shape}")
-        resized = values.shape != self.values.shape
+        old_size = (self.values.shape, self._cell_width())
         self.values = values
         if decimals is not None:
             self.decimals = decimals
-        self.refresh(layout=resized or decimals is not None)
+        self.refresh(layout=(self.values.shape, self._cell_width()) != old_size)
 
     def highlight(self, name: str, cells: Iterable[tuple[int, int]], style: str = DEFAULT_HIGHLIGHT) -> None:
         """Mark cells with brackets in `style`; a later group wins where groups overlap."""
@@ -103,6 +103,11 @@ class NumberGrid(Widget):
         self.refresh()
 
     # ---------------------------------------------------------------- drawing
+    def _cell_width(self, cells=None) -> int:
+        # Room for "-0.11" from the start, so a map filling in cell by cell never changes width.
+        minimum = self.decimals + 3 if self.decimals else 2
+        return cell_width(cell_strings(self.values, self.decimals) if cells is None else cells, minimum)
+
     def _scale(self) -> float:
         if self.fixed_scale:
             return self.fixed_scale
@@ -130,7 +135,7 @@ class NumberGrid(Widget):
 
     def render(self) -> Text:
         cells = cell_strings(self.values, self.decimals)
-        width = cell_width(cells)
+        width = self._cell_width(cells)
         scale = self._scale()
         marked = self._marker_styles()
         text = Text(no_wrap=True, overflow="crop")
@@ -153,7 +158,7 @@ class NumberGrid(Widget):
 
     def get_content_width(self, container, viewport) -> int:
         cols = self.values.shape[1]
-        return cols * (cell_width(cell_strings(self.values, self.decimals)) + 2)
+        return cols * (self._cell_width() + 2)
 
     def get_content_height(self, container, viewport, width: int) -> int:
         return self.values.shape[0]

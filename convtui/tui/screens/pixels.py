@@ -1,0 +1,156 @@
+"""Lesson: what computers see. X and O as -1/+1 grids; compare two cell by cell; edit and save your own."""
+
+from __future__ import annotations
+
+import numpy as np
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.widgets import Static
+
+from convtui.toy.images import LABELS, ImageFormatError, mismatches, save_user_image, user_dir
+from convtui.toy.vote import shipped_vote_weights, vote
+from convtui.tui.screens.xo_base import XOLessonScreen
+from convtui.tui.widgets.grid import NumberGrid
+
+MISMATCH_STYLE = "bold color(203)"
+EDITED_STYLE = "bold color(51)"
+
+
+class PixelsScreen(XOLessonScreen):
+    """Browse, compare and edit the toy images."""
+
+    TITLE = "What computers see"
+    INTRO = ("A computer sees a 9x9 grid of numbers: 1 where there is ink, -1 where there is none. "
+             "Computers are literal: shift an X by one pixel and most cells no longer match.")
+    HELP = ("n/p browse the images (the lecture's X and O, their trickier variants, then yours). "
+            "m compares with a second image (b picks which): red brackets mark cells that differ. "
+            "e edits: arrows move the cursor, space flips a pixel, l switches the label, s saves a new image "
+            f"under {user_dir()} (or $CONVTUI_XO_DIR). The vote lesson classifies saved images too.")
+    BINDINGS = XOLessonScreen.IMAGE_BINDINGS + [
+        Binding("m", "compare", "Compare"),
+        Binding("b", "next_other", "Other image"),
+        Binding("e", "edit", "Edit"),
+        Binding("space", "toggle_pixel", "Flip pixel"),
+        Binding("l", "switch_label", "Label", show=False),
+        Binding("s", "save", "Save"),
+        Binding("left", "move(0, -1)", "Move cursor", show=False, priority=True),
+        Binding("right", "move(0, 1)", "Move cursor", show=False, priority=True),
+        Binding("up", "move(-1, 0)", "Move cursor", show=False, priority=True),
+        Binding("down", "move(1, 0)", "Move cursor", show=False, priority=True),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.comparing = False
+        self.other_index = 1 % len(self.images)
+        self.editing = False
+        self.cursor = (4, 4)
+        self.edit_pixels: np.ndarray = self.image.pixels.copy()
+        self.edit_label = self.image.label
+
+    def compose_lesson(self) -> ComposeResult:
+        yield Static(id="pixels-caption", classes="status")
+        with Horizontal(classes="panel-row"):
+            yield NumberGrid(decimals=0, palette="pixels", title="image", id="pixels-image", classes="panel")
+            yield NumberGrid(decimals=0, palette="pixels", title="compared with", id="pixels-other",
+                             classes="panel")
+        yield Static(id="pixels-status", classes="status")
+
+    # ---------------------------------------------------------------- state
+    def image_changed(self) -> None:
+        self.editing = False
+        self.edit_pixels = self.image.pixels.copy()
+        self.edit_label = self.image.label
+
+    def shown_pixels(self) -> np.ndarray:
+        return self.edit_pixels if self.editing else self.image.pixels
+
+    def differing_cells(self) -> list[tuple[int, int]]:
+        return mismatches(self.shown_pixels(), self.images[self.other_index].pixels)
+
+    # ---------------------------------------------------------------- drawing
+    def update_lesson(self) -> None:
+        self.other_index %= len(self.images)
+        self.query_one("#pixels-caption", Static).update(self.image_caption())
+        grid = self.query_one("#pixels-image", NumberGrid)
+        grid.set_values(self.shown_pixels())
+        grid.border_title = f"{self.image.name}{' (editing)' if self.editing else ''}"
+        grid.cursor = self.cursor if self.editing else None
+        grid.clear_highlights()
+        other = self.query_one("#pixels-other", NumberGrid)
+        other.display = self.comparing
+        lines = []
+        if self.comparing:
+            other_image = self.images[self.other_index]
+            other.set_values(other_image.pixels)
+            other.border_title = f"compared with {other_image.name}"
+            differ = self.differing_cells()
+            grid.highlight("mismatch", differ, MISMATCH_STYLE)
+            other.highlight("mismatch", differ, MISMATCH_STYLE)
+            lines.append(f"{len(differ)} of {self.shown_pixels().size} cells differ from {other_image.name} "
+                         "(red brackets)" if differ else f"identical to {other_image.name}, cell for cell")
+        if self.editing:
+            changed = mismatches(self.edit_pixels, self.image.pixels)
+            if not self.comparing:
+                grid.highlight("edited", changed, EDITED_STYLE)
+            result = vote(self.edit_pixels, shipped_vote_weights())
+            lines.append(f"editing: cursor row {self.cursor[0]}, col {self.cursor[1]}; {len(changed)} pixels "
+                         f"flipped; label {self.edit_label.upper()}; the toy ConvNet votes "
+                         f"[b]{result.prediction.upper()}[/b] ({result.probabilities.max():.0%}); s saves")
+        if not lines:
+            lines.append("m compares with another image, e edits this one")
+        self.query_one("#pixels-status", Static).update("\n".join(lines))
+
+    # ---------------------------------------------------------------- keys
+    def action_compare(self) -> None:
+        self.comparing = not self.comparing
+        if self.comparing and self.other_index == self.image_index:
+            self.other_index = (self.image_index + 1) % len(self.images)
+        self.update_lesson()
+
+    def action_next_other(self) -> None:
+        self.comparing = True
+        self.other_index = (self.other_index + 1) % len(self.images)
+        self.update_lesson()
+
+    def action_edit(self) -> None:
+        self.editing = not self.editing
+        self.update_lesson()
+
+    def action_move(self, d_row: int, d_col: int) -> None:
+        if not self.editing:
+            self.editing = True
+        last = self.edit_pixels.shape[0] - 1
+        row, col = self.cursor
+        self.cursor = (min(last, max(0, row + d_row)), min(last, max(0, col + d_col)))
+        self.update_lesson()
+
+    def action_toggle_pixel(self) -> None:
+        if not self.editing:
+            self.editing = True
+        else:
+            self.edit_pixels[self.cursor] = -self.edit_pixels[self.cursor]
+        self.update_lesson()
+
+    def action_switch_label(self) -> None:
+        self.editing = True
+        self.edit_label = LABELS[1 - LABELS.index(self.edit_label)]
+        self.update_lesson()
+
+    def action_save(self) -> None:
+        if not self.editing:
+            self.notify("press e to edit first, then s saves your version", severity="warning")
+            return
+        if not mismatches(self.edit_pixels, self.image.pixels) and self.edit_label == self.image.label:
+            self.notify("nothing changed yet: space flips the pixel under the cursor", severity="warning")
+            return
+        try:
+            saved = save_user_image(self.edit_pixels, self.edit_label, self.image.name,
+                                    note=f"edited from {self.image.name}")
+        except (OSError, ImageFormatError) as exc:
+            self.notify(f"could not save: {exc}", severity="error")
+            return
+        self.on_screen_resume()
+        self.select_image(saved.name)
+        self.notify(f"saved as {saved.name} in {saved.path.parent}")

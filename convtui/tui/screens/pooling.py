@@ -1,0 +1,95 @@
+"""Lesson: pooling. 2x2 windows, stride 2, over each rectified map: 7x7 -> 4x4, partial edge windows kept."""
+
+from __future__ import annotations
+
+import numpy as np
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Container
+from textual.widgets import Static
+
+from convtui.toy.formatting import format_value
+from convtui.toy.xo import POOL, POOL_STRIDE, convolve, is_partial_window, pool, pool_window, relu
+from convtui.tui.screens.xo_base import XOLessonScreen
+from convtui.tui.widgets.grid import NumberGrid
+
+WINDOW_STYLE = "bold color(226)"  # yellow: the window feeding the cursor's cell
+PARTIAL_STYLE = "color(141)"  # violet: cells of windows cut off by the edge
+WINNER_STYLE = "bold color(46)"  # green: the value max pooling keeps
+
+
+class PoolingScreen(XOLessonScreen):
+    """Arrows move the cursor over the pooled map; the window that feeds it lights up on the left."""
+
+    TITLE = "Pooling"
+    INTRO = ("Pick a window size (2) and a stride (2), walk the window over the map and keep the largest value "
+             "of each window. At the right and bottom edge the window hangs off the map: it is kept, partial.")
+    HELP = ("Yellow brackets: the window feeding the cell under the cursor (green: the value max pooling keeps). "
+            "Violet brackets: cells in partial windows at the edge (2 or 1 cells instead of 4). "
+            "t switches between max and mean pooling.")
+    BINDINGS = XOLessonScreen.IMAGE_BINDINGS + XOLessonScreen.FILTER_BINDINGS + [
+        Binding("t", "toggle_mode", "Max/mean"),
+        Binding("left", "move(0, -1)", "Move cursor", show=False, priority=True),
+        Binding("right", "move(0, 1)", "Move cursor", show=False, priority=True),
+        Binding("up", "move(-1, 0)", "Move cursor", show=False, priority=True),
+        Binding("down", "move(1, 0)", "Move cursor", show=False, priority=True),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.mode = "max"
+        self.cursor = (0, 0)
+
+    def compose_lesson(self) -> ComposeResult:
+        yield Static(id="pooling-caption", classes="status")
+        with Container(classes="pair"):
+            yield NumberGrid(title="after ReLU", id="pooling-input", classes="panel")
+            yield NumberGrid(title="pooled", id="pooling-output", classes="panel")
+        yield Static(id="pooling-status", classes="status")
+
+    def update_lesson(self) -> None:
+        rectified = relu(convolve(self.image.pixels, self.toy_filter.weights))
+        pooled = pool(rectified, self.mode)
+        size, out = rectified.shape[0], pooled.shape[0]
+        i, j = self.cursor = (min(self.cursor[0], out - 1), min(self.cursor[1], out - 1))
+        top, left, bottom, right = pool_window(i, j, size)
+        window = rectified[top:bottom + 1, left:right + 1]
+        symbol = self.toy_filter.symbol
+        self.query_one("#pooling-caption", Static).update(self.image_caption())
+
+        source = self.query_one("#pooling-input", NumberGrid)
+        source.set_values(rectified)
+        source.border_title = f"after ReLU, {symbol} ({size}x{size})"
+        partial_cells = [(r, c) for a in range(out) for b in range(out) if is_partial_window(a, b, size)
+                         for r in range(pool_window(a, b, size)[0], pool_window(a, b, size)[2] + 1)
+                         for c in range(pool_window(a, b, size)[1], pool_window(a, b, size)[3] + 1)]
+        source.clear_highlights()
+        source.highlight("partial", partial_cells, PARTIAL_STYLE)
+        source.highlight_rect("window", top, left, bottom, right, WINDOW_STYLE)
+        if self.mode == "max":
+            r, c = np.unravel_index(int(np.argmax(window)), window.shape)
+            source.highlight("winner", [(top + r, left + c)], WINNER_STYLE)
+
+        result = self.query_one("#pooling-output", NumberGrid)
+        result.set_values(pooled)
+        result.border_title = f"{self.mode} pooled ({out}x{out})"
+        result.highlight("partial", [(a, b) for a in range(out) for b in range(out)
+                                     if is_partial_window(a, b, size)], PARTIAL_STYLE)
+        result.cursor = (i, j)
+
+        cells = " ".join(format_value(v) for v in window.reshape(-1))
+        kind = f"partial window, {window.size} cell{'s' if window.size > 1 else ''}" \
+            if is_partial_window(i, j, size) else "full window"
+        self.query_one("#pooling-status", Static).update(
+            f"cell ({i}, {j}) <- rows {top}-{bottom}, cols {left}-{right} ({kind}): "
+            f"{self.mode}({cells}) = [b]{format_value(pooled[i, j])}[/b]\n"
+            f"window {POOL}x{POOL}, stride {POOL_STRIDE}: {size}x{size} -> {out}x{out}")
+
+    def action_move(self, d_row: int, d_col: int) -> None:
+        row, col = self.cursor
+        self.cursor = (max(0, row + d_row), max(0, col + d_col))  # update_lesson clips to the pooled size
+        self.update_lesson()
+
+    def action_toggle_mode(self) -> None:
+        self.mode = "mean" if self.mode == "max" else "max"
+        self.update_lesson()
