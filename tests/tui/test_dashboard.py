@@ -243,3 +243,28 @@ def test_confusion_lines_put_the_share_right_before_the_counts():
     assert lines[3] == "1│  50%│   0   5   5"
     assert lines[4] == "2│  n/a│   0   0   0"
     assert lines[5] == "80.8% right on 130 test digits"
+
+
+async def test_escape_during_a_run_stops_it_and_goes_back_only_when_it_has_stopped(tmp_path):
+    from textual.screen import Screen
+
+    config = TrainConfig.for_model("mlp", limit=20000, epochs=3, batch_size=10)
+    screen = DashboardScreen(runs_root=tmp_path, initial=config)
+
+    class Lessons(App):  # a screen underneath, like the lesson index
+        def on_mount(self):
+            self.push_screen(Screen())
+            self.push_screen(screen)
+
+        def action_back(self):
+            self.pop_screen()
+
+    app = Lessons()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        screen.set_focus(None)
+        await pilot.press("s")
+        await wait_until(pilot, lambda: screen.last_step is not None)
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: app.screen is not screen)
+        assert screen.last_done.reason == "stopped" and screen.last_done.checkpoint is not None

@@ -38,8 +38,8 @@ class DashboardScreen(Screen):
         "bands over time, 5 test digits, 6 confusion matrix, 7 (cnn) the conv1 filters and one test digit's "
         "feature maps through conv1, pool1, conv2 and pool2 ([ and ] choose the digit).\n\n"
         "Stopping keeps what was learned: the run folder under ./runs holds config.json, metrics.csv and "
-        "checkpoint.npz (open it in Runs). Leaving the dashboard stops the run the same way; "
-        "d (draw a digit) keeps it training underneath.")
+        "checkpoint.npz (open it in Runs). Escape stops the run the same way and goes back to the lessons "
+        "once the step in flight has ended; d (draw a digit) keeps it training underneath.")
 
     BINDINGS = [
         Binding("s", "start", "Start"),
@@ -52,6 +52,7 @@ class DashboardScreen(Screen):
         Binding("left_square_bracket", "digit(-1)", "Digit", key_display="[ ]"),
         Binding("right_square_bracket", "digit(1)", "Next digit", key_display="]", show=False),
         Binding("d", "draw", "Draw"),
+        Binding("escape", "leave", "Back"),
     ]
 
     DEFAULT_CSS = """
@@ -75,6 +76,7 @@ class DashboardScreen(Screen):
         self.feature_index = 0
         self.snapshots_shown = 0
         self._last_replot = 0.0
+        self.leaving = False  # escape pressed during a run: go back once the trainer has stopped
         self.log_lines: list[str] = []  # every message line shown, oldest first (the shared formatter's text)
 
     def compose(self) -> ComposeResult:
@@ -148,6 +150,17 @@ class DashboardScreen(Screen):
             self.session.follow_digit(self.feature_index)
         self.say(f"feature maps follow test digit #{self.feature_index}")
 
+    def action_leave(self) -> None:
+        """Back to the lessons. During a run, stop it first and go back once the step in flight has ended:
+        other lessons run the kernels on the UI thread, and Numba's workqueue layer aborts the whole process if
+        two threads are inside its parallel kernels at once."""
+        if self.state in ("compiling", "running", "paused", "stopping"):
+            self.leaving = True
+            self.action_stop()
+            self.say("stopping the run; back to the lessons when the current step has finished ...")
+            return
+        self.app.action_back()
+
     def action_draw(self) -> None:
         from convtui.tui.screens.draw import DrawScreen
 
@@ -203,6 +216,10 @@ class DashboardScreen(Screen):
         elif isinstance(event, ev.Done):
             self.finish(event)  # says the formatted text with what to do next
             self.show_status()
+            if self.leaving:
+                self.leaving = False
+                self.app.notify(f"training stopped on leaving the dashboard: {event.message}", timeout=6)
+                self.app.action_back()
             return
         self.say(text)
         self.show_status()
@@ -253,11 +270,7 @@ class DashboardScreen(Screen):
             latest_model.set(self.session.model_copy, f"{self.session.trainer.config.model} {description}")
 
     def on_unmount(self) -> None:
-        # Leaving the dashboard ends its run (what was learned is saved): other screens may run the kernels on
-        # the UI thread, and Numba's workqueue layer must never be entered by two threads at once.
-        if self.session is not None and self.state in ("running", "paused", "compiling"):
-            self.app.notify("training stopped on leaving the dashboard; its checkpoint is saved under "
-                            f"{self.runs_root}/", timeout=6)
+        # Quitting the app (q) ends the run too; the trainer saves what was learned before the worker returns.
         if self.session is not None:
             self.session.stop()
 
