@@ -43,7 +43,7 @@ class RunsScreen(Screen):
     ]
 
     DEFAULT_CSS = """
-    RunsScreen #runs-left { width: 44; padding: 0 1; border-right: vkey $primary-darken-2; }
+    RunsScreen #runs-left { width: 44; max-width: 36%; padding: 0 1; border-right: vkey $primary-darken-2; }
     RunsScreen #runs-path { margin-bottom: 1; }
     RunsScreen #runs-list { height: 1fr; }
     RunsScreen #runs-right { width: 1fr; }
@@ -51,7 +51,7 @@ class RunsScreen(Screen):
     RunsScreen #runs-plots MetricPlot { border: round $primary-darken-2; }
     RunsScreen #runs-detail { height: 1fr; }
     RunsScreen #runs-detail > VerticalScroll { border: round $primary-darken-2; }
-    RunsScreen #runs-confusion-box { width: 52; }
+    RunsScreen #runs-confusion-box { width: 52; max-width: 65%; }
     RunsScreen #runs-message { height: auto; color: $text-muted; padding: 0 1; }
     """
 
