@@ -100,7 +100,8 @@ def test_snapshot_is_inference_only_and_consistent():
     test_x = rng.random((25, 1, 28, 28), dtype=np.float32)
     train_y, test_y = rng.integers(0, 10, 20), rng.integers(0, 10, 25)
     before = [p.value.copy() for p in model.params()]
-    snap = inspect.take_snapshot(model, 7, train_x, train_y, test_x, test_y, feature_digit=(test_x[4], int(test_y[4])), show=12)
+    snap = inspect.take_snapshot(model, 7, train_x, train_y, test_x, test_y,
+                                 feature_digit=(test_x[4], int(test_y[4])), show=12)
     for p, old in zip(model.params(), before):
         np.testing.assert_array_equal(p.value, old)
     assert snap.step == 7 and snap.confusion.sum() == 25

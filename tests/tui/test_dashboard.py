@@ -47,6 +47,7 @@ async def test_short_softmax_run_fills_the_plots_and_panels(tmp_path):
         assert screen.state == "done" and screen.last_done.reason == "completed"
         assert any(line.startswith("compiling kernels") for line in screen.log_lines)
         assert any(line.startswith("epoch 2 done") for line in screen.log_lines)
+        assert "epoch 2: measuring loss and accuracy on 10,000 test images ..." in screen.log_lines
         train_accuracy = plot(screen, "accuracy").series["train"].ys
         train_loss = plot(screen, "loss").series["train"].ys
         assert len(train_accuracy) == 60  # 2 epochs x 30 steps, one smoothed point each

@@ -76,6 +76,7 @@ class DashboardScreen(Screen):
         self.feature_index = 0
         self.snapshots_shown = 0
         self._last_replot = 0.0
+        self.start_event: ev.TrainStart | None = None
         self.leaving = False  # escape pressed during a run: go back once the trainer has stopped
         self.log_lines: list[str] = []  # every message line shown, oldest first (the shared formatter's text)
 
@@ -206,6 +207,7 @@ class DashboardScreen(Screen):
             self.state = "compiling" if self.state != "stopping" else self.state
         elif isinstance(event, ev.TrainStart):
             self.state = "running" if self.state == "compiling" else self.state
+            self.start_event = event
         elif isinstance(event, ev.EpochEnd):
             self.share_model(f"after epoch {event.epoch + 1}")
             panels = self.query_one(Panels)
@@ -230,6 +232,10 @@ class DashboardScreen(Screen):
 
     def on_step_update(self, message: StepUpdate) -> None:
         self.last_step = message.step
+        start = self.start_event
+        if start is not None and start.n_val and message.step.step == start.steps_per_epoch:
+            # The trainer now measures the whole test set: say so, or the screen looks stuck for a while.
+            self.say(f"epoch {message.step.epoch + 1}: measuring loss and accuracy on {start.n_val:,} test images ...")
         panels = self.query_one(Panels)
         panels.add_train_points(message.points)
         now = time.monotonic()
@@ -242,7 +248,7 @@ class DashboardScreen(Screen):
         snapshot = message.snapshot
         panels = self.query_one(Panels)
         panels.add_test_point(message.x, snapshot.test.loss, snapshot.test.accuracy, "test",
-                              f"test, {snapshot.test.n_evaluated} sample")
+                              "test sample")
         panels.show_snapshot(snapshot, message.bands)
         self.share_model(f"at step {snapshot.step}, training")
         panels.replot()

@@ -57,7 +57,8 @@ class TrainForm(VerticalScroll):
     def compose(self) -> ComposeResult:
         for name in FORM_FIELDS:
             spec = TRAIN_FIELDS[name]
-            value, choices, help_text = getattr(self.initial, name), spec.metadata.get("choices"), spec.metadata.get("help")
+            value = getattr(self.initial, name)
+            choices, help_text = spec.metadata.get("choices"), spec.metadata.get("help")
             with Horizontal(classes="form-row"):
                 yield Label(name.replace("_", " "))
                 if choices:
