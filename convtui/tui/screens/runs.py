@@ -196,7 +196,8 @@ class RunsScreen(Screen):
     def evaluate(self, run: Run, limit: int | None) -> None:
         """Load the checkpoint and predict test digits, off the UI thread (a cnn takes seconds)."""
         from convtui.core.checkpoint import load_model
-        from convtui.core.data import load_split, to_float
+        from convtui.core.data import load_split
+        from convtui.core.evaluate import evaluate
 
         call = self.app.call_from_thread
         what = f"{limit:,}" if limit else "all"
@@ -206,11 +207,11 @@ class RunsScreen(Screen):
             data_folder = run.config.get("data")
             test = load_split("test", data_folder, limit=limit)
             with kernel_lock:
-                probs = inspect.predict(model, to_float(test.images))
+                result = evaluate(model, test)  # the same numbers as `convtui eval`
         except Exception as exc:  # CheckpointError, DataError, OSError: one line for the user
             call(self.message, str(exc), True)
             return
-        confusion = inspect.confusion_matrix(test.labels, probs.argmax(axis=1))
+        confusion = inspect.confusion_matrix(test.labels, result.predictions)
         call(self.show_evaluation, run, confusion, inspect.first_conv_filters(model), len(test))
 
     def show_evaluation(self, run: Run, confusion: np.ndarray, filters: np.ndarray | None, n: int) -> None:
