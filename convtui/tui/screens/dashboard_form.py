@@ -1,0 +1,113 @@
+"""The training form: one field per TrainConfig setting, derived from the dataclass (its single source of
+defaults), so the app, the CLI and the saved config.json can never disagree about names or defaults."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, VerticalScroll
+from textual.message import Message
+from textual.widgets import Button, Input, Label, Select
+
+from convtui.core.config import PRESET_FIELDS, PRESETS, ConfigError, TrainConfig
+
+# The settings a learner changes from the app, in the order the form shows them.
+FORM_FIELDS = ("model", "epochs", "batch_size", "lr", "optimizer", "schedule", "decay", "dropout", "seed", "limit")
+TRAIN_FIELDS = {f.name: f for f in fields(TrainConfig)}
+
+
+def field_text(value) -> str:
+    return "" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def parse_field(name: str, text: str):
+    """Text of an Input -> the field's type; empty means "the default" (None). Raises ConfigError."""
+    text = text.strip()
+    if not text:
+        return None
+    kind = str(TRAIN_FIELDS[name].type)
+    try:
+        return int(text) if kind.startswith("int") else float(text)
+    except ValueError:
+        what = "a whole number" if kind.startswith("int") else "a number"
+        raise ConfigError(f"{name.replace('_', ' ')} must be {what}, not {text!r}") from None
+
+
+class TrainForm(VerticalScroll):
+    """Inputs and selects for the FORM_FIELDS; `config()` validates them into a TrainConfig."""
+
+    DEFAULT_CSS = """
+    TrainForm { width: 36; height: 1fr; padding: 0 1; border-right: vkey $primary-darken-2; }
+    TrainForm .form-row { height: 1; margin-bottom: 1; }
+    TrainForm .form-row Label { width: 11; color: $text-muted; }
+    TrainForm .form-row Input, TrainForm .form-row Select { width: 1fr; }
+    TrainForm #form-start { width: 100%; }
+    TrainForm #form-error { color: $error; margin-top: 1; width: 100%; }
+    """
+
+    class StartRequested(Message):
+        """Enter in a field or the Start button."""
+
+    def __init__(self, initial: TrainConfig | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.initial = initial or TrainConfig.for_model("cnn")
+        self._model = self.initial.model
+
+    def compose(self) -> ComposeResult:
+        for name in FORM_FIELDS:
+            spec = TRAIN_FIELDS[name]
+            value = getattr(self.initial, name)
+            choices, help_text = spec.metadata.get("choices"), spec.metadata.get("help")
+            with Horizontal(classes="form-row"):
+                yield Label(name.replace("_", " "))
+                if choices:
+                    yield Select([(c, c) for c in choices], value=value, allow_blank=False, id=f"form-{name}",
+                                 tooltip=help_text, compact=True)
+                else:
+                    yield Input(field_text(value), placeholder="all" if value is None else "",
+                                id=f"form-{name}", tooltip=help_text, compact=True)
+        yield Button("Start (enter)", id="form-start", variant="success", compact=True)
+        yield Label("", id="form-error")
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        # Select also reports its first value on mount: only a real change of preset resets the fields.
+        if event.select.id == "form-model" and isinstance(event.value, str) and event.value != self._model:
+            self._model = event.value
+            self.apply_preset(event.value)
+
+    def apply_preset(self, model: str) -> None:
+        """A new model preset brings its own lecture defaults (optimiser, lr, schedule, ...)."""
+        preset = PRESETS[model]
+        for name in PRESET_FIELDS:
+            if name not in FORM_FIELDS:
+                continue
+            widget = self.query_one(f"#form-{name}")
+            value = getattr(preset, name)
+            if isinstance(widget, Select):
+                widget.value = value
+            else:
+                widget.value = field_text(value)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.post_message(self.StartRequested())
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "form-start":
+            event.stop()
+            self.post_message(self.StartRequested())
+
+    def config(self) -> TrainConfig:
+        """The form as a validated config; raises ConfigError with a message for the user."""
+        values = {}
+        for name in FORM_FIELDS:
+            widget = self.query_one(f"#form-{name}")
+            values[name] = widget.value if isinstance(widget, Select) else parse_field(name, widget.value)
+        model = values.pop("model")
+        # Settings the form does not show (data folder, threads, ...) come from the initial config.
+        hidden = {name: getattr(self.initial, name) for name in TRAIN_FIELDS if name not in FORM_FIELDS}
+        return TrainConfig.for_model(model, **{**hidden, **values})
+
+    def show_error(self, text: str) -> None:
+        self.query_one("#form-error", Label).update(text)

@@ -1,0 +1,228 @@
+"""Runs and compare: open a run folder (or a checkpoint) written by `convtui train --out DIR`, see its curves,
+its confusion matrix (by evaluating the checkpoint on test digits) and its filters; overlay several runs'
+curves, for example softmax, mlp and cnn, to show the lecture's progression."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Label, ListItem, ListView, Static
+
+from convtui.core import inspect
+from convtui.core.run_reader import Run, RunError, find_runs, read_run
+from convtui.tui.train_worker import kernel_lock
+from convtui.tui.widgets.confusion import ConfusionMatrix
+from convtui.tui.widgets.heatmap import HeatmapGrid
+from convtui.tui.widgets.plots import MetricPlot
+
+QUICK_EVAL_IMAGES = 1000  # the confusion matrix on opening; `e` evaluates all 10,000 test digits
+
+
+class RunsScreen(Screen):
+    """Open runs, compare their curves, and inspect one run's confusion matrix and filters."""
+
+    HELP = (
+        "Runs found under ./runs are listed on the left: enter opens one (its curves, its confusion matrix on "
+        "1,000 test digits and its conv1 filters), space adds the highlighted run to the comparison or takes it "
+        "out: every compared run is drawn in the same plots, e.g. softmax, mlp and cnn.\n\n"
+        "o types a path instead: a run folder or a checkpoint.npz, for example one trained headless with "
+        "`convtui train --out runs/cnn` on a server. e evaluates the open run on all 10,000 test digits.")
+
+    BINDINGS = [
+        Binding("o", "open_path", "Open path"),
+        Binding("space", "toggle_compare", "Compare"),
+        Binding("e", "evaluate_all", "Full test set"),
+        Binding("c", "clear_compare", "Clear compare"),
+        Binding("r", "rescan", "Rescan"),
+    ]
+
+    DEFAULT_CSS = """
+    RunsScreen #runs-left { width: 44; max-width: 36%; padding: 0 1; border-right: vkey $primary-darken-2; }
+    RunsScreen #runs-path { margin-bottom: 1; }
+    RunsScreen #runs-list { height: 1fr; }
+    RunsScreen #runs-right { width: 1fr; }
+    RunsScreen #runs-plots { height: 1fr; }
+    RunsScreen #runs-plots MetricPlot { border: round $primary-darken-2; }
+    RunsScreen #runs-detail { height: 1fr; }
+    RunsScreen #runs-detail > VerticalScroll { border: round $primary-darken-2; }
+    RunsScreen #runs-confusion-box { width: 52; max-width: 65%; }
+    RunsScreen #runs-message { height: auto; color: $text-muted; padding: 0 1; }
+    """
+
+    def __init__(self, runs_root: str | Path = "runs"):
+        super().__init__()
+        self.runs_root = Path(runs_root)
+        self.found: list[Path] = []
+        self.compared: dict[Path, Run] = {}  # in the order they were added
+        self.current: Run | None = None
+        self.evaluated_on = 0
+
+    def compose(self) -> ComposeResult:
+        with Horizontal():
+            with Vertical(id="runs-left"):
+                yield Input(placeholder="run folder or checkpoint.npz, then enter", id="runs-path")
+                yield Label(f"runs under {self.runs_root}/ (enter: open, space: compare)")
+                yield ListView(id="runs-list")
+            with Vertical(id="runs-right"):
+                yield Static("open a run: pick one on the left, or o and type a path", id="runs-message")
+                with Horizontal(id="runs-plots"):
+                    yield MetricPlot("accuracy (%)", id="runs-accuracy")
+                    yield MetricPlot("loss", id="runs-loss")
+                with Horizontal(id="runs-detail"):
+                    with VerticalScroll(id="runs-confusion-box"):
+                        yield ConfusionMatrix(id="runs-confusion")
+                    with VerticalScroll(id="runs-filters-box"):
+                        yield HeatmapGrid(signed=True, id="runs-filters", title="conv1 filters")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#runs-confusion-box").border_title = "confusion matrix"
+        self.query_one("#runs-filters-box").border_title = "filters"
+        self.action_rescan()
+        self.query_one("#runs-list", ListView).focus()
+
+    # ---------------------------------------------------------------- listing and opening
+    def action_rescan(self) -> None:
+        self.found = find_runs(self.runs_root)
+        listing = self.query_one("#runs-list", ListView)
+        listing.clear()
+        if not self.found:
+            listing.append(ListItem(Label(f"no runs in {self.runs_root}/ yet: train one first")))
+            return
+        for path in self.found:
+            listing.append(ListItem(Label(self.list_text(path)), name=str(path)))
+        listing.index = 0
+
+    def list_text(self, path: Path) -> str:
+        mark = "●" if path in self.compared else " "
+        try:
+            summary = read_run(path).summary()
+        except RunError as exc:
+            summary = f"{path.name}: {exc}"
+        return f"{mark} {summary}"
+
+    def refresh_marks(self) -> None:
+        for item in self.query_one("#runs-list", ListView).children:
+            if item.name:
+                item.query_one(Label).update(self.list_text(Path(item.name)))
+
+    def action_open_path(self) -> None:
+        self.query_one("#runs-path", Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.open_run(event.value)
+
+    def on_list_view_selected(self, event: ListView.Selected) -> None:
+        if event.item.name:
+            self.open_run(event.item.name)
+
+    def open_run(self, path: str | Path) -> bool:
+        """Show one run: add it to the plots and evaluate its checkpoint. A bad path is one message."""
+        try:
+            run = read_run(path)
+        except RunError as exc:
+            self.message(str(exc), error=True)
+            return False
+        self.current = run
+        self.compared[run.path] = run
+        self.replot()
+        self.refresh_marks()
+        self.message(run.summary())
+        if run.checkpoint is not None:
+            self.evaluate(run, QUICK_EVAL_IMAGES)
+        else:
+            self.query_one("#runs-filters", HeatmapGrid).set_images([], title="no checkpoint in this run")
+        return True
+
+    def action_toggle_compare(self) -> None:
+        item = self.query_one("#runs-list", ListView).highlighted_child
+        if item is None or not item.name:
+            return
+        path = Path(item.name)
+        if path in self.compared:
+            del self.compared[path]
+        else:
+            try:
+                self.compared[path] = read_run(path)
+            except RunError as exc:
+                self.message(str(exc), error=True)
+                return
+        self.refresh_marks()
+        self.replot()
+
+    def action_clear_compare(self) -> None:
+        self.compared = {self.current.path: self.current} if self.current is not None else {}
+        self.refresh_marks()
+        self.replot()
+
+    def message(self, text: str, error: bool = False) -> None:
+        self.query_one("#runs-message", Static).update(f"[b red]{text}[/]" if error else text)
+        if error:
+            self.notify(text, severity="error", timeout=6)
+
+    # ---------------------------------------------------------------- curves
+    def replot(self) -> None:
+        accuracy, loss = self.query_one("#runs-accuracy", MetricPlot), self.query_one("#runs-loss", MetricPlot)
+        accuracy.series.clear()
+        loss.series.clear()
+        for run in self.compared.values():
+            epochs = run.epochs
+            for column, label, marker in (("val", "test", "braille"), ("", "train", "dot")):
+                name = f"{column}_accuracy" if column else "accuracy"
+                if name in run.metrics:
+                    accuracy.set_series(f"{run.path}:{label}", f"{run.name} {label}", epochs,
+                                        [v * 100 for v in run.metrics[name]], marker)
+                name = f"{column}_loss" if column else "loss"
+                if name in run.metrics:
+                    loss.set_series(f"{run.path}:{label}", f"{run.name} {label}", epochs, run.metrics[name], marker)
+        accuracy.replot()
+        loss.replot()
+
+    # ---------------------------------------------------------------- evaluation
+    def action_evaluate_all(self) -> None:
+        if self.current is None or self.current.checkpoint is None:
+            self.message("open a run with a checkpoint first", error=True)
+            return
+        self.evaluate(self.current, None)
+
+    @work(thread=True, exclusive=True, group="evaluate")
+    def evaluate(self, run: Run, limit: int | None) -> None:
+        """Load the checkpoint and predict test digits, off the UI thread (a cnn takes seconds)."""
+        from convtui.core.checkpoint import load_model
+        from convtui.core.data import load_split
+        from convtui.core.evaluate import evaluate
+
+        call = self.app.call_from_thread
+        what = f"{limit:,}" if limit else "all"
+        call(self.message, f"{run.summary()} | evaluating on {what} test digits ...")
+        try:
+            model, _ = load_model(run.checkpoint)
+            data_folder = run.config.get("data")
+            test = load_split("test", data_folder, limit=limit)
+            with kernel_lock:
+                result = evaluate(model, test)  # the same numbers as `convtui eval`
+        except Exception as exc:  # CheckpointError, DataError, OSError: one line for the user
+            call(self.message, str(exc), True)
+            return
+        confusion = inspect.confusion_matrix(test.labels, result.predictions)
+        call(self.show_evaluation, run, confusion, inspect.first_conv_filters(model), len(test))
+
+    def show_evaluation(self, run: Run, confusion: np.ndarray, filters: np.ndarray | None, n: int) -> None:
+        self.evaluated_on = n
+        self.query_one("#runs-confusion", ConfusionMatrix).set_matrix(confusion, inspect.per_class_accuracy(confusion))
+        grid = self.query_one("#runs-filters", HeatmapGrid)
+        if filters is None:
+            grid.set_images([], title=f"{run.model_name} has no convolution filters (the cnn preset has)")
+        else:
+            grid.set_images(list(filters), [str(k) for k in range(len(filters))],
+                            title="conv1 filters (red +, blue -)")
+        accuracy = np.trace(confusion) / max(confusion.sum(), 1)
+        more = "" if n >= 10000 else " (e: all 10,000)"
+        self.message(f"{run.summary()} | {accuracy * 100:.2f}% right on {n:,} test digits{more}")

@@ -1,0 +1,293 @@
+"""The glue between the trainer's event generator and the dashboard: runs on a Textual thread worker.
+
+The worker thread pulls events from `Trainer.events()`, so pausing is simply not pulling the next one, and
+stopping asks the trainer to stop after the current step (it then writes its checkpoint and yields `Done`).
+Between steps it computes the panels' numeric snapshots (never touching a widget) and posts small messages;
+step updates are throttled so the UI redraws at most ~10 times a second whatever the training speed.
+The UI is not thread-safe: only the screen's message handlers, on the UI thread, change widgets.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+from textual.message import Message
+
+from convtui.core import events as ev
+from convtui.core import inspect
+
+STEP_INTERVAL_S = 0.1  # at most ~10 step redraws per second
+SNAPSHOT_MIN_INTERVAL_S = 2.0
+SNAPSHOT_MAX_SHARE = 0.1  # snapshots may take at most ~10% of the training time
+SNAPSHOT_BUDGET_S = 0.8  # one snapshot should not hold the trainer (and the stop key) longer than this
+CALIBRATION_IMAGES = (20, 80)  # (train, test) images of the first snapshot, which measures the model's speed
+EMA_ALPHA = 0.05  # smoothing of the per-batch train curves (a batch of 100 is noisy)
+
+kernel_lock = threading.Lock()
+"""Held by any thread while it runs the Numba kernels. The `workqueue` threading layer (see convtui.core) is not
+thread-safe: two threads inside parallel kernels at once make Numba terminate the whole process. The training
+worker holds it for each step and snapshot; the draw and runs screens take it before predicting."""
+
+
+COMPUTE_NICENESS = 10  # how much lower than the UI thread the training threads run (Linux only)
+
+
+def deprioritise_compute_threads() -> int:
+    """Lower the scheduling priority of every thread of this process except the UI (main) thread.
+
+    On a 2-core machine Numba's pool threads and OpenBLAS's threads keep both cores busy; at equal priority the
+    UI thread waits its turn and a key press can take a second. Niced, they yield the CPU to it at once, and
+    training loses nothing while the UI is idle. Returns how many threads were changed (0 where unsupported).
+    An unprivileged process may raise niceness but never lower it, so this is done once and kept.
+    """
+    if not hasattr(os, "setpriority") or not os.path.isdir("/proc/self/task"):
+        return 0
+    ui_thread, changed = threading.main_thread().native_id, 0
+    for tid in os.listdir("/proc/self/task"):
+        if int(tid) == ui_thread:
+            continue
+        try:
+            if os.getpriority(os.PRIO_PROCESS, int(tid)) < COMPUTE_NICENESS:
+                os.setpriority(os.PRIO_PROCESS, int(tid), COMPUTE_NICENESS)
+                changed += 1
+        except OSError:  # the thread ended meanwhile, or the system forbids it: not worth failing over
+            continue
+    return changed
+
+
+# ---------------------------------------------------------------------------------------------- messages
+class TrainEvent(Message):
+    """A Compiling, TrainStart, EpochEnd or Done event, forwarded as is (never dropped)."""
+
+    def __init__(self, event: ev.Event) -> None:
+        super().__init__()
+        self.event = event
+
+
+class StepUpdate(Message):
+    """The latest step, plus every smoothed curve point since the previous update (none is lost)."""
+
+    def __init__(self, step: ev.Step, points: list[tuple[float, float, float]]) -> None:
+        super().__init__()
+        self.step, self.points = step, points  # points: (epoch as a fraction, loss, accuracy)
+
+
+class SnapshotReady(Message):
+    """Panels 3-7's data at one moment, and where on the x axis (in epochs) it was taken."""
+
+    def __init__(self, snapshot: inspect.Snapshot, bands: inspect.BandHistory, x: float) -> None:
+        super().__init__()
+        self.snapshot, self.bands, self.x = snapshot, bands, x
+
+
+class TrainFailed(Message):
+    """The run could not start or crashed; `text` is one line for the user."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+
+# ---------------------------------------------------------------------------------------------- samples
+@dataclass
+class Samples:
+    """The small fixed image sets the snapshots evaluate (NCHW float32 in [0, 1])."""
+
+    train_images: np.ndarray
+    train_labels: np.ndarray
+    test_images: np.ndarray
+    test_labels: np.ndarray
+
+
+def make_samples(trainer, n_train: int = 300, n_test: int = 1000) -> Samples:
+    """The first `n_train` training and `n_test` test images of the trainer's data (test falls back to train
+    when validation is off). Fixed samples make consecutive snapshots comparable."""
+    from convtui.core.data import to_float
+
+    train = trainer.train_data.head(n_train)
+    test = (trainer.val_data if trainer.val_data is not None else trainer.train_data).head(n_test)
+    return Samples(to_float(train.images), train.labels.astype(np.int64),
+                   to_float(test.images), test.labels.astype(np.int64))
+
+
+class LatestModel:
+    """The model the dashboard trained last (a copy), for the draw screen. Set and read on the UI thread."""
+
+    def __init__(self):
+        self.model = None
+        self.description = ""
+
+    def set(self, model, description: str) -> None:
+        self.model, self.description = model, description
+
+    def clear(self) -> None:
+        self.model, self.description = None, ""
+
+
+latest_model = LatestModel()
+
+
+@dataclass
+class SessionControl:
+    """Flags the UI thread sets and the worker thread reads; threading.Event makes that safe."""
+
+    resume: threading.Event = field(default_factory=threading.Event)
+    stop: threading.Event = field(default_factory=threading.Event)
+    feature_index: int = 0  # which test digit the feature-map view follows (an int write is atomic)
+    snapshot_now: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self):
+        self.resume.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self.resume.is_set()
+
+
+class TrainingSession:
+    """One training run driven from a worker thread.
+
+    `trainer` needs `events()` (the generator), `request_stop()` and `model`. `post` sends a message to the
+    screen (Textual's `post_message` is thread-safe). `cancelled` tells whether Textual cancelled the worker
+    (the screen closed); that stops the run like the stop key does.
+    """
+
+    def __init__(self, trainer, samples: Samples, post: Callable[[Message], bool],
+                 cancelled: Callable[[], bool] = lambda: False, clock: Callable[[], float] = time.monotonic):
+        self.trainer, self.samples, self.post, self.cancelled, self.clock = trainer, samples, post, cancelled, clock
+        self.control = SessionControl()
+        self.bands = inspect.BandHistory()
+        self.model_copy = None  # the model as of the last snapshot, epoch end or the end, for the draw screen
+        self._ema: tuple[float, float] | None = None
+        self._pending: list[tuple[float, float, float]] = []
+        self._last_post = -1e9
+        self._last_snapshot = -1e9
+        self._snapshot_cost = 0.0
+        self._steps_per_epoch = 1
+        self._sizes = CALIBRATION_IMAGES  # (train, test) images per snapshot, set from the first one's speed
+        self._calibrated = False
+
+    # ---------------------------------------------------------------- controls (UI thread)
+    def pause(self) -> None:
+        self.control.resume.clear()
+
+    def resume(self) -> None:
+        self.control.resume.set()
+
+    def stop(self) -> None:
+        """Stop after the current step; the trainer keeps what was learned (checkpoint) and yields Done."""
+        self.control.stop.set()
+        self.trainer.request_stop()
+        self.control.resume.set()  # a paused run must wake up to finish
+
+    def follow_digit(self, index: int) -> None:
+        self.control.feature_index = index
+        self.control.snapshot_now.set()
+
+    # ---------------------------------------------------------------- the loop (worker thread)
+    def run(self) -> None:
+        try:
+            self._run(self.trainer.events())
+        except Exception as exc:  # the worker must report, not die silently or crash the app
+            self.post(TrainFailed(f"training failed: {type(exc).__name__}: {exc}"))
+
+    def _run(self, stream: Iterator[ev.Event]) -> None:
+        while True:
+            with kernel_lock:  # the step runs inside next(); the lock is free between steps
+                event = next(stream, None)
+            if event is None:
+                return
+            if self.cancelled() and not self.control.stop.is_set():
+                self.stop()
+            if isinstance(event, ev.Step):
+                self._on_step(event)
+            else:
+                self._flush(force=True)
+                if isinstance(event, ev.TrainStart):
+                    # The warm-up before TrainStart has started Numba's thread pool: nice it (and this thread).
+                    deprioritise_compute_threads()
+                    self._steps_per_epoch = max(event.steps_per_epoch, 1)
+                    self.post(TrainEvent(event))
+                    self._snapshot(0.0 + event.start_epoch)
+                    continue
+                if isinstance(event, ev.EpochEnd):
+                    self.model_copy = inspect.inference_copy(self.trainer.model)
+                    self.post(TrainEvent(event))
+                    self._snapshot(event.epoch + 1.0)
+                    continue
+                if isinstance(event, ev.Done):
+                    self.model_copy = inspect.inference_copy(self.trainer.model)
+                self.post(TrainEvent(event))
+            # Pausing between events holds the generator still: the trainer does no work meanwhile.
+            while not self.control.resume.wait(0.1):
+                if self.cancelled():
+                    self.stop()
+                if self.control.snapshot_now.is_set():
+                    self._snapshot(self._last_x)
+
+    _last_x = 0.0
+
+    def _on_step(self, step: ev.Step) -> None:
+        x = step.epoch + step.step / self._steps_per_epoch
+        self._last_x = x
+        if self._ema is None:
+            self._ema = (step.loss, step.accuracy)
+        else:
+            loss, accuracy = self._ema
+            self._ema = (loss + EMA_ALPHA * (step.loss - loss), accuracy + EMA_ALPHA * (step.accuracy - accuracy))
+        self._pending.append((x, *self._ema))
+        self._latest_step = step
+        self._flush(force=step.step == self._steps_per_epoch)
+        now = self.clock()
+        interval = max(SNAPSHOT_MIN_INTERVAL_S, self._snapshot_cost / SNAPSHOT_MAX_SHARE)
+        if self.control.snapshot_now.is_set() or now - self._last_snapshot >= interval:
+            self._snapshot(x)
+
+    def _flush(self, force: bool) -> None:
+        if not self._pending:
+            return
+        now = self.clock()
+        if force or now - self._last_post >= STEP_INTERVAL_S:
+            self.post(StepUpdate(self._latest_step, self._pending))
+            self._pending = []
+            self._last_post = now
+
+    def _snapshot(self, x: float) -> None:
+        self.control.snapshot_now.clear()
+        start = self.clock()
+        s, (n_train, n_test) = self.samples, self._sizes
+        with kernel_lock:
+            snapshot = inspect.take_snapshot(
+                self.trainer.model, int(round(x * self._steps_per_epoch)), s.train_images[:n_train],
+                s.train_labels[:n_train], s.test_images[:n_test], s.test_labels[:n_test],
+                feature_digit=self.feature_digit())
+        self.model_copy = inspect.inference_copy(self.trainer.model)
+        self.bands.add(snapshot.step, snapshot.bands)
+        # The UI gets its own copy of the history: the worker keeps appending to this one.
+        bands = inspect.BandHistory(self.bands.percentiles, list(self.bands.steps),
+                                    {k: list(v) for k, v in self.bands.series.items()})
+        self.post(SnapshotReady(snapshot, bands, x))
+        end = self.clock()
+        self._snapshot_cost, self._last_snapshot = end - start, end
+        if not self._calibrated:
+            self._calibrate(n_train + n_test, end - start)
+
+    def feature_digit(self) -> tuple[np.ndarray, int]:
+        """The test digit the feature-map view follows (the index wraps around the whole test sample)."""
+        index = self.control.feature_index % len(self.samples.test_labels)
+        return self.samples.test_images[index], int(self.samples.test_labels[index])
+
+    def _calibrate(self, images: int, seconds: float) -> None:
+        """Size the samples so a snapshot takes about SNAPSHOT_BUDGET_S (a cnn on our kernels predicts a few
+        hundred images a second, softmax tens of thousands); afterwards they stay fixed so curves compare."""
+        self._calibrated = True
+        rate = images / max(seconds, 1e-6)
+        total = int(np.clip(rate * SNAPSHOT_BUDGET_S, sum(CALIBRATION_IMAGES),
+                            len(self.samples.train_labels) + len(self.samples.test_labels)))
+        n_train = min(len(self.samples.train_labels), max(CALIBRATION_IMAGES[0], total // 4))
+        self._sizes = (n_train, min(len(self.samples.test_labels), total - n_train))
