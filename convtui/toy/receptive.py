@@ -12,12 +12,11 @@ shapes training uses; by default the lecture's MNIST CNN (conv 5x5 SAME, pool 2,
 
 from __future__ import annotations
 
-import gzip
 from dataclasses import dataclass
 
 import numpy as np
 
-from convtui.assets_path import mnist_dir
+from convtui.core.data import DataError, load_split
 from convtui.core.kernels import resolve_padding
 from convtui.core.layers import Conv2D, MaxPool2D, Sequential
 from convtui.toy.images import find_image
@@ -136,25 +135,15 @@ def receptive_field_size(stack: Stack, layer: int) -> int:
     return reach
 
 
-MNIST_TEST_IMAGES = "t10k-images-idx3-ubyte.gz"
-IDX_IMAGES_MAGIC = 2051
-
-
 def mnist_test_digit(index: int = 0) -> np.ndarray | None:
-    """One 28x28 test digit in [0, 1] from the shipped IDX file, read without unpacking the rest; None if absent.
-
-    IDX layout: big-endian int32 magic 2051, count, rows, cols, then count*rows*cols unsigned bytes.
-    """
+    """One 28x28 test digit in [0, 1] from the shipped MNIST, or None if the files are missing or damaged."""
     try:
-        with gzip.open(mnist_dir() / MNIST_TEST_IMAGES, "rb") as stream:
-            magic, count, rows, cols = np.frombuffer(stream.read(16), dtype=">i4")
-            if magic != IDX_IMAGES_MAGIC or not 0 <= index < count:
-                return None
-            stream.seek(16 + index * rows * cols)
-            pixels = np.frombuffer(stream.read(rows * cols), dtype=np.uint8)
-    except (OSError, ValueError):
+        test = load_split("test")
+    except DataError:
         return None
-    return pixels.reshape(rows, cols) / 255.0
+    if not 0 <= index < len(test.labels):
+        return None
+    return test.images[index] / 255.0
 
 
 def sample_image(stack: Stack) -> np.ndarray | None:

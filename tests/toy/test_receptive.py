@@ -85,8 +85,9 @@ def test_sample_images_are_a_real_digit_and_the_lecture_x():
 
 
 def test_missing_mnist_file_gives_none(monkeypatch, tmp_path):
+    import convtui.core.data as data
     import convtui.toy.receptive as receptive
 
-    monkeypatch.setattr(receptive, "mnist_dir", lambda: tmp_path)
+    assert receptive.mnist_test_digit(10**6) is None  # past the end of the real test set
+    monkeypatch.setattr(data, "mnist_dir", lambda: tmp_path)
     assert receptive.mnist_test_digit(0) is None
-    assert receptive.mnist_test_digit(10**6) is None
