@@ -56,10 +56,13 @@ def resolve_padding(padding, n_h: int, n_w: int, f_h: int, f_w: int, s_h: int, s
 
 
 def pool_output_size(n: int, f: int, s: int) -> int:
-    """Pooling keeps partial windows at the edge: out = ceil((n - f) / s) + 1 (7x7, 2x2, stride 2 -> 4x4)."""
+    """Pooling keeps partial windows at the edge: out = ceil((n - f) / s) + 1 (7x7, 2x2, stride 2 -> 4x4).
+
+    A window must also start inside the input, which caps out at ceil(n / s) when the stride exceeds the window.
+    """
     if n <= f:
         return 1
-    return -(-(n - f) // s) + 1
+    return min(-(-(n - f) // s) + 1, -(-n // s))
 
 
 def _pair(v) -> tuple[int, int]:
