@@ -1,0 +1,144 @@
+"""The one source of training defaults: `TrainConfig`, plus each model preset's defaults from the lecture.
+
+The CLI builds its flags from `TrainConfig`'s fields (their `metadata` holds help text and choices), the app's
+form reads the same fields, and every run saves `config.to_dict()` as `config.json`. A value left as `None`
+when calling `TrainConfig.for_model` takes the preset's default.
+
+Where the lecture (`cnn-lecture.txt`) gives a setting, the preset quotes it:
+- softmax (lines 230-262): `optimizer='sgd'` (Keras: lr 0.01, no momentum), `batch_size=100, epochs=10`.
+- mlp-sigmoid (lines 266-276): five sigmoid layers, the compile call unchanged, so still plain SGD.
+- mlp-relu (lines 280-295): He init, the Adam optimiser (Keras default lr 0.001) and ReLU.
+- mlp (lines 327-379): Dense 128 he_normal ReLU, Dropout 0.2, Adam, `lr_decay(epoch) = 0.01 * 0.6**epoch`
+  with no floor, `batch_size=100, epochs=10`.
+- cnn (lines 1700-1790): the architecture only; the lecture shows no compile call, so it continues the lecture's
+  last recipe (Adam + the 0.6**epoch decay) from Adam's own default lr 0.001, as a conv net with a 1024-unit
+  dense layer is unstable at Adam lr 0.01.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields, replace
+
+MODELS = ("softmax", "mlp-sigmoid", "mlp-relu", "mlp", "cnn")
+OPTIMIZERS = ("sgd", "adam")
+SCHEDULES = ("constant", "decay")
+
+
+class ConfigError(ValueError):
+    """A setting outside its allowed range; the message is one line a user can act on."""
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A model's defaults, each taken from the lecture (see the module docstring for line numbers)."""
+
+    optimizer: str
+    lr: float
+    schedule: str
+    dropout: float = 0.0
+    epochs: int = 10
+    batch_size: int = 100
+
+
+PRESETS: dict[str, Preset] = {
+    "softmax": Preset(optimizer="sgd", lr=0.01, schedule="constant"),
+    "mlp-sigmoid": Preset(optimizer="sgd", lr=0.01, schedule="constant"),
+    "mlp-relu": Preset(optimizer="adam", lr=0.001, schedule="constant"),
+    "mlp": Preset(optimizer="adam", lr=0.01, schedule="decay", dropout=0.2),
+    "cnn": Preset(optimizer="adam", lr=0.001, schedule="decay"),
+}
+
+# Fields the preset fills in when the caller leaves them as None.
+PRESET_FIELDS = ("optimizer", "lr", "schedule", "dropout", "epochs", "batch_size")
+
+
+def _opt(help_text: str, **extra) -> dict:
+    return {"help": help_text, **extra}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides a training run's numbers. Frozen: change it with `dataclasses.replace`."""
+
+    model: str = field(default="cnn", metadata=_opt("model preset, in the lecture's order", choices=MODELS))
+    epochs: int = field(default=10, metadata=_opt("total number of epochs (a resumed run continues up to it)"))
+    batch_size: int = field(default=100, metadata=_opt("images per training step"))
+    lr: float = field(default=0.001, metadata=_opt("learning rate (the first epoch's, under decay)"))
+    optimizer: str = field(default="adam", metadata=_opt("optimiser", choices=OPTIMIZERS))
+    schedule: str = field(default="decay", metadata=_opt(
+        "learning-rate schedule: constant, or decay = lr * DECAY**epoch", choices=SCHEDULES))
+    decay: float = field(default=0.6, metadata=_opt("decay factor per epoch under --schedule decay"))
+    momentum: float = field(default=0.0, metadata=_opt("SGD momentum (0 = plain SGD, as in the lecture)"))
+    dropout: float = field(default=0.0, metadata=_opt(
+        "dropout rate before the last dense layer (the mlp preset has 0.2; 0 = none)"))
+    seed: int = field(default=0, metadata=_opt("seed for initial weights, shuffling and dropout"))
+    limit: int | None = field(default=None, metadata=_opt("train on the first N training images only"))
+    validate: bool = field(default=True, metadata=_opt("measure test-set loss and accuracy after each epoch"))
+    log_every: int = field(default=100, metadata=_opt("steps between plain progress lines (non-terminal output)"))
+    threads: int | None = field(default=None, metadata=_opt("numeric threads (BLAS and Numba); default: all cores"))
+    data: str | None = field(default=None, metadata=_opt(
+        "folder of MNIST-layout IDX files (e.g. Fashion-MNIST); default: the bundled MNIST"))
+
+    @classmethod
+    def for_model(cls, model: str = "cnn", **overrides) -> "TrainConfig":
+        """The preset's defaults for `model`, with every override that is not None applied on top."""
+        if model not in PRESETS:
+            raise ConfigError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
+        preset = PRESETS[model]
+        unknown = set(overrides) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        values = {name: getattr(preset, name) for name in PRESET_FIELDS}
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(model=model, **values).validated()
+
+    def validated(self) -> "TrainConfig":
+        """Return self if every value is in range, else raise ConfigError naming the flag."""
+        def bad(flag: str, value, rule: str):
+            raise ConfigError(f"--{flag} {value} is invalid: {rule}")
+
+        if self.model not in PRESETS:
+            raise ConfigError(f"unknown model {self.model!r}; choose one of {', '.join(MODELS)}")
+        if self.optimizer not in OPTIMIZERS:
+            bad("optimizer", self.optimizer, f"choose one of {', '.join(OPTIMIZERS)}")
+        if self.schedule not in SCHEDULES:
+            bad("schedule", self.schedule, f"choose one of {', '.join(SCHEDULES)}")
+        for name in ("epochs", "batch_size", "log_every"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                bad(name.replace("_", "-"), value, "must be a whole number of at least 1")
+        for name in ("limit", "threads"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                bad(name, value, "must be a whole number of at least 1")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            bad("seed", self.seed, "must be a whole number of at least 0")
+        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
+            bad("lr", self.lr, "must be a number above 0")
+        if not (0.0 < self.decay <= 1.0):
+            bad("decay", self.decay, "must be above 0 and at most 1")
+        if not (0.0 <= self.momentum < 1.0):
+            bad("momentum", self.momentum, "must be at least 0 and below 1")
+        if not (0.0 <= self.dropout < 1.0):
+            bad("dropout", self.dropout, "must be at least 0 and below 1")
+        return self
+
+    def learning_rate(self, epoch: int) -> float:
+        """The learning rate for a 0-based epoch. Under decay: lr(epoch) = lr0 * 0.6**epoch (lecture line 344)."""
+        if self.schedule == "decay":
+            return self.lr * self.decay ** epoch
+        return self.lr
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "TrainConfig":
+        """Rebuild a saved config; settings this version does not know are ignored, missing ones take defaults."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known}).validated()
+
+    def with_overrides(self, **overrides) -> "TrainConfig":
+        """A copy with every override that is not None applied (used when resuming with new flags)."""
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None}).validated()
