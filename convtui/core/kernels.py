@@ -1,9 +1,10 @@
-"""Every Numba kernel of the core, on plain arrays.
+"""The public kernels of the core, on plain arrays: `from convtui.core import kernels`.
 
-Layout: NCHW. `stride` is (s_h, s_w); `padding` is (top, bottom, left, right) in pixels, already resolved
-(see `resolve_padding`). Kernels are dtype-generic: float32 for training, float64 for gradient checks.
-Each public function validates its input and calls a private `_..._kernel` jitted with
-`@njit(nogil=True, parallel=True, cache=True)`. `tests/core/naive.py` holds a plain-loop reference of each.
+Layout: NCHW float32 for training (float64 works everywhere, for gradient checks and the lessons' small grids).
+`stride` is an int or (s_h, s_w); `padding` is 'valid', 'same' (TensorFlow's, odd pixel after), an int, (p_h, p_w)
+or (top, bottom, left, right). Each public function validates its input and calls private Numba kernels jitted
+with `@njit(nogil=True, parallel=True, cache=True)`; convolution lives in `conv` (im2col + BLAS GEMM) and
+`conv_kernels`, shape rules in `shapes`. `tests/core/naive.py` holds a plain-loop reference of each kernel.
 """
 
 from __future__ import annotations
@@ -13,188 +14,14 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from convtui.core.conv import (conv2d_backward, conv2d_forward, conv2d_relu_maxpool_backward,  # noqa: F401
+                               conv2d_relu_maxpool_forward)
+from convtui.core.shapes import (conv_output_size, pair, pool_output_size, resolve_padding,  # noqa: F401
+                                 same_padding)
+
+_pair = pair  # the name layers.py and older callers use
+
 JIT = dict(nogil=True, parallel=True, cache=True)
-
-
-# ----------------------------------------------------------------------------------------------------
-# Shapes and padding
-# ----------------------------------------------------------------------------------------------------
-
-def conv_output_size(n: int, f: int, s: int, pad_before: int = 0, pad_after: int = 0) -> int:
-    """out = (n + 2p - f) // s + 1, with the padding possibly uneven (pad_before + pad_after = 2p)."""
-    return (n + pad_before + pad_after - f) // s + 1
-
-
-def same_padding(n: int, f: int, s: int) -> tuple[int, int]:
-    """TensorFlow's SAME rule: out = ceil(n / s), total = max((out - 1) * s + f - n, 0), the odd pixel after."""
-    out = -(-n // s)
-    total = max((out - 1) * s + f - n, 0)
-    return total // 2, total - total // 2
-
-
-def resolve_padding(padding, n_h: int, n_w: int, f_h: int, f_w: int, s_h: int, s_w: int) -> tuple[int, int, int, int]:
-    """'valid', 'same', an int p, (p_h, p_w) or (top, bottom, left, right) -> (top, bottom, left, right)."""
-    if isinstance(padding, str):
-        mode = padding.lower()
-        if mode == "valid":
-            return 0, 0, 0, 0
-        if mode == "same":
-            return same_padding(n_h, f_h, s_h) + same_padding(n_w, f_w, s_w)
-        raise ValueError(f"padding must be 'valid', 'same' or a number, not {padding!r}")
-    if isinstance(padding, (int, np.integer)):
-        p = int(padding)
-        pads = (p, p, p, p)
-    elif len(padding) == 2:
-        pads = (int(padding[0]), int(padding[0]), int(padding[1]), int(padding[1]))
-    elif len(padding) == 4:
-        pads = tuple(int(p) for p in padding)
-    else:
-        raise ValueError(f"padding must have 1, 2 or 4 values, not {padding!r}")
-    if min(pads) < 0:
-        raise ValueError(f"padding must not be negative: {padding!r}")
-    return pads
-
-
-def pool_output_size(n: int, f: int, s: int) -> int:
-    """Pooling keeps partial windows at the edge: out = ceil((n - f) / s) + 1 (7x7, 2x2, stride 2 -> 4x4).
-
-    A window must also start inside the input, which caps out at ceil(n / s) when the stride exceeds the window.
-    """
-    if n <= f:
-        return 1
-    return min(-(-(n - f) // s) + 1, -(-n // s))
-
-
-def _pair(v) -> tuple[int, int]:
-    if isinstance(v, (int, np.integer)):
-        return int(v), int(v)
-    a, b = v
-    return int(a), int(b)
-
-
-# ----------------------------------------------------------------------------------------------------
-# Convolution: y[n, k, i, j] = b[k] + sum_{c, u, v} w[k, c, u, v] * x_pad[n, c, i*s_h + u, j*s_w + v]
-# ----------------------------------------------------------------------------------------------------
-
-@njit(**JIT)
-def _conv2d_forward_kernel(x, w, b, s_h, s_w, p_top, p_left, y):
-    n_batch, n_c, h, wd = x.shape
-    n_k, _, f_h, f_w = w.shape
-    _, _, o_h, o_w = y.shape
-    for nk in prange(n_batch * n_k):
-        n = nk // n_k
-        k = nk % n_k
-        for i in range(o_h):
-            for j in range(o_w):
-                acc = b[k]
-                for c in range(n_c):
-                    for u in range(f_h):
-                        r = i * s_h + u - p_top
-                        if r < 0 or r >= h:
-                            continue
-                        for v in range(f_w):
-                            q = j * s_w + v - p_left
-                            if q < 0 or q >= wd:
-                                continue
-                            acc += w[k, c, u, v] * x[n, c, r, q]
-                y[n, k, i, j] = acc
-
-
-@njit(**JIT)
-def _conv2d_backward_input_kernel(w, dy, s_h, s_w, p_top, p_left, dx):
-    n_batch, n_c, h, wd = dx.shape
-    n_k, _, f_h, f_w = w.shape
-    _, _, o_h, o_w = dy.shape
-    for nc in prange(n_batch * n_c):
-        n = nc // n_c
-        c = nc % n_c
-        for k in range(n_k):
-            for i in range(o_h):
-                for j in range(o_w):
-                    g = dy[n, k, i, j]
-                    for u in range(f_h):
-                        r = i * s_h + u - p_top
-                        if r < 0 or r >= h:
-                            continue
-                        for v in range(f_w):
-                            q = j * s_w + v - p_left
-                            if q < 0 or q >= wd:
-                                continue
-                            dx[n, c, r, q] += g * w[k, c, u, v]
-
-
-@njit(**JIT)
-def _conv2d_backward_weight_kernel(x, dy, s_h, s_w, p_top, p_left, dw, db):
-    n_batch, n_c, h, wd = x.shape
-    n_k, _, f_h, f_w = dw.shape
-    _, _, o_h, o_w = dy.shape
-    for kc in prange(n_k * n_c):
-        k = kc // n_c
-        c = kc % n_c
-        for u in range(f_h):
-            for v in range(f_w):
-                acc = 0.0
-                for n in range(n_batch):
-                    for i in range(o_h):
-                        r = i * s_h + u - p_top
-                        if r < 0 or r >= h:
-                            continue
-                        for j in range(o_w):
-                            q = j * s_w + v - p_left
-                            if q < 0 or q >= wd:
-                                continue
-                            acc += dy[n, k, i, j] * x[n, c, r, q]
-                dw[k, c, u, v] = acc
-        if c == 0:
-            acc_b = 0.0
-            for n in range(n_batch):
-                for i in range(o_h):
-                    for j in range(o_w):
-                        acc_b += dy[n, k, i, j]
-            db[k] = acc_b
-
-
-def _check_conv(x, w, stride, padding):
-    if x.ndim != 4 or w.ndim != 4:
-        raise ValueError(f"conv2d wants x (N, C, H, W) and w (K, C, FH, FW), got {x.shape} and {w.shape}")
-    if x.shape[1] != w.shape[1]:
-        raise ValueError(f"conv2d: x has {x.shape[1]} channels but w expects {w.shape[1]}")
-    s_h, s_w = _pair(stride)
-    if s_h < 1 or s_w < 1:
-        raise ValueError(f"stride must be >= 1, got {stride!r}")
-    pads = resolve_padding(padding, x.shape[2], x.shape[3], w.shape[2], w.shape[3], s_h, s_w)
-    o_h = conv_output_size(x.shape[2], w.shape[2], s_h, pads[0], pads[1])
-    o_w = conv_output_size(x.shape[3], w.shape[3], s_w, pads[2], pads[3])
-    if o_h < 1 or o_w < 1:
-        raise ValueError(f"conv2d: a {w.shape[2]}x{w.shape[3]} filter does not fit a {x.shape[2]}x{x.shape[3]} input")
-    return s_h, s_w, pads, o_h, o_w
-
-
-def conv2d_forward(x, w, b=None, stride=1, padding="valid"):
-    """y = conv(x, w) + b.  x (N, C, H, W), w (K, C, FH, FW), b (K,) -> y (N, K, OH, OW)."""
-    s_h, s_w, pads, o_h, o_w = _check_conv(x, w, stride, padding)
-    if b is None:
-        b = np.zeros(w.shape[0], dtype=w.dtype)
-    y = np.empty((x.shape[0], w.shape[0], o_h, o_w), dtype=np.result_type(x, w))
-    _conv2d_forward_kernel(np.ascontiguousarray(x), np.ascontiguousarray(w), np.ascontiguousarray(b),
-                           s_h, s_w, pads[0], pads[2], y)
-    return y
-
-
-def conv2d_backward(x, w, dy, stride=1, padding="valid"):
-    """Gradients of y = conv(x, w) + b given dL/dy: returns (dx, dw, db) with the shapes of x, w and b."""
-    s_h, s_w, pads, o_h, o_w = _check_conv(x, w, stride, padding)
-    if dy.shape != (x.shape[0], w.shape[0], o_h, o_w):
-        raise ValueError(f"conv2d_backward: dy has shape {dy.shape}, expected {(x.shape[0], w.shape[0], o_h, o_w)}")
-    x = np.ascontiguousarray(x)
-    w = np.ascontiguousarray(w)
-    dy = np.ascontiguousarray(dy)
-    dx = np.zeros_like(x)
-    dw = np.empty_like(w)
-    db = np.empty(w.shape[0], dtype=w.dtype)
-    _conv2d_backward_input_kernel(w, dy, s_h, s_w, pads[0], pads[2], dx)
-    _conv2d_backward_weight_kernel(x, dy, s_h, s_w, pads[0], pads[2], dw, db)
-    return dx, dw, db
 
 
 # ----------------------------------------------------------------------------------------------------
