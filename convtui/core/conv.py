@@ -18,12 +18,15 @@ from convtui.core.shapes import conv_output_size, pair, pool_output_size, resolv
 
 # Batch 100 of the lecture's second conv layer needs 63 MB of im2col: one chunk, kept for backward.
 COLS_BUDGET_BYTES = 80 * 1024 * 1024
+# conv + ReLU + max-pool backward scatters each pooling winner's patch directly (see conv_kernels) when the
+# input has at least this many channels, so that the inner loop over channels is long enough to vectorise.
+SPARSE_MIN_CHANNELS = 8
 
 
 class _Geometry:
     """Resolved sizes of one convolution call."""
 
-    def __init__(self, x, w, stride, padding):
+    def __init__(self, x, w, stride, padding, budget=None):
         if x.ndim != 4 or w.ndim != 4:
             raise ValueError(f"conv2d wants x (N, C, H, W) and w (K, C, FH, FW), got {x.shape} and {w.shape}")
         if x.shape[1] != w.shape[1]:
@@ -42,7 +45,8 @@ class _Geometry:
         self.per_image = self.o_h * self.o_w
         self.dtype = np.result_type(x.dtype, w.dtype, np.float32)
         per_image_bytes = self.rows * self.per_image * self.dtype.itemsize
-        self.chunk = max(1, min(self.n, COLS_BUDGET_BYTES // max(per_image_bytes, 1)))
+        budget = COLS_BUDGET_BYTES if budget is None else budget
+        self.chunk = max(1, min(self.n, budget // max(per_image_bytes, 1)))
 
     def chunks(self):
         for start in range(0, self.n, self.chunk):
@@ -104,11 +108,41 @@ def conv2d_relu_maxpool_forward(x, w, b, stride=1, padding="valid", pool=2, pool
     y = np.empty((geo.n, geo.k, p_h, p_w), dtype=geo.dtype)
     argmax = np.empty(y.shape, dtype=np.int32)
 
+    if geo.c >= SPARSE_MIN_CHANNELS:
+        _channels_last_forward(x_in, x, w, b, geo, (f_h, f_w, ps_h, ps_w), workspace, y, argmax)
+        return y, argmax
+
     def epilogue(yk, start):
         ck.bias_relu_maxpool_epilogue_kernel(yk, b, geo.o_h, geo.o_w, f_h, f_w, ps_h, ps_w, start, y, argmax)
 
     _forward_chunks(x_in, x, w, geo, workspace, epilogue)
     return y, argmax
+
+
+def _padded_nhwc(x_in, x, geo, workspace):
+    """x as (N, HP, WP, C) with the padding as zeros, kept in the workspace tagged with the caller's x_in."""
+    top, bottom, left, right = geo.pads
+    padded = (geo.n, geo.h + top + bottom, geo.w + left + right, geo.c)  # NHWC: channels innermost
+    xp = ck.empty_like_shape(workspace, "x_nhwc", padded, geo.dtype)
+    ck.nchw_to_padded_nhwc_kernel(x, top, left, xp)
+    if workspace is not None:
+        workspace["x_nhwc_of"] = x_in
+    return xp
+
+
+def _channels_last_forward(x_in, x, w, b, geo, pool, workspace, y, argmax):
+    """conv + ReLU + max-pool through the padded NHWC input (kept for the sparse backward): im2col of whole
+    filter rows, GEMM cols_t @ w_t.T -> (N*OH*OW, K), and the pooling epilogue vectorised over K."""
+    f_h, f_w, ps_h, ps_w = pool
+    xp = _padded_nhwc(x_in, x, geo, workspace)
+    rows_of = xp.reshape(xp.shape[0], xp.shape[1], -1)  # (N, HP, WP*C)
+    w_t = np.ascontiguousarray(w.transpose(0, 2, 3, 1)).reshape(geo.k, geo.rows)  # (K, FH*FW*C)
+    for start, count in geo.chunks():
+        cols_t = ck.empty_like_shape(workspace, "cols_t", (count * geo.per_image, geo.rows), geo.dtype)
+        ck.im2col_nhwc_kernel(rows_of, start, geo.f_h, geo.f_w, geo.s_h, geo.s_w, geo.o_h, geo.o_w, geo.c, cols_t)
+        y_t = ck.empty_like_shape(workspace, "y_t", (count * geo.per_image, geo.k), geo.dtype)
+        np.matmul(cols_t, w_t.T, out=y_t)  # (N*OH*OW, K): the one big GEMM
+        ck.nhwc_bias_relu_maxpool_epilogue_kernel(y_t, b, geo.o_h, geo.o_w, f_h, f_w, ps_h, ps_w, start, y, argmax)
 
 
 def _backward_chunks(x_in, x, w, geo, workspace, prologue, input_grad):
@@ -170,8 +204,37 @@ def conv2d_relu_maxpool_backward(x, w, dy, argmax, stride=1, padding="valid", in
     if dy.shape != argmax.shape or dy.shape[:2] != (geo.n, geo.k):
         raise ValueError(f"conv2d_relu_maxpool_backward: dy {dy.shape} does not match argmax {argmax.shape}")
     dy = np.ascontiguousarray(dy, dtype=geo.dtype)
+    if geo.c >= SPARSE_MIN_CHANNELS:
+        return _sparse_maxpool_backward(x_in, x, w, dy, argmax, geo, input_grad, workspace)
 
     def prologue(dyk, start, db_parts):
         ck.maxpool_dy_prologue_kernel(dy, argmax, start, geo.per_image, dyk, db_parts)
 
     return _backward_chunks(x_in, x, w, geo, workspace, prologue, input_grad)
+
+
+def _sparse_maxpool_backward(x_in, x, w, dy, argmax, geo, input_grad, workspace):
+    """Backward of conv + ReLU + max-pool from the pooling winners alone (see conv_kernels): about a quarter of
+    the dense GEMMs' work for a 2x2 pool, and no im2col matrix."""
+    top, bottom, left, right = geo.pads
+    if workspace is not None and workspace.get("x_nhwc_of") is x_in:
+        xp = workspace["x_nhwc"]  # the forward's padded NHWC copy of this very input
+    else:
+        xp = _padded_nhwc(x_in, x, geo, workspace)
+    padded = xp.shape
+    # Viewed as (N, HP, WP*C) and (K, FH, FW*C): one filter row of a patch is one contiguous run of FW*C values.
+    run = geo.f_w * geo.c
+    dw_t = np.empty((geo.k, geo.f_h, run), dtype=geo.dtype)
+    db = np.empty(geo.k, dtype=geo.dtype)
+    ck.maxpool_sparse_dw_kernel(xp.reshape(padded[0], padded[1], -1), dy, argmax, geo.o_w, geo.s_h, geo.s_w,
+                                geo.c, dw_t, db)
+    dx = None
+    if input_grad:
+        w_t = np.ascontiguousarray(w.transpose(0, 2, 3, 1)).reshape(geo.k, geo.f_h, run)  # (K, FH, FW*C)
+        dxp = ck.empty_like_shape(workspace, "dx_nhwc", padded, geo.dtype)
+        ck.maxpool_sparse_dx_kernel(w_t, dy, argmax, geo.o_w, geo.s_h, geo.s_w, geo.c,
+                                    dxp.reshape(padded[0], padded[1], -1))
+        dx = np.empty(x.shape, dtype=geo.dtype)
+        ck.padded_nhwc_to_nchw_kernel(dxp, top, left, dx)
+    dw_t = dw_t.reshape(geo.k, geo.f_h, geo.f_w, geo.c)
+    return dx, np.ascontiguousarray(dw_t.transpose(0, 3, 1, 2)), db

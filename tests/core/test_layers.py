@@ -36,9 +36,12 @@ def _naive_conv_relu_pool(x, w, b, stride, padding, pool, pool_stride):
     return z, r, y, argmax
 
 
+@pytest.mark.parametrize("path", ["channels-first", "channels-last"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("case", FUSED_CASES, ids=str)
-def test_conv_relu_maxpool_forward_matches_the_three_steps(case, dtype):
+def test_conv_relu_maxpool_forward_matches_the_three_steps(case, dtype, path, monkeypatch):
+    """Both forward paths: im2col in NCHW order with a filters-first GEMM, and the channels-last one."""
+    monkeypatch.setattr(conv, "SPARSE_MIN_CHANNELS", 1 if path == "channels-last" else 10**6)
     n, c, h, w_, k, f, stride, padding, pool, pool_stride = case
     x, w, b = random((n, c, h, w_), 1, dtype), random((k, c, f, f), 2, dtype), random(k, 3, dtype)
     b[0] = -50.0  # a channel whose every window is dead, whatever the case's sizes
@@ -52,10 +55,13 @@ def test_conv_relu_maxpool_forward_matches_the_three_steps(case, dtype):
     assert (~alive).any() and alive.any(), "the case should exercise both kinds of window"
 
 
+@pytest.mark.parametrize("path", ["dense", "sparse"])
 @pytest.mark.parametrize("input_grad", [True, False])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("case", FUSED_CASES, ids=str)
-def test_conv_relu_maxpool_backward_matches_the_three_steps(case, dtype, input_grad):
+def test_conv_relu_maxpool_backward_matches_the_three_steps(case, dtype, input_grad, path, monkeypatch):
+    """Both backward paths: the dense GEMMs over im2col, and the scatter from the pooling winners."""
+    monkeypatch.setattr(conv, "SPARSE_MIN_CHANNELS", 1 if path == "sparse" else 10**6)
     n, c, h, w_, k, f, stride, padding, pool, pool_stride = case
     x, w, b = random((n, c, h, w_), 4, dtype), random((k, c, f, f), 5, dtype), random(k, 6, dtype)
     b[0] = -50.0
@@ -95,6 +101,7 @@ def test_chunked_convolution_matches_one_chunk(monkeypatch, fused):
     """A tiny im2col budget forces one image per chunk, and backward must then rebuild the matrix per chunk."""
     x, w, b = random((5, 2, 9, 9), 12), random((3, 2, 3, 3), 13), random(3, 14)
     monkeypatch.setattr(conv, "COLS_BUDGET_BYTES", 1)
+    monkeypatch.setattr(conv, "SPARSE_MIN_CHANNELS", 10**6)
     workspace = {}
     if fused:
         y, argmax = kernels.conv2d_relu_maxpool_forward(x, w, b, 1, "same", 2, 2, workspace)
@@ -111,6 +118,36 @@ def test_chunked_convolution_matches_one_chunk(monkeypatch, fused):
     np.testing.assert_allclose(y, ref_y, rtol=1e-10, atol=1e-12)
     for g, r in zip((dx, dw, db), naive.conv2d_backward(x, w, dz, 1, "same")):
         np.testing.assert_allclose(g, r, rtol=1e-10, atol=1e-12)
+
+
+def test_sparse_path_with_chunked_forward(monkeypatch):
+    """The lecture's second layer shape (32 channels in, so the sparse path), with several forward chunks."""
+    monkeypatch.setattr(conv, "COLS_BUDGET_BYTES", 1)
+    x, w, b = random((3, 32, 6, 6), 30, np.float32), random((4, 32, 5, 5), 31, np.float32), random(4, 32, np.float32)
+    workspace = {}
+    y, argmax = kernels.conv2d_relu_maxpool_forward(x, w, b, 1, "same", 2, 2, workspace)
+    assert workspace["cols_t"].shape[0] == 36, "one image per chunk"
+    dy = random(y.shape, 33, np.float32)
+    got = kernels.conv2d_relu_maxpool_backward(x, w, dy, argmax, 1, "same", True, workspace)
+    _, r, ref_y, _ = _naive_conv_relu_pool(x, w, b, 1, "same", 2, 2)
+    np.testing.assert_allclose(y, ref_y, **TOL[np.float32])
+    ref = naive.conv2d_backward(x, w, naive.relu_backward(naive.maxpool2d_backward(dy, r, 2, 2), r), 1, "same")
+    for g, r_ in zip(got, ref):
+        np.testing.assert_allclose(g, r_, rtol=1e-3, atol=1e-4)
+
+
+def test_sparse_backward_rebuilds_its_nhwc_copy_for_another_input(monkeypatch):
+    monkeypatch.setattr(conv, "SPARSE_MIN_CHANNELS", 1)
+    x1, x2, w, b = random((2, 3, 6, 6), 34), random((2, 3, 6, 6), 35), random((2, 3, 3, 3), 36), random(2, 37)
+    workspace = {}
+    _, argmax2 = kernels.conv2d_relu_maxpool_forward(x2, w, b, 1, "same", 2, 2, workspace)
+    dy = random(argmax2.shape, 38)
+    kernels.conv2d_relu_maxpool_forward(x1, w, b, 1, "same", 2, 2, workspace)  # the workspace now holds x1
+    got = kernels.conv2d_relu_maxpool_backward(x2, w, dy, argmax2, 1, "same", True, workspace)
+    _, r, _, _ = _naive_conv_relu_pool(x2, w, b, 1, "same", 2, 2)
+    ref = naive.conv2d_backward(x2, w, naive.relu_backward(naive.maxpool2d_backward(dy, r, 2, 2), r), 1, "same")
+    for g, r_ in zip(got, ref):
+        np.testing.assert_allclose(g, r_, rtol=1e-10, atol=1e-12)
 
 
 def test_backward_rebuilds_cols_when_the_workspace_holds_another_input():
