@@ -1,14 +1,53 @@
-"""`convtui eval`: placeholder until its issue lands."""
+"""`convtui eval CHECKPOINT [--data DIR]`: test accuracy as a percentage and the 10x10 confusion matrix.
+
+Exit codes: 0 ok, 1 a checkpoint or data folder that cannot be used, 2 a bad flag value.
+"""
 
 from __future__ import annotations
 
+import sys
+
+from convtui.cli import EXIT_ERROR, EXIT_OK, UsageError
+
 
 def add_parser(sub) -> None:
-    sub.add_parser("eval", help="(not built yet)")
+    parser = sub.add_parser("eval", help="test accuracy and confusion matrix of a checkpoint",
+                            description="Evaluate a checkpoint written by `convtui train` on the test set.")
+    parser.add_argument("checkpoint", metavar="CHECKPOINT", help="a checkpoint.npz (or the run folder holding it)")
+    parser.add_argument("--data", metavar="DIR", default=None,
+                        help="folder of MNIST-layout IDX files (default: the data the checkpoint was trained on)")
+    parser.add_argument("--threads", metavar="T", type=int, default=None, help="numeric threads (default: all)")
 
 
 def run(args) -> int:
-    import sys
+    if args.threads is not None:
+        if args.threads < 1:
+            raise UsageError(f"--threads {args.threads} is invalid: must be a whole number of at least 1")
+        from convtui.commands.train import _set_thread_count
 
-    print("convtui eval: not built yet", file=sys.stderr)
-    return 1
+        _set_thread_count(args.threads)
+    from pathlib import Path
+
+    from convtui.core.checkpoint import CheckpointError, load_model
+    from convtui.core.data import DataError, load_split
+    from convtui.core.evaluate import confusion_matrix, evaluate
+    from convtui.core.progress import format_confusion_matrix, plural
+    from convtui.core.runs import CHECKPOINT_FILE
+
+    path = Path(args.checkpoint)
+    if path.is_dir():
+        path = path / CHECKPOINT_FILE
+    try:
+        model, checkpoint = load_model(path)
+        # A model trained with --data (say Fashion-MNIST) is evaluated on that data unless told otherwise.
+        test = load_split("test", args.data or checkpoint.config.data)
+    except (CheckpointError, DataError) as exc:
+        print(f"convtui eval: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    result = evaluate(model, test)
+    confusion = confusion_matrix(test.labels, result.predictions)
+    print(f"model {checkpoint.model_name}, {plural(checkpoint.epoch, 'epoch')} trained ({path})")
+    print(f"test accuracy: {100 * result.accuracy:.2f}% ({result.n_correct}/{len(test)}), "
+          f"loss {result.loss:.4f}")
+    print(format_confusion_matrix(confusion))
+    return EXIT_OK

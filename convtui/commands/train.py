@@ -1,14 +1,178 @@
-"""`convtui train`: placeholder until its issue lands."""
+"""`convtui train`: headless training on MNIST (or any folder in MNIST's layout), on our own kernels.
+
+Every flag comes from a `TrainConfig` field; a flag left unset takes the model preset's default (or, with
+--resume, the checkpoint's saved value). Exit codes: 0 done, 1 runtime error (bad data, bad checkpoint,
+diverged), 2 bad flag value (or an --out folder that already holds a run), 130 stopped by Ctrl-C (after
+saving).
+
+numpy and the core are imported inside `run()`, after --threads has set the thread environment variables,
+because OpenBLAS reads them once, when numpy loads.
+"""
 
 from __future__ import annotations
 
+import os
+import signal
+import sys
+from dataclasses import MISSING, fields
+from pathlib import Path
+
+from convtui.cli import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, UsageError
+from convtui.core.config import TrainConfig
+
+THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
+CLI_ONLY = ("out", "resume")
+
+
+def _number(kind):
+    """An argparse type whose error message names the value (argparse adds the flag)."""
+    def parse(text):
+        try:
+            return kind(text)
+        except ValueError:
+            raise ValueError(text) from None
+    parse.__name__ = kind.__name__
+    return parse
+
+
+METAVARS = {"epochs": "N", "batch_size": "B", "lr": "LR", "decay": "D", "momentum": "M", "dropout": "RATE",
+            "seed": "S", "limit": "N", "log_every": "STEPS", "threads": "T", "data": "DIR"}
+
 
 def add_parser(sub) -> None:
-    sub.add_parser("train", help="(not built yet)")
+    """One flag per TrainConfig field, so the CLI cannot drift from the config (and the app's form)."""
+    from convtui.core.config import PRESET_FIELDS
+
+    parser = sub.add_parser("train", help="train a model preset on MNIST, headless",
+                            description="Train a model preset on MNIST with convtui's own kernels. Unset flags "
+                                        "take the preset's defaults from the lecture.")
+    for f in fields(TrainConfig):
+        flag, help_text = "--" + f.name.replace("_", "-"), f.metadata.get("help", "")
+        default = f.default if f.default is not MISSING else None
+        if isinstance(default, bool):
+            parser.add_argument(f"--no-{f.name.replace('_', '-')}", dest=f.name, action="store_false",
+                                default=None, help=f"do not {help_text}")
+            continue
+        if f.name in PRESET_FIELDS:
+            help_text += " (default: from the preset)"
+        elif default is not None:
+            help_text += f" (default: {default})"
+        kind = {"int": int, "float": float}.get(str(f.type).split(" ")[0], str)
+        parser.add_argument(flag, dest=f.name, default=None, type=_number(kind) if kind is not str else str,
+                            choices=f.metadata.get("choices"), help=help_text, metavar=METAVARS.get(f.name))
+    parser.add_argument("--out", metavar="DIR", help="run folder for config.json, metrics.csv and checkpoint.npz "
+                        "(default: runs/<time>-<model>; with --resume: the checkpoint's folder)")
+    parser.add_argument("--resume", metavar="CHECKPOINT", help="continue a run from its checkpoint.npz")
+
+
+def _overrides(args) -> dict:
+    return {f.name: getattr(args, f.name, None) for f in fields(TrainConfig) if f.name != "model"}
+
+
+def _set_thread_count(threads: int | None) -> None:
+    """Export the thread count for OpenBLAS, OpenMP and Numba. A value below 1 is left to the config check."""
+    if threads is not None and threads >= 1:
+        for name in THREAD_VARIABLES:
+            os.environ[name] = str(threads)
+
+
+def build_config(args):
+    """(config, checkpoint or None) from the flags; raises UsageError for bad values."""
+    from convtui.core.checkpoint import load_checkpoint
+    from convtui.core.config import ConfigError
+
+    try:
+        if args.resume:
+            checkpoint = load_checkpoint(args.resume)
+            if args.model and args.model != checkpoint.model_name:
+                from convtui.core.checkpoint import CheckpointError
+
+                raise CheckpointError(f"{args.resume}: checkpoint holds model '{checkpoint.model_name}', "
+                                      f"not '{args.model}'")
+            return checkpoint.config.with_overrides(**_overrides(args)), checkpoint
+        return TrainConfig.for_model(args.model or TrainConfig.model, **_overrides(args)), None
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def run(args) -> int:
-    import sys
+    _set_thread_count(args.threads)
+    from convtui.core.checkpoint import CheckpointError
+    from convtui.core.data import DataError
 
-    print("convtui train: not built yet", file=sys.stderr)
-    return 1
+    try:
+        config, checkpoint = build_config(args)
+        if args.out:
+            out_dir = Path(args.out)
+        elif checkpoint is not None:
+            out_dir = checkpoint.path.parent
+        else:
+            from convtui.core.runs import default_run_dir
+
+            out_dir = default_run_dir(config.model)
+        if out_dir.exists() and not out_dir.is_dir():
+            raise UsageError(f"--out {out_dir} is a file, not a folder")
+        from convtui.core.runs import CHECKPOINT_FILE
+
+        existing = out_dir / CHECKPOINT_FILE
+        resuming_here = checkpoint is not None and existing.resolve() == checkpoint.path.resolve()
+        if existing.exists() and not resuming_here:
+            # A finished run can take an hour to redo: never overwrite one by accident.
+            raise UsageError(f"--out {out_dir} already holds a run; choose another folder, or continue it "
+                             f"with --resume {existing}")
+        return _train(config, out_dir, checkpoint)
+    except (DataError, CheckpointError) as exc:
+        print(f"convtui train: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except OSError as exc:
+        print(f"convtui train: error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def _train(config, out_dir: Path, checkpoint) -> int:
+    import threading
+
+    from convtui.core.train import Trainer
+
+    stop = threading.Event()
+    trainer = Trainer(config, out_dir=out_dir, resume=checkpoint.path if checkpoint else None, stop=stop)
+
+    def on_interrupt(signum, frame):
+        if stop.is_set():
+            raise KeyboardInterrupt  # a second Ctrl-C aborts without waiting
+        stop.set()
+        print("convtui train: stopping after the current step (Ctrl-C again to abort)", file=sys.stderr,
+              flush=True)
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        print(f"run folder: {out_dir}", flush=True)
+        if sys.stdout.isatty():
+            from convtui.commands.train_live import show_live
+
+            done = show_live(trainer.events(), config)
+        else:
+            done = _show_plain(trainer.events(), config)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    from convtui.core.progress import format_done
+
+    if done.reason == "completed":
+        print(format_done(done), flush=True)
+        return EXIT_OK
+    print(f"convtui train: {format_done(done)}", file=sys.stderr, flush=True)
+    return EXIT_INTERRUPTED if done.reason == "stopped" else EXIT_ERROR
+
+
+def _show_plain(events, config):
+    """Plain lines for logs and pipes: one every --log-every steps and one per epoch, no carriage returns."""
+    from convtui.core.events import Done, Step
+    from convtui.core.progress import format_event
+
+    for event in events:
+        if isinstance(event, Done):
+            return event
+        if isinstance(event, Step) and event.step % config.log_every:
+            continue
+        print(format_event(event, config.epochs), flush=True)
+    raise RuntimeError("training ended without a Done event")

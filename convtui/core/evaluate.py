@@ -1,0 +1,54 @@
+"""Accuracy, loss and the confusion matrix of a model on a dataset, in batches."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from convtui.core import kernels
+from convtui.core.data import Dataset, to_float
+from convtui.core.layers import Sequential
+
+N_CLASSES = 10
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    loss: float  # mean cross-entropy
+    accuracy: float  # 0..1
+    predictions: np.ndarray  # (N,) predicted class
+    probabilities: np.ndarray  # (N, 10) softmax outputs, float32
+
+    @property
+    def n_correct(self) -> int:
+        return int(round(self.accuracy * len(self.predictions)))
+
+
+def evaluate(model: Sequential, data: Dataset, batch_size: int = 1000) -> Evaluation:
+    """Inference mode (dropout off) over `data`; batches keep the activations small."""
+    losses, probabilities = [], []
+    for start in range(0, len(data), batch_size):
+        images, labels = data.images[start:start + batch_size], data.labels[start:start + batch_size]
+        logits = model.forward(to_float(images), training=False)
+        loss, _, probs = kernels.softmax_cross_entropy(logits, labels)
+        losses.append(loss * len(labels))
+        probabilities.append(probs)
+    probabilities = np.concatenate(probabilities)
+    predictions = probabilities.argmax(axis=1)
+    accuracy = float(np.mean(predictions == data.labels))
+    return Evaluation(float(sum(losses) / len(data)), accuracy, predictions, probabilities)
+
+
+def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, n_classes: int = N_CLASSES) -> np.ndarray:
+    """counts[true, predicted]; rows are the true digits, columns the predictions."""
+    counts = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(counts, (labels.astype(np.int64), predictions.astype(np.int64)), 1)
+    return counts
+
+
+def per_class_accuracy(confusion: np.ndarray) -> np.ndarray:
+    """Diagonal over row sums (NaN for a class with no examples)."""
+    totals = confusion.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(totals > 0, np.diag(confusion) / np.maximum(totals, 1), np.nan)

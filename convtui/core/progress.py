@@ -1,0 +1,85 @@
+"""The one formatter of training events into text, shared by the headless CLI and the app's log, so both say
+the same thing. Plain strings only: colour and layout belong to each face.
+
+    epoch 1 step 200/600 | loss 0.312 | acc 91.2% | 1430 img/s | eta 0:42
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from convtui.core.events import Compiling, Done, EpochEnd, Event, Step, TrainStart
+
+
+def format_duration(seconds: float) -> str:
+    """0:42, 12:05 or 1:02:03."""
+    seconds = max(0, int(round(seconds)))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def plural(count: int, noun: str) -> str:
+    """1 epoch, 2 epochs."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def format_percent(fraction: float | None) -> str:
+    return "-" if fraction is None else f"{100 * fraction:.1f}%"
+
+
+def format_compiling(event: Compiling) -> str:
+    return f"{event.message} ..."
+
+
+def format_start(event: TrainStart) -> str:
+    val = f", validating on {event.n_val:,}" if event.n_val else ", no validation"
+    resumed = f", resuming after epoch {event.start_epoch}" if event.start_epoch else ""
+    return (f"training {event.model} for {plural(event.epochs, 'epoch')} on {event.n_train:,} images "
+            f"({event.steps_per_epoch} steps per epoch{val}{resumed}); kernels ready in {event.compile_s:.1f}s")
+
+
+def format_step(event: Step, epochs: int | None = None) -> str:
+    """The nanoGPT-style progress line; loss and accuracy are the running means over the epoch so far."""
+    epoch = f"epoch {event.epoch + 1}" + (f"/{epochs}" if epochs else "")
+    return (f"{epoch} step {event.step} | loss {event.running_loss:.3f} | acc {format_percent(event.running_accuracy)}"
+            f" | {event.images_per_s:,.0f} img/s | eta {format_duration(event.eta_s)}")
+
+
+def format_epoch(event: EpochEnd) -> str:
+    val = ""
+    if event.val_accuracy is not None:
+        val = f" | val_loss {event.val_loss:.3f} | val_acc {format_percent(event.val_accuracy)}"
+    return (f"epoch {event.epoch + 1} done | loss {event.loss:.3f} | acc {format_percent(event.accuracy)}{val}"
+            f" | lr {event.lr:.3g} | {format_duration(event.elapsed_s)}")
+
+
+def format_done(event: Done) -> str:
+    return f"{event.reason}: {event.message}"
+
+
+def format_event(event: Event, epochs: int | None = None) -> str:
+    """Any event as one line."""
+    if isinstance(event, Compiling):
+        return format_compiling(event)
+    if isinstance(event, TrainStart):
+        return format_start(event)
+    if isinstance(event, Step):
+        return format_step(event, epochs)
+    if isinstance(event, EpochEnd):
+        return format_epoch(event)
+    if isinstance(event, Done):
+        return format_done(event)
+    raise TypeError(f"not a training event: {event!r}")
+
+
+def format_confusion_matrix(confusion: np.ndarray) -> str:
+    """Rows are the true digits, columns the predictions, with each row's accuracy at the end."""
+    n = confusion.shape[0]
+    width = max(5, len(str(int(confusion.max()))) + 1)
+    lines = ["true\\pred " + "".join(f"{k:>{width}}" for k in range(n)) + "  accuracy"]
+    for true in range(n):
+        total = confusion[true].sum()
+        acc = f"{100 * confusion[true, true] / total:7.1f}%" if total else "      -"
+        lines.append(f"{true:>9} " + "".join(f"{int(c):>{width}}" for c in confusion[true]) + f"  {acc}")
+    return "\n".join(lines)

@@ -1,0 +1,237 @@
+"""Training as a generator of events. It never prints: the CLI and the app's dashboard both consume `events()`.
+
+    trainer = Trainer(TrainConfig.for_model("mlp"), out_dir="runs/demo", stop=threading.Event())
+    for event in trainer.events():      # Compiling, TrainStart, Step..., EpochEnd, ..., Done
+        print(format_event(event))
+
+Between two steps the consumer may read `trainer.model` (for snapshots) or ask for a stop: set the
+`threading.Event` passed as `stop`, call `request_stop()`, or pass a callable such as
+`lambda: worker.is_cancelled`. The generator checks before every step, then saves the checkpoint and metrics
+so far and yields Done("stopped"); keep iterating until Done to get that save (closing the generator early
+saves nothing beyond the last epoch). Pausing is simply not pulling the next event.
+One seed (with one thread count) gives the same numbers: weights, shuffling and dropout all draw from
+`models.rng_for(seed, stream)`, and a checkpoint stores the generators' states so a resumed run continues
+exactly as if it had never stopped (when it stopped at an epoch boundary).
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from convtui.core import kernels, runs
+from convtui.core.checkpoint import (CheckpointError, load_checkpoint, restore_optimizer, restore_params,
+                                     save_checkpoint)
+from convtui.core.config import TrainConfig
+from convtui.core.data import Dataset, load_split, to_float
+from convtui.core.evaluate import evaluate
+from convtui.core.events import Compiling, Done, EpochEnd, Event, Step, TrainStart
+from convtui.core.layers import Param
+from convtui.core.models import SHUFFLE_STREAM, build_model, dropout_layers, rng_for
+from convtui.core.optim import make_optimizer
+from convtui.core.progress import plural
+
+StopRequest = threading.Event | Callable[[], bool] | None
+
+
+class Trainer:
+    """One training run. Loads data and builds the model on construction (so bad input fails early, with a
+    DataError or CheckpointError); `events()` then runs it.
+
+    `out_dir=None` writes no files. `resume` is a checkpoint path; its model must be `config.model`.
+    `train_data` / `val_data` replace the data files (tests, the app). `validate=False` in the config skips
+    the per-epoch test-set pass.
+    """
+
+    def __init__(self, config: TrainConfig, out_dir: str | Path | None = None, resume: str | Path | None = None,
+                 stop: StopRequest = None, train_data: Dataset | None = None, val_data: Dataset | None = None):
+        self.config = config.validated()
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self._stop = stop if stop is not None else threading.Event()
+        self._resume = load_checkpoint(resume) if resume is not None else None
+        if self._resume is not None and self._resume.model_name != config.model:
+            raise CheckpointError(f"{self._resume.path}: checkpoint holds model '{self._resume.model_name}', "
+                                  f"not '{config.model}'")
+        if train_data is None:
+            train_data = load_split("train", config.data)
+        if val_data is None and config.validate:
+            val_data = load_split("test", config.data)
+        self.train_data = train_data.head(config.limit)
+        self.val_data = val_data if config.validate else None
+        self.model = build_model(config.model, config.seed, dropout=config.dropout)
+        self.optimizer = make_optimizer(config.optimizer, self.model.params(), momentum=config.momentum)
+        self.shuffle_rng = rng_for(config.seed, SHUFFLE_STREAM)
+        self.start_epoch = 0
+        self.history: list[dict] = []  # one metrics row per completed epoch
+        self.epoch = 0  # the 0-based epoch being trained (for snapshots)
+        self.steps_per_epoch = math.ceil(len(self.train_data) / config.batch_size)
+        # Training needs only the parameter gradients, so skip dL/dx of the first layer (a whole GEMM) where
+        # the layers support it (Sequential.backward's `input_grad` flag).
+        supports = "input_grad" in inspect.signature(self.model.backward).parameters
+        self._backward_options = {"input_grad": False} if supports else {}
+        if self._resume is not None:
+            self._restore_weights()  # now, so a mismatch fails early and `model` is the resumed one at once
+
+    # ------------------------------------------------------------------ files
+    @property
+    def checkpoint_path(self) -> Path | None:
+        return self.out_dir / runs.CHECKPOINT_FILE if self.out_dir is not None else None
+
+    def request_stop(self) -> None:
+        """Ask the run to stop after the current step (thread-safe)."""
+        if isinstance(self._stop, threading.Event):
+            self._stop.set()
+        else:
+            self._stop = threading.Event()
+            self._stop.set()
+
+    def _stop_requested(self) -> bool:
+        return self._stop.is_set() if isinstance(self._stop, threading.Event) else bool(self._stop())
+
+    def _rng_states(self) -> dict:
+        return {"shuffle": self.shuffle_rng.bit_generator.state,
+                "dropout": [layer.rng.bit_generator.state for layer in dropout_layers(self.model)]}
+
+    def _save(self, epochs_completed: int, rows: list[dict]) -> Path | None:
+        """Checkpoint (after `epochs_completed` epochs) and metrics.csv, atomically; None without an out_dir."""
+        if self.out_dir is None:
+            return None
+        save_checkpoint(self.checkpoint_path, model=self.model, optimizer=self.optimizer, config=self.config,
+                        epoch=epochs_completed, history=self.history, rng_states=self._rng_states())
+        runs.write_metrics(self.out_dir, rows)
+        return self.checkpoint_path
+
+    # ------------------------------------------------------------------ set-up
+    def _restore_weights(self) -> None:
+        checkpoint = self._resume
+        restore_params(self.model, checkpoint, self.config.model)
+        if checkpoint.meta.get("optimizer") == self.config.optimizer:
+            restore_optimizer(self.optimizer, checkpoint)  # a changed --optimizer starts with fresh state
+        self.start_epoch = checkpoint.epoch
+        self.history = [dict(row) for row in checkpoint.meta.get("history", [])][:checkpoint.epoch]
+
+    def _restore_random_state(self) -> None:
+        rng = self._resume.meta.get("rng", {})
+        if "shuffle" in rng:
+            self.shuffle_rng.bit_generator.state = rng["shuffle"]
+        for layer, state in zip(dropout_layers(self.model), rng.get("dropout", [])):
+            layer.rng.bit_generator.state = state
+
+    def _warm_up(self) -> None:
+        """Compile (or load from Numba's cache) every kernel this model uses, on two images."""
+        x = to_float(self.train_data.images[:2])
+        logits = self.model.forward(x, training=True)
+        _, dlogits, _ = kernels.softmax_cross_entropy(logits, self.train_data.labels[:2])
+        self.model.backward(dlogits, **self._backward_options)
+        # The update kernel, on a throwaway copy of one bias so the real weights and state stay untouched.
+        scratch = Param("warm-up", self.model.params()[-1].value.copy())
+        make_optimizer(self.config.optimizer, [scratch], momentum=self.config.momentum).step(0.0)
+        self.model.forward(x, training=False)
+
+    # ------------------------------------------------------------------ the run
+    def events(self) -> Iterator[Event]:
+        """Run the training, yielding Compiling, TrainStart, then Step per step and EpochEnd per epoch, then Done."""
+        config, started = self.config, time.perf_counter()
+        if config.threads is not None:
+            import numba
+
+            numba.set_num_threads(min(config.threads, numba.config.NUMBA_NUM_THREADS))
+        yield Compiling(f"compiling kernels for {config.model} (first run only; Numba caches them)")
+        self._warm_up()
+        compile_s = time.perf_counter() - started
+        if self._resume is not None:
+            self._restore_random_state()  # after the warm-up, whose dropout draws would shift the saved state
+        if self.out_dir is not None:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            runs.write_config(self.out_dir, config, start_epoch=self.start_epoch,
+                              resumed_from=str(self._resume.path) if self._resume else None)
+            self._save(self.start_epoch, self.history)  # a good checkpoint exists even if epoch 1 diverges
+
+        n_train, batch = len(self.train_data), config.batch_size
+        yield TrainStart(model=config.model, epochs=config.epochs, steps_per_epoch=self.steps_per_epoch,
+                         n_train=n_train, n_val=len(self.val_data) if self.val_data is not None else 0,
+                         start_epoch=self.start_epoch, compile_s=compile_s)
+        if self.start_epoch >= config.epochs:
+            yield Done("completed", f"already trained for {plural(self.start_epoch, 'epoch')}; "
+                                    f"pass a larger --epochs to continue", self.start_epoch, self.checkpoint_path)
+            return
+
+        total_steps = self.steps_per_epoch * (config.epochs - self.start_epoch)
+        global_step, train_time, run_start = 0, 0.0, time.perf_counter()
+        for epoch in range(self.start_epoch, config.epochs):
+            self.epoch = epoch
+            lr = config.learning_rate(epoch)
+            order = self.shuffle_rng.permutation(n_train)
+            loss_sum, correct, seen, epoch_time = 0.0, 0, 0, 0.0
+            for step in range(1, self.steps_per_epoch + 1):
+                if self._stop_requested():
+                    yield self._finish_stopped(epoch, step - 1, loss_sum, correct, seen, lr, run_start)
+                    return
+                t0 = time.perf_counter()
+                index = order[(step - 1) * batch: step * batch]
+                labels = self.train_data.labels[index]
+                loss, batch_correct = self._train_step(self.train_data.images[index], labels, lr)
+                if not math.isfinite(loss):
+                    yield self._finish_diverged(epoch, step, loss)
+                    return
+                loss_sum, correct, seen = loss_sum + loss * len(labels), correct + batch_correct, seen + len(labels)
+                global_step += 1
+                now = time.perf_counter()
+                # Only the steps' own time counts, so a paused consumer (the app's space key) does not drag
+                # the images/s and ETA figures down.
+                train_time, epoch_time = train_time + (now - t0), epoch_time + (now - t0)
+                yield Step(epoch=epoch, step=step, global_step=global_step, total_steps=total_steps,
+                           loss=loss, accuracy=batch_correct / len(labels), running_loss=loss_sum / seen,
+                           running_accuracy=correct / seen, lr=lr,
+                           images_per_s=seen / max(epoch_time, 1e-9),
+                           eta_s=train_time / global_step * (total_steps - global_step),
+                           elapsed_s=now - run_start)
+
+            val = evaluate(self.model, self.val_data) if self.val_data is not None else None
+            row = {"epoch": epoch + 1, "loss": loss_sum / seen, "accuracy": correct / seen,
+                   "val_loss": val.loss if val else None, "val_accuracy": val.accuracy if val else None,
+                   "lr": lr, "steps": self.steps_per_epoch, "elapsed_s": round(time.perf_counter() - run_start, 3)}
+            self.history.append(row)
+            self._save(epoch + 1, self.history)
+            yield EpochEnd(epoch=epoch, loss=row["loss"], accuracy=row["accuracy"], val_loss=row["val_loss"],
+                           val_accuracy=row["val_accuracy"], lr=lr, elapsed_s=row["elapsed_s"])
+
+        yield Done("completed", f"trained {plural(config.epochs, 'epoch')}", config.epochs, self.checkpoint_path)
+
+    def _train_step(self, images, labels, lr) -> tuple[float, int]:
+        """One forward/backward/update; returns (loss, correct). Parameters are left untouched when the loss
+        is not finite, so the caller can stop on divergence with the last good weights."""
+        # Overflow is detected by the loss check below, so NumPy's warnings would only be noise on stderr.
+        with np.errstate(over="ignore", invalid="ignore"):
+            logits = self.model.forward(to_float(images), training=True)
+            loss, dlogits, probs = kernels.softmax_cross_entropy(logits, labels)
+            if not math.isfinite(loss):
+                return loss, 0
+            self.model.backward(dlogits, **self._backward_options)
+            self.optimizer.step(lr)
+        return loss, int(np.count_nonzero(probs.argmax(axis=1) == labels))
+
+    def _finish_stopped(self, epoch, steps_done, loss_sum, correct, seen, lr, run_start) -> Done:
+        """Save what was learned. The cut-short epoch gets a metrics row (no validation) but does not count as
+        completed: a resumed run trains that epoch again, from the weights saved here."""
+        rows = list(self.history)
+        if seen:
+            rows.append({"epoch": epoch + 1, "loss": loss_sum / seen, "accuracy": correct / seen, "lr": lr,
+                         "steps": steps_done, "elapsed_s": round(time.perf_counter() - run_start, 3)})
+        path = self._save(epoch, rows)
+        where = f"; saved {path}" if path else ""
+        return Done("stopped", f"stopped in epoch {epoch + 1} after step {steps_done}{where}", epoch, path)
+
+    def _finish_diverged(self, epoch, step, loss) -> Done:
+        """Keep the last good checkpoint on disk (the last epoch end, or the starting weights) untouched."""
+        kept = self.checkpoint_path
+        where = f"; kept the last good checkpoint {kept} (after epoch {len(self.history)})" if kept else ""
+        return Done("diverged", f"loss became {loss} in epoch {epoch + 1} step {step}: training diverged, "
+                                f"try a smaller --lr (now {self.config.learning_rate(epoch):g}){where}",
+                    len(self.history), kept)

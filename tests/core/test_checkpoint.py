@@ -1,0 +1,109 @@
+"""Checkpoints: exact round trip without pickles, clear errors for damaged or foreign files, atomic writes."""
+
+import json
+
+import numpy as np
+import pytest
+
+from convtui.core import atomic
+from convtui.core.checkpoint import (CheckpointError, load_checkpoint, load_model, restore_optimizer,
+                                     restore_params, save_checkpoint)
+from convtui.core.config import TrainConfig
+from convtui.core.models import build_model
+from convtui.core.optim import make_optimizer
+
+
+@pytest.fixture
+def saved(tmp_path):
+    config = TrainConfig.for_model("mlp", epochs=3, seed=5)
+    model = build_model("mlp", seed=5)
+    optimizer = make_optimizer("adam", model.params())
+    for p in model.params():
+        p.grad[...] = np.random.default_rng(1).standard_normal(p.value.shape)
+    optimizer.step(0.01)
+    history = [{"epoch": 1, "loss": 0.5, "accuracy": 0.9, "val_loss": 0.4, "val_accuracy": 0.91, "lr": 0.01}]
+    path = save_checkpoint(tmp_path / "checkpoint.npz", model=model, optimizer=optimizer, config=config,
+                           epoch=1, history=history, rng_states={"shuffle": {"x": 2 ** 100}})
+    return path, model, optimizer, config
+
+
+def test_round_trip_is_exact(saved):
+    path, model, optimizer, config = saved
+    checkpoint = load_checkpoint(path)
+    assert checkpoint.model_name == "mlp" and checkpoint.epoch == 1 and checkpoint.config == config
+    assert checkpoint.meta["rng"]["shuffle"]["x"] == 2 ** 100  # PCG64 states are 128-bit ints
+    fresh = build_model("mlp", seed=99)
+    restore_params(fresh, checkpoint, "mlp")
+    for a, b in zip(model.params(), fresh.params()):
+        np.testing.assert_array_equal(a.value, b.value)
+    fresh_optimizer = make_optimizer("adam", fresh.params())
+    restore_optimizer(fresh_optimizer, checkpoint)
+    assert fresh_optimizer.t == 1
+    np.testing.assert_array_equal(fresh_optimizer.v["dense1.w"], optimizer.v["dense1.w"])
+
+
+def test_plain_numpy_can_read_it_without_pickle(saved):
+    path = saved[0]
+    with np.load(path, allow_pickle=False) as archive:
+        meta = json.loads(archive["meta"].tobytes())
+        assert meta["model"] == "mlp" and archive["param/dense1.w"].shape == (784, 128)
+        assert "opt/dense1.w/m" in archive.files
+
+
+def test_load_model_rebuilds_the_saved_architecture(saved):
+    path, model, _, _ = saved
+    loaded, checkpoint = load_model(path)
+    x = np.random.default_rng(0).random((3, 1, 28, 28), dtype=np.float32)
+    np.testing.assert_array_equal(loaded.forward(x), model.forward(x))
+
+
+def test_other_model_is_refused(saved):
+    with pytest.raises(CheckpointError, match="checkpoint holds model 'mlp', not 'cnn'"):
+        restore_params(build_model("cnn", seed=0), load_checkpoint(saved[0]), "cnn")
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(CheckpointError, match="no such checkpoint file"):
+        load_checkpoint(tmp_path / "nope.npz")
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "flip"])
+def test_damaged_file(saved, damage):
+    path = saved[0]
+    raw = bytearray(path.read_bytes())
+    if damage == "truncate":
+        raw = raw[: len(raw) // 2]
+    elif damage == "garbage":
+        raw = bytearray(b"not a zip file" * 100)
+    else:
+        raw[len(raw) // 3: len(raw) // 3 + 64] = bytes(64)  # zeroes in the middle of a weight array: bad CRC
+    path.write_bytes(bytes(raw))
+    with pytest.raises(CheckpointError, match="damaged or not a convtui checkpoint"):
+        load_model(path)
+
+
+def test_npz_that_is_not_ours(tmp_path):
+    path = tmp_path / "other.npz"
+    np.savez(path, weights=np.ones(3))
+    with pytest.raises(CheckpointError, match="no 'meta' entry"):
+        load_checkpoint(path)
+    np.savez(path, meta=np.frombuffer(b'{"format": "keras"}', dtype=np.uint8))
+    with pytest.raises(CheckpointError, match="not a convtui checkpoint"):
+        load_checkpoint(path)
+    np.savez(path, meta=np.frombuffer(b"{broken json", dtype=np.uint8))
+    with pytest.raises(CheckpointError, match="damaged checkpoint metadata"):
+        load_checkpoint(path)
+
+
+def test_atomic_write_leaves_old_file_when_writer_fails(tmp_path):
+    target = tmp_path / "metrics.csv"
+    atomic.write_text(target, "old\n")
+
+    def failing(handle):
+        handle.write(b"half")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError):
+        atomic.write_with(target, failing)
+    assert target.read_text() == "old\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.csv"]  # no temp file left behind

@@ -1,0 +1,170 @@
+"""The training generator on real MNIST through the real kernels: events, files, determinism, resume,
+stop and divergence."""
+
+import json
+import threading
+
+import numpy as np
+import pytest
+
+from convtui.core.checkpoint import CheckpointError, load_checkpoint, load_model
+from convtui.core.config import TrainConfig
+from convtui.core.data import load_split
+from convtui.core.evaluate import evaluate
+from convtui.core.events import Compiling, Done, EpochEnd, Step, TrainStart
+from convtui.core.progress import format_confusion_matrix, format_event
+from convtui.core.runs import METRICS_COLUMNS, read_metrics, read_run
+from convtui.core.train import Trainer
+
+
+@pytest.fixture(scope="module")
+def val_data():
+    return load_split("test").head(2000)  # a fifth of the test set keeps validation quick
+
+
+def run_all(trainer):
+    return list(trainer.events())
+
+
+def metrics_without_time(path):
+    return [{k: v for k, v in row.items() if k != "elapsed_s"} for row in read_metrics(path)]
+
+
+@pytest.mark.slow
+def test_short_mlp_run_learns_and_writes_its_files(tmp_path, val_data):
+    config = TrainConfig.for_model("mlp", epochs=1, limit=2000)
+    trainer = Trainer(config, out_dir=tmp_path, val_data=val_data)
+    events = run_all(trainer)
+    assert isinstance(events[0], Compiling) and "compiling kernels" in events[0].message
+    assert isinstance(events[1], TrainStart) and events[1].steps_per_epoch == 20 and events[1].n_train == 2000
+    steps = [e for e in events if isinstance(e, Step)]
+    assert [s.step for s in steps] == list(range(1, 21)) and steps[-1].global_step == 20
+    assert steps[0].loss > 1.5 and steps[-1].running_loss < steps[0].loss  # it learns
+    (epoch_end,) = [e for e in events if isinstance(e, EpochEnd)]
+    assert epoch_end.val_accuracy > 0.80  # chance is 10%; measured 86-87% for 2,000 images
+    done = events[-1]
+    assert isinstance(done, Done) and done.reason == "completed" and done.epochs_completed == 1
+
+    rows = read_metrics(tmp_path / "metrics.csv")
+    assert tuple(rows[0]) == METRICS_COLUMNS
+    assert rows[0]["epoch"] == 1 and rows[0]["lr"] == 0.01 and rows[0]["steps"] == 20
+    assert rows[0]["val_accuracy"] == epoch_end.val_accuracy
+    manifest = json.loads((tmp_path / "config.json").read_text())
+    assert manifest["config"]["model"] == "mlp" and manifest["seed"] == 0
+    assert {"convtui", "numpy", "numba", "python"} <= set(manifest["versions"])
+
+    model, checkpoint = load_model(done.checkpoint)
+    assert checkpoint.epoch == 1
+    assert evaluate(model, val_data).accuracy == epoch_end.val_accuracy
+    run = read_run(tmp_path)
+    assert run.config == config and len(run.metrics) == 1 and run.checkpoint == tmp_path / "checkpoint.npz"
+
+
+@pytest.mark.slow
+def test_same_seed_same_metrics_and_weights(tmp_path, val_data):
+    def train(seed, folder):
+        trainer = Trainer(TrainConfig.for_model("mlp", epochs=2, limit=1000, seed=seed), out_dir=folder,
+                          val_data=val_data)
+        run_all(trainer)
+        return metrics_without_time(folder / "metrics.csv"), [p.value.copy() for p in trainer.model.params()]
+
+    a_rows, a_weights = train(3, tmp_path / "a")
+    b_rows, b_weights = train(3, tmp_path / "b")
+    c_rows, _ = train(4, tmp_path / "c")
+    assert a_rows == b_rows
+    for wa, wb in zip(a_weights, b_weights):
+        np.testing.assert_array_equal(wa, wb)
+    assert a_rows != c_rows
+
+
+@pytest.mark.slow
+def test_resume_continues_exactly(tmp_path, val_data):
+    config = TrainConfig.for_model("mlp", epochs=2, limit=1000)  # mlp has dropout: its RNG must resume too
+    straight = Trainer(config, out_dir=tmp_path / "straight", val_data=val_data)
+    run_all(straight)
+
+    first = Trainer(config.with_overrides(epochs=1), out_dir=tmp_path / "split", val_data=val_data)
+    run_all(first)
+    second = Trainer(config, out_dir=tmp_path / "split", resume=tmp_path / "split" / "checkpoint.npz",
+                     val_data=val_data)
+    events = run_all(second)
+    start = next(e for e in events if isinstance(e, TrainStart))
+    assert start.start_epoch == 1 and [e.epoch for e in events if isinstance(e, EpochEnd)] == [1]
+    assert metrics_without_time(tmp_path / "split" / "metrics.csv") == \
+        metrics_without_time(tmp_path / "straight" / "metrics.csv")
+    for a, b in zip(straight.model.params(), second.model.params()):
+        np.testing.assert_array_equal(a.value, b.value)
+
+
+def test_resume_with_other_model_is_refused(tmp_path, val_data):
+    run_all(Trainer(TrainConfig.for_model("softmax", epochs=1, limit=200), out_dir=tmp_path, val_data=val_data))
+    with pytest.raises(CheckpointError, match="holds model 'softmax', not 'mlp'"):
+        Trainer(TrainConfig.for_model("mlp", limit=200), resume=tmp_path / "checkpoint.npz")
+
+
+@pytest.mark.parametrize("use_callable", [False, True])
+def test_stop_request_saves_and_reports_stopped(tmp_path, val_data, use_callable):
+    stop = threading.Event()
+    trainer = Trainer(TrainConfig.for_model("mlp", epochs=3, limit=1000), out_dir=tmp_path, val_data=val_data,
+                      stop=stop.is_set if use_callable else stop)
+    steps = 0
+    for event in trainer.events():
+        if isinstance(event, Step):
+            steps += 1
+            if steps == 5:
+                stop.set()  # what Ctrl-C and the app's stop key do
+        last = event
+    assert steps == 5
+    assert last.reason == "stopped" and "stopped in epoch 1 after step 5" in last.message
+    checkpoint = load_checkpoint(last.checkpoint)
+    assert checkpoint.epoch == 0  # the cut-short epoch is trained again on resume
+    for p in trainer.model.params():
+        np.testing.assert_array_equal(checkpoint.params[p.name], p.value)  # what was learned is kept
+    (row,) = read_metrics(tmp_path / "metrics.csv")
+    assert row["epoch"] == 1 and row["steps"] == 5 and row["val_accuracy"] is None
+
+
+def test_divergence_stops_and_keeps_a_loadable_checkpoint(tmp_path, val_data):
+    # Plain SGD at lr 100 through four ReLU layers overflows float32 within a few steps.
+    config = TrainConfig.for_model("mlp-relu", epochs=2, limit=500, optimizer="sgd", lr=100.0)
+    trainer = Trainer(config, out_dir=tmp_path, val_data=val_data)
+    initial = [p.value.copy() for p in trainer.model.params()]
+    events = run_all(trainer)
+    done = events[-1]
+    assert done.reason == "diverged" and "diverged" in done.message and "--lr" in done.message
+    assert not any(isinstance(e, EpochEnd) for e in events)
+    model, checkpoint = load_model(done.checkpoint)  # the last good one: the starting weights
+    assert checkpoint.epoch == 0
+    for a, b in zip(initial, model.params()):
+        np.testing.assert_array_equal(a, b.value)
+        assert np.isfinite(b.value).all()
+
+
+def test_no_out_dir_writes_nothing(tmp_path, monkeypatch, val_data):
+    monkeypatch.chdir(tmp_path)
+    events = run_all(Trainer(TrainConfig.for_model("softmax", epochs=1, limit=300, validate=False)))
+    assert events[-1].reason == "completed" and events[-1].checkpoint is None
+    assert next(e for e in events if isinstance(e, EpochEnd)).val_accuracy is None
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_formatter_lines():
+    step = Step(epoch=0, step=200, global_step=200, total_steps=6000, loss=0.3, accuracy=0.9, running_loss=0.312,
+                running_accuracy=0.912, lr=0.01, images_per_s=1430.4, eta_s=42.4, elapsed_s=14.0)
+    assert format_event(step) == "epoch 1 step 200 | loss 0.312 | acc 91.2% | 1,430 img/s | eta 0:42"
+    end = EpochEnd(epoch=1, loss=0.2, accuracy=0.95, val_loss=0.15, val_accuracy=0.9612, lr=0.006, elapsed_s=3725)
+    assert format_event(end) == ("epoch 2 done | loss 0.200 | acc 95.0% | val_loss 0.150 | val_acc 96.1% "
+                                 "| lr 0.006 | 1:02:05")
+    assert format_event(Done("stopped", "stopped in epoch 1", 0, None)) == "stopped: stopped in epoch 1"
+    matrix = np.diag(np.arange(1, 11))
+    lines = format_confusion_matrix(matrix).splitlines()
+    assert len(lines) == 11 and lines[1].split()[:2] == ["0", "1"] and lines[1].endswith("100.0%")
+
+
+def test_resume_of_a_finished_run_says_so(tmp_path, val_data):
+    config = TrainConfig.for_model("softmax", epochs=1, limit=200)
+    run_all(Trainer(config, out_dir=tmp_path, val_data=val_data))
+    events = run_all(Trainer(config, out_dir=tmp_path, resume=tmp_path / "checkpoint.npz", val_data=val_data))
+    assert not any(isinstance(e, Step) for e in events)
+    assert events[-1].reason == "completed" and "already trained for 1 epoch" in events[-1].message
+    assert len(read_metrics(tmp_path / "metrics.csv")) == 1
