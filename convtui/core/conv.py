@@ -11,6 +11,7 @@ forward pass's im2col matrix for its backward pass.
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 from convtui.core import conv_kernels as ck
@@ -224,16 +225,18 @@ def _sparse_maxpool_backward(x_in, x, w, dy, argmax, geo, input_grad, workspace)
     padded = xp.shape
     # Viewed as (N, HP, WP*C) and (K, FH, FW*C): one filter row of a patch is one contiguous run of FW*C values.
     run = geo.f_w * geo.c
-    dw_t = np.empty((geo.k, geo.f_h, run), dtype=geo.dtype)
-    db = np.empty(geo.k, dtype=geo.dtype)
-    ck.maxpool_sparse_dw_kernel(xp.reshape(padded[0], padded[1], -1), dy, argmax, geo.o_w, geo.s_h, geo.s_w,
-                                geo.c, dw_t, db)
+    n_parts = min(numba.get_num_threads(), geo.n)
+    dw_parts = np.empty((n_parts, geo.k, geo.f_h, run), dtype=geo.dtype)
+    db_parts = np.empty((n_parts, geo.k), dtype=np.float64)
+    w_t = np.ascontiguousarray(w.transpose(0, 2, 3, 1)).reshape(geo.k, geo.f_h, run)  # (K, FH, FW*C)
+    dxp = ck.empty_like_shape(workspace, "dx_nhwc", padded, geo.dtype) if input_grad else xp
+    ck.maxpool_sparse_backward_kernel(xp.reshape(padded[0], padded[1], -1), w_t, dy, argmax, geo.o_w, geo.s_h,
+                                      geo.s_w, geo.c, input_grad, dw_parts, db_parts,
+                                      dxp.reshape(padded[0], padded[1], -1))
+    dw_t = dw_parts.sum(axis=0)
+    db = db_parts.sum(axis=0).astype(geo.dtype)
     dx = None
     if input_grad:
-        w_t = np.ascontiguousarray(w.transpose(0, 2, 3, 1)).reshape(geo.k, geo.f_h, run)  # (K, FH, FW*C)
-        dxp = ck.empty_like_shape(workspace, "dx_nhwc", padded, geo.dtype)
-        ck.maxpool_sparse_dx_kernel(w_t, dy, argmax, geo.o_w, geo.s_h, geo.s_w, geo.c,
-                                    dxp.reshape(padded[0], padded[1], -1))
         dx = np.empty(x.shape, dtype=geo.dtype)
         ck.padded_nhwc_to_nchw_kernel(dxp, top, left, dx)
     dw_t = dw_t.reshape(geo.k, geo.f_h, geo.f_w, geo.c)

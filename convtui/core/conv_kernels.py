@@ -279,59 +279,50 @@ def padded_nhwc_to_nchw_kernel(xp, p_top, p_left, x):
 
 
 @njit(**JIT)
-def maxpool_sparse_dw_kernel(xp, dpooled, argmax, o_w, s_h, s_w, n_channels, dw_t, db):
-    """dw_t[k, u, (v, c)] = sum over the winners (n, i, j) of filter k of g * xp[n, i*s_h + u, (j*s_w + v, c)];
-    db[k] = sum of g. xp is (N, HP, WP*C) and dw_t (K, FH, FW*C), so one filter row is one contiguous run.
+def maxpool_sparse_backward_kernel(xp, w_t, dpooled, argmax, o_w, s_h, s_w, n_channels, input_grad,
+                                   dw_parts, db_parts, dxp):
+    """For every winner (n, k, i, j) with gradient g, in one pass:
+        dw_parts[t, k, u, (v, c)] += g * xp[n, i*s_h + u, (j*s_w + v, c)]      db_parts[t, k] += g
+        dxp[n, i*s_h + u, (j*s_w + v, c)] += g * w_t[k, u, (v, c)]             (when input_grad)
+    xp and dxp are (N, HP, WP*C) and w_t (K, FH, FW*C): one filter row of a patch is one contiguous run.
 
-    One task per filter k, so each task owns its slice of dw_t: no races and no per-thread copies.
+    Task t takes the images t, t + T, t + 2T, ...: interleaving balances tasks even though the number of winners
+    per image varies, each image's dxp belongs to one task, and each task sums its dw into its own part (the
+    caller adds the T parts), so there are no races.
     """
-    n_batch, _, p_h, p_w = dpooled.shape
-    n_k, f_h, run = dw_t.shape
-    for k in prange(n_k):
-        dw_t[k] = 0.0
-        acc_b = 0.0
-        for n in range(n_batch):
-            for pi in range(p_h):
-                for pj in range(p_w):
-                    at = argmax[n, k, pi, pj]
-                    if at < 0:
-                        continue
-                    g = dpooled[n, k, pi, pj]
-                    acc_b += g
-                    r0 = (at // o_w) * s_h
-                    base = (at % o_w) * s_w * n_channels
-                    for u in range(f_h):
-                        # Views indexed by the loop counter alone: numba then knows the index is not negative,
-                        # skips its wraparound check and the loop vectorises.
-                        dst = dw_t[k, u]
-                        src = xp[n, r0 + u, base:base + run]
-                        for t in range(run):
-                            dst[t] += g * src[t]
-        db[k] = acc_b
-
-
-@njit(**JIT)
-def maxpool_sparse_dx_kernel(w_t, dpooled, argmax, o_w, s_h, s_w, n_channels, dxp):
-    """dxp[n, i*s_h + u, (j*s_w + v, c)] += g * w_t[k, u, (v, c)] for every winner (n, k, i, j); one task per
-    image. Shapes as in maxpool_sparse_dw_kernel."""
     n_batch, n_k, p_h, p_w = dpooled.shape
-    _, f_h, run = w_t.shape
-    for n in prange(n_batch):
-        dxp[n] = 0.0
-        for k in range(n_k):
-            for pi in range(p_h):
-                for pj in range(p_w):
-                    at = argmax[n, k, pi, pj]
-                    if at < 0:
-                        continue
-                    g = dpooled[n, k, pi, pj]
-                    r0 = (at // o_w) * s_h
-                    base = (at % o_w) * s_w * n_channels
-                    for u in range(f_h):
-                        dst = dxp[n, r0 + u, base:base + run]
-                        src = w_t[k, u]
-                        for t in range(run):
-                            dst[t] += g * src[t]
+    n_parts, _, f_h, run = dw_parts.shape
+    for part in prange(n_parts):
+        dw = dw_parts[part]
+        dw[:, :, :] = 0.0
+        db_parts[part, :] = 0.0
+        for n in range(part, n_batch, n_parts):
+            if input_grad:
+                dxp[n] = 0.0
+            for k in range(n_k):
+                acc_b = 0.0
+                for pi in range(p_h):
+                    for pj in range(p_w):
+                        at = argmax[n, k, pi, pj]
+                        if at < 0:
+                            continue
+                        g = dpooled[n, k, pi, pj]
+                        acc_b += g
+                        r0 = (at // o_w) * s_h
+                        base = (at % o_w) * s_w * n_channels
+                        for u in range(f_h):
+                            # 1-D views indexed by the loop counter alone: numba then knows the index is not
+                            # negative, skips its wraparound check, and the loop vectorises.
+                            dst = dw[k, u]
+                            src = xp[n, r0 + u, base:base + run]
+                            for t in range(run):
+                                dst[t] += g * src[t]
+                            if input_grad:
+                                dst_x = dxp[n, r0 + u, base:base + run]
+                                src_w = w_t[k, u]
+                                for t in range(run):
+                                    dst_x[t] += g * src_w[t]
+                db_parts[part, k] += acc_b
 
 
 # ----------------------------------------------------------------------------------------------------
