@@ -19,6 +19,9 @@ from convtui.core.shapes import conv_output_size, pair, pool_output_size, resolv
 
 # Batch 100 of the lecture's second conv layer needs 63 MB of im2col: one chunk, kept for backward.
 COLS_BUDGET_BYTES = 80 * 1024 * 1024
+# The channels-last forward's im2col matrix is not kept for backward, so it is built in chunks this small: the
+# chunk is still in cache when the GEMM reads it (measured on the cnn: about +8% training img/s over one chunk).
+CHANNELS_LAST_BUDGET_BYTES = 8 * 1024 * 1024
 # conv + ReLU + max-pool backward scatters each pooling winner's patch directly (see conv_kernels) when the
 # input has at least this many channels, so that the inner loop over channels is long enough to vectorise.
 SPARSE_MIN_CHANNELS = 8
@@ -110,6 +113,7 @@ def conv2d_relu_maxpool_forward(x, w, b, stride=1, padding="valid", pool=2, pool
     argmax = np.empty(y.shape, dtype=np.int32)
 
     if geo.c >= SPARSE_MIN_CHANNELS:
+        geo = _Geometry(x, w, stride, padding, CHANNELS_LAST_BUDGET_BYTES)
         _channels_last_forward(x_in, x, w, b, geo, (f_h, f_w, ps_h, ps_w), workspace, y, argmax)
         return y, argmax
 

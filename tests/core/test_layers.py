@@ -122,7 +122,7 @@ def test_chunked_convolution_matches_one_chunk(monkeypatch, fused):
 
 def test_sparse_path_with_chunked_forward(monkeypatch):
     """The lecture's second layer shape (32 channels in, so the sparse path), with several forward chunks."""
-    monkeypatch.setattr(conv, "COLS_BUDGET_BYTES", 1)
+    monkeypatch.setattr(conv, "CHANNELS_LAST_BUDGET_BYTES", 1)
     x, w, b = random((3, 32, 6, 6), 30, np.float32), random((4, 32, 5, 5), 31, np.float32), random(4, 32, np.float32)
     workspace = {}
     y, argmax = kernels.conv2d_relu_maxpool_forward(x, w, b, 1, "same", 2, 2, workspace)
