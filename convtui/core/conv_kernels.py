@@ -230,18 +230,25 @@ def maxpool_dy_prologue_kernel(dpooled, argmax, n_start, per_image, dyk, db_part
 
 
 def empty_like_shape(workspace, key, shape, dtype):
-    """A reusable buffer from `workspace` (a dict owned by the caller), reallocated only when its shape changes.
+    """A reusable buffer of `shape` from `workspace` (a dict owned by the caller), as a view of a flat buffer
+    that only grows; `workspace[key]` is the view last handed out.
 
     Big temporaries (the conv2 im2col matrix is 63 MB at batch 100) come straight from mmap when allocated
-    fresh, so every step would pay their page faults again; reusing them removes that cost.
+    fresh, so every step would pay their page faults again; reusing them removes that cost. Growing instead of
+    matching the shape exactly means a smaller last batch, or an inference slice, reuses the same memory.
     """
     if workspace is None:
         return np.empty(shape, dtype=dtype)
-    buf = workspace.get(key)
-    if buf is None or buf.shape != tuple(shape) or buf.dtype != dtype:
-        buf = np.empty(shape, dtype=dtype)
-        workspace[key] = buf
-    return buf
+    size = 1
+    for extent in shape:
+        size *= extent
+    base = workspace.get(key + "/base")
+    if base is None or base.dtype != dtype or base.size < size:
+        base = np.empty(size, dtype=dtype)
+        workspace[key + "/base"] = base
+    view = base[:size].reshape(shape)
+    workspace[key] = view
+    return view
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -214,6 +214,11 @@ class Flatten(Layer):
         return (int(np.prod(input_shape)),)
 
 
+# Inference batches larger than this run in slices of this size (a 1,000-image batch of the cnn would otherwise
+# add about 250 MB of conv buffers to the training process, against a 600 MB budget).
+INFERENCE_CHUNK = 256
+
+
 class _ConvReluMaxPool:
     """Conv2D -> ReLU -> MaxPool2D run as one fused step: the conv output is read once, never stored as NCHW."""
 
@@ -300,6 +305,10 @@ class Sequential:
         return self._steps
 
     def forward(self, x, training=False):
+        if not training and len(x) > INFERENCE_CHUNK:
+            # Inference is per image, so big batches run in slices: same logits, bounded workspaces.
+            return np.concatenate([self.forward(x[i:i + INFERENCE_CHUNK], training=False)
+                                   for i in range(0, len(x), INFERENCE_CHUNK)])
         self._ran = self._plan()
         for step in self._ran:
             x = step.forward(x, training)

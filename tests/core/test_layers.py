@@ -227,6 +227,17 @@ def test_outputs_are_not_overwritten_by_the_next_call():
     np.testing.assert_array_equal(y1, y1_copy)
 
 
+def test_big_inference_batches_run_in_slices_with_the_same_logits(monkeypatch):
+    from convtui.core import layers
+
+    model = small_cnn(np.float32)
+    x = random((7, 1, 11, 11), 29, np.float32)
+    whole = model.forward(x)
+    monkeypatch.setattr(layers, "INFERENCE_CHUNK", 3)
+    np.testing.assert_allclose(model.forward(x), whole, rtol=1e-6, atol=1e-6)
+    assert model.layers[0].workspace["cols"].shape[1] == 1 * 11 * 11, "the last slice holds one image"
+
+
 def test_predict_logits_in_batches_equals_one_pass():
     model = small_cnn(np.float32)
     x = random((7, 1, 11, 11), 24, np.float32)
