@@ -18,11 +18,31 @@ import os
 import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ("softmax", "mlp", "cnn")
 REFERENCE_CANDIDATES = (ROOT.parent / "shared/bench/torch_reference.py", Path("/work/shared/bench/torch_reference.py"))
+
+
+def cpu_busy_fraction(seconds: float = 1.0) -> float:
+    """Share of all cores busy over `seconds` (Linux /proc/stat): our own runs have finished by then."""
+    def sample():
+        with open("/proc/stat") as f:
+            values = list(map(int, f.readline().split()[1:]))
+        return sum(values) - values[3] - values[4], sum(values)
+    busy0, total0 = sample()
+    time.sleep(seconds)
+    busy1, total1 = sample()
+    return (busy1 - busy0) / max(total1 - total0, 1)
+
+
+def wait_until_idle(limit: float) -> None:
+    """Before each timed run, wait (at most `limit` seconds) for a second in which the machine is idle."""
+    deadline = time.time() + limit
+    while time.time() < deadline and cpu_busy_fraction() > 0.05:
+        pass
 
 
 def run_json(command, env=None) -> dict:
@@ -58,6 +78,8 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--torch-python", default="/tmp/torchref/bin/python")
     parser.add_argument("--json", action="store_true", help="also print every raw figure as JSON")
+    parser.add_argument("--wait-idle", type=float, default=0, metavar="SECONDS",
+                        help="before each run, wait up to this long for an idle second (on a shared machine)")
     args = parser.parse_args()
 
     script = next((p for p in REFERENCE_CANDIDATES if p.is_file()), None)
@@ -68,11 +90,13 @@ def main() -> int:
     for round_index in range(args.rounds):
         for model in MODELS:
             with_compile = model == "cnn" and compile_info is None
+            wait_until_idle(args.wait_idle)
             row = convtui_bench(model, args, with_compile)
             if with_compile:
                 compile_info = row["compile_s"]
             ours[model].append(row)
             if have_torch:
+                wait_until_idle(args.wait_idle)
                 theirs[model].append(torch_bench(model, args, args.torch_python, script))
         print(f"round {round_index + 1}/{args.rounds} done", file=sys.stderr)
 

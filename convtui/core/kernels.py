@@ -5,6 +5,11 @@ Layout: NCHW float32 for training (float64 works everywhere, for gradient checks
 or (top, bottom, left, right). Each public function validates its input and calls private Numba kernels jitted
 with `@njit(nogil=True, parallel=True, cache=True)`; convolution lives in `conv` (im2col + BLAS GEMM) and
 `conv_kernels`, shape rules in `shapes`. `tests/core/naive.py` holds a plain-loop reference of each kernel.
+
+Fused paths, which `Sequential` uses for Conv2D -> ReLU (-> MaxPool2D): `conv2d_forward(..., relu=True)` with
+`conv2d_backward(..., relu_y=y)`, and `conv2d_relu_maxpool_forward` / `conv2d_relu_maxpool_backward`, whose
+backward adds each pooling winner's patch directly instead of running dense GEMMs over mostly-zero gradients.
+The conv functions take an optional `workspace` dict that keeps their big buffers between calls.
 """
 
 from __future__ import annotations

@@ -55,6 +55,22 @@ def test_conv_relu_maxpool_forward_matches_the_three_steps(case, dtype, path, mo
     assert (~alive).any() and alive.any(), "the case should exercise both kinds of window"
 
 
+@pytest.mark.parametrize("path", ["channels-first", "channels-last"])
+def test_fused_pool_ties_go_to_the_first_cell_like_the_unfused_layers(path, monkeypatch):
+    """Equal maxima: the gradient goes to the first cell in row-major order, as MaxPool2D after ReLU does."""
+    monkeypatch.setattr(conv, "SPARSE_MIN_CHANNELS", 1 if path == "channels-last" else 10**6)
+    x = np.ones((1, 1, 4, 6))
+    x[0, 0, 1, 3] = 2.0  # one window with a unique winner in its bottom-right cell
+    w = np.ones((2, 1, 1, 1))  # 1x1 identity filters
+    b = np.array([0.0, -5.0])  # the second filter's windows are all dead
+    y, argmax = kernels.conv2d_relu_maxpool_forward(x, w, b, 1, "valid", 2, 2)
+    np.testing.assert_array_equal(y[0, 0], [[1, 2, 1], [1, 1, 1]])
+    np.testing.assert_array_equal(argmax[0, 0], [[0, 9, 4], [12, 14, 16]])
+    np.testing.assert_array_equal(argmax[0, 1], -1)
+    ref_y, ref_argmax = kernels.maxpool2d_forward(kernels.relu_forward(x), 2, 2)
+    np.testing.assert_array_equal(argmax[0, 0], ref_argmax[0, 0])
+
+
 @pytest.mark.parametrize("path", ["dense", "sparse"])
 @pytest.mark.parametrize("input_grad", [True, False])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
