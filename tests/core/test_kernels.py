@@ -319,3 +319,32 @@ def test_sgd_update_matches_formula(momentum):
         naive.sgd_update(ref_param, grad, ref_velocity, 0.1, momentum)
     np.testing.assert_allclose(param, ref_param, rtol=1e-12)
     np.testing.assert_allclose(velocity, ref_velocity, rtol=1e-12)
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_elementwise_kernels_in_parallel_blocks_and_serially(parallel, monkeypatch):
+    """Big arrays run in parallel blocks (the last one partial), small ones serially: both give the reference."""
+    monkeypatch.setattr(kernels, "PARALLEL_MIN_SIZE", 0 if parallel else 10**9)
+    shape = (3, 16411)  # more than two 16,384-element blocks
+    x, dy = random(shape, 91, np.float32) * 4, random(shape, 92, np.float32)
+    y = kernels.relu_forward(x)
+    np.testing.assert_array_equal(y, np.maximum(x, 0))
+    np.testing.assert_array_equal(kernels.relu_backward(dy, y), np.where(y > 0, dy, 0))
+    s = kernels.sigmoid_forward(x)
+    np.testing.assert_allclose(s, 1 / (1 + np.exp(-x.astype(np.float64))), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(kernels.sigmoid_backward(dy, s), dy * s * (1 - s), rtol=1e-6)
+    param, ref = random(shape, 93), random(shape, 93)
+    m, v, ref_m, ref_v = (np.zeros(shape) for _ in range(4))
+    kernels.adam_update(param, dy.astype(np.float64), m, v, 0.01, 3)
+    naive.adam_update(ref, dy.astype(np.float64), ref_m, ref_v, 0.01, 3)
+    np.testing.assert_allclose(param, ref, rtol=1e-12)
+    velocity, ref_velocity = np.zeros(shape), np.zeros(shape)
+    kernels.sgd_update(param, dy.astype(np.float64), velocity, 0.1, 0.9)
+    naive.sgd_update(ref, dy.astype(np.float64), ref_velocity, 0.1, 0.9)
+    np.testing.assert_allclose(param, ref, rtol=1e-12)
+    logits, labels = random((7000, 10), 94), np.random.default_rng(95).integers(0, 10, 7000)
+    loss, dlogits, probs = kernels.softmax_cross_entropy(logits, labels)
+    ref_loss, ref_dlogits, ref_probs = naive.softmax_cross_entropy(logits, labels)
+    np.testing.assert_allclose(loss, ref_loss, rtol=1e-12)
+    np.testing.assert_allclose(dlogits, ref_dlogits, rtol=1e-10, atol=1e-15)
+    np.testing.assert_allclose(probs, ref_probs, rtol=1e-10, atol=1e-15)
