@@ -14,7 +14,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from convtui.core import conv_kernels as ck
+from convtui.core import conv_direct, conv_kernels as ck
 from convtui.core.shapes import conv_output_size, pair, pool_output_size, resolve_padding
 
 # The largest im2col matrix (or GEMM result) per chunk. Batch 100 of the lecture's first layer needs 10 MB: one
@@ -93,6 +93,9 @@ def conv2d_forward(x, w, b=None, stride=1, padding="valid", relu=False, workspac
     geo = _Geometry(x, w, stride, padding)
     x_in, (x, w, b) = x, _prepare(x, w, b, geo.dtype)
     y = np.empty((geo.n, geo.k, geo.o_h, geo.o_w), dtype=geo.dtype)
+    if geo.dtype == np.float64:  # bit-reproducible direct loops for the lessons and the gradient checks
+        conv_direct.conv2d_forward_kernel(x, w, b, geo.s_h, geo.s_w, geo.pads[0], geo.pads[2], y)
+        return np.maximum(y, 0.0, out=y) if relu else y
     _forward_chunks(x_in, x, w, geo, workspace, lambda yk, start: ck.bias_epilogue_kernel(yk, b, relu, start, y))
     return y
 
@@ -110,6 +113,12 @@ def conv2d_relu_maxpool_forward(x, w, b, stride=1, padding="valid", pool=2, pool
     if min(f_h, f_w, ps_h, ps_w) < 1:
         raise ValueError(f"pool window and stride must be >= 1, got {pool!r} and {pool_stride!r}")
     p_h, p_w = pool_output_size(geo.o_h, f_h, ps_h), pool_output_size(geo.o_w, f_w, ps_w)
+    if geo.dtype == np.float64:  # the three steps one by one, on the bit-reproducible direct loops
+        from convtui.core.kernels import maxpool2d_forward
+
+        y, argmax = maxpool2d_forward(conv2d_forward(x, w, b, stride, padding, relu=True), (f_h, f_w), (ps_h, ps_w))
+        argmax[y <= 0.0] = -1  # the ReLU closed the whole window: no gradient flows through it
+        return y, argmax
     y = np.empty((geo.n, geo.k, p_h, p_w), dtype=geo.dtype)
     argmax = np.empty(y.shape, dtype=np.int32)
 
@@ -194,6 +203,8 @@ def conv2d_backward(x, w, dy, stride=1, padding="valid", relu_y=None, input_grad
     if dy.shape != (geo.n, geo.k, geo.o_h, geo.o_w):
         raise ValueError(f"conv2d_backward: dy has shape {dy.shape}, expected {(geo.n, geo.k, geo.o_h, geo.o_w)}")
     dy = np.ascontiguousarray(dy, dtype=geo.dtype)
+    if geo.dtype == np.float64:
+        return _direct_backward(x, w, dy if relu_y is None else np.where(relu_y > 0, dy, 0.0), geo, input_grad)
     relu = relu_y is not None
     mask = np.ascontiguousarray(relu_y, dtype=geo.dtype) if relu else dy
 
@@ -203,6 +214,16 @@ def conv2d_backward(x, w, dy, stride=1, padding="valid", relu_y=None, input_grad
     return _backward_chunks(x_in, x, w, geo, workspace, prologue, input_grad)
 
 
+def _direct_backward(x, w, dy, geo, input_grad):
+    dx = np.zeros_like(x) if input_grad else None
+    dw = np.empty_like(w)
+    db = np.empty(geo.k, dtype=geo.dtype)
+    if input_grad:
+        conv_direct.conv2d_backward_input_kernel(w, dy, geo.s_h, geo.s_w, geo.pads[0], geo.pads[2], dx)
+    conv_direct.conv2d_backward_weight_kernel(x, dy, geo.s_h, geo.s_w, geo.pads[0], geo.pads[2], dw, db)
+    return dx, dw, db
+
+
 def conv2d_relu_maxpool_backward(x, w, dy, argmax, stride=1, padding="valid", input_grad=True, workspace=None):
     """Gradients of maxpool(relu(conv(x, w) + b)) given dL/dy of the pooled output and the forward's argmax."""
     geo = _Geometry(x, w, stride, padding)
@@ -210,6 +231,11 @@ def conv2d_relu_maxpool_backward(x, w, dy, argmax, stride=1, padding="valid", in
     if dy.shape != argmax.shape or dy.shape[:2] != (geo.n, geo.k):
         raise ValueError(f"conv2d_relu_maxpool_backward: dy {dy.shape} does not match argmax {argmax.shape}")
     dy = np.ascontiguousarray(dy, dtype=geo.dtype)
+    if geo.dtype == np.float64:  # route dy to the winners, then the direct loops
+        dz = np.zeros((geo.n, geo.k, geo.per_image), dtype=geo.dtype)
+        n_index, k_index, _, _ = np.nonzero(argmax >= 0)
+        np.add.at(dz, (n_index, k_index, argmax[argmax >= 0]), dy[argmax >= 0])
+        return _direct_backward(x, w, dz.reshape(geo.n, geo.k, geo.o_h, geo.o_w), geo, input_grad)
     if geo.c >= SPARSE_MIN_CHANNELS:
         return _sparse_maxpool_backward(x_in, x, w, dy, argmax, geo, input_grad, workspace)
 

@@ -115,25 +115,26 @@ def test_conv_relu_forward_and_backward_match_the_two_steps(case, dtype):
 @pytest.mark.parametrize("fused", [False, True])
 def test_chunked_convolution_matches_one_chunk(monkeypatch, fused):
     """A tiny im2col budget forces one image per chunk, and backward must then rebuild the matrix per chunk."""
-    x, w, b = random((5, 2, 9, 9), 12), random((3, 2, 3, 3), 13), random(3, 14)
+    # float32: the GEMM path (float64 takes the bit-reproducible direct loops, which need no chunks).
+    x, w, b = random((5, 2, 9, 9), 12, np.float32), random((3, 2, 3, 3), 13, np.float32), random(3, 14, np.float32)
     monkeypatch.setattr(conv, "COLS_BUDGET_BYTES", 1)
     monkeypatch.setattr(conv, "SPARSE_MIN_CHANNELS", 10**6)
     workspace = {}
     if fused:
         y, argmax = kernels.conv2d_relu_maxpool_forward(x, w, b, 1, "same", 2, 2, workspace)
-        dy = random(y.shape, 15)
+        dy = random(y.shape, 15, np.float32)
         dx, dw, db = kernels.conv2d_relu_maxpool_backward(x, w, dy, argmax, 1, "same", True, workspace)
         _, r, ref_y, _ = _naive_conv_relu_pool(x, w, b, 1, "same", 2, 2)
         dz = naive.relu_backward(naive.maxpool2d_backward(dy, r, 2, 2), r)
     else:
         y = kernels.conv2d_forward(x, w, b, 1, "same", workspace=workspace)
         ref_y = naive.conv2d_forward(x, w, b, 1, "same")
-        dz = dy = random(y.shape, 15)
+        dz = dy = random(y.shape, 15, np.float32)
         dx, dw, db = kernels.conv2d_backward(x, w, dy, 1, "same", workspace=workspace)
     assert workspace["cols"].shape[1] == 81, "one image per chunk"
-    np.testing.assert_allclose(y, ref_y, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(y, ref_y, **TOL[np.float32])
     for g, r in zip((dx, dw, db), naive.conv2d_backward(x, w, dz, 1, "same")):
-        np.testing.assert_allclose(g, r, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(g, r, **TOL[np.float32])
 
 
 def test_sparse_path_with_chunked_forward(monkeypatch):
@@ -154,26 +155,28 @@ def test_sparse_path_with_chunked_forward(monkeypatch):
 
 def test_sparse_backward_rebuilds_its_nhwc_copy_for_another_input(monkeypatch):
     monkeypatch.setattr(conv, "SPARSE_MIN_CHANNELS", 1)
-    x1, x2, w, b = random((2, 3, 6, 6), 34), random((2, 3, 6, 6), 35), random((2, 3, 3, 3), 36), random(2, 37)
+    x1, x2 = random((2, 3, 6, 6), 34, np.float32), random((2, 3, 6, 6), 35, np.float32)
+    w, b = random((2, 3, 3, 3), 36, np.float32), random(2, 37, np.float32)
     workspace = {}
     _, argmax2 = kernels.conv2d_relu_maxpool_forward(x2, w, b, 1, "same", 2, 2, workspace)
-    dy = random(argmax2.shape, 38)
+    dy = random(argmax2.shape, 38, np.float32)
     kernels.conv2d_relu_maxpool_forward(x1, w, b, 1, "same", 2, 2, workspace)  # the workspace now holds x1
     got = kernels.conv2d_relu_maxpool_backward(x2, w, dy, argmax2, 1, "same", True, workspace)
     _, r, _, _ = _naive_conv_relu_pool(x2, w, b, 1, "same", 2, 2)
     ref = naive.conv2d_backward(x2, w, naive.relu_backward(naive.maxpool2d_backward(dy, r, 2, 2), r), 1, "same")
     for g, r_ in zip(got, ref):
-        np.testing.assert_allclose(g, r_, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(g, r_, **TOL[np.float32])
 
 
 def test_backward_rebuilds_cols_when_the_workspace_holds_another_input():
-    x1, x2, w = random((2, 2, 6, 6), 16), random((2, 2, 6, 6), 17), random((3, 2, 3, 3), 18)
+    x1, x2 = random((2, 2, 6, 6), 16, np.float32), random((2, 2, 6, 6), 17, np.float32)
+    w = random((3, 2, 3, 3), 18, np.float32)
     workspace = {}
     kernels.conv2d_forward(x1, w, None, 1, "same", workspace=workspace)
-    dy = random((2, 3, 6, 6), 19)
+    dy = random((2, 3, 6, 6), 19, np.float32)
     dx, dw, db = kernels.conv2d_backward(x2, w, dy, 1, "same", workspace=workspace)  # not the forward's input
     for g, r in zip((dx, dw, db), naive.conv2d_backward(x2, w, dy, 1, "same")):
-        np.testing.assert_allclose(g, r, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(g, r, **TOL[np.float32])
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -272,6 +275,16 @@ def test_dense_writes_gradients_in_place_and_can_skip_dx():
     np.testing.assert_allclose(layer.w.grad, ref_dw, rtol=1e-12)
     np.testing.assert_allclose(layer.b.grad, ref_db, rtol=1e-12)
     assert layer.backward(dy, input_grad=False) is None
+
+
+def test_float64_convolution_is_bit_identical_wherever_the_image_sits_in_the_batch():
+    """The lessons perturb one image of a batch and compare outputs exactly: float64 must not depend on position."""
+    x = np.repeat(random((1, 3, 9, 9), 40), 5, axis=0)
+    w, b = random((4, 3, 3, 3), 41), random(4, 42)
+    y = kernels.conv2d_forward(x, w, b, 1, "same")
+    assert all(np.array_equal(y[0], y[i]) for i in range(1, 5))
+    pooled, _ = kernels.conv2d_relu_maxpool_forward(x, w, b, 1, "same", 2, 2)
+    assert all(np.array_equal(pooled[0], pooled[i]) for i in range(1, 5))
 
 
 def test_layers_keep_float32_and_shapes():
