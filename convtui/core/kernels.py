@@ -1,9 +1,15 @@
-"""Every Numba kernel of the core, on plain arrays.
+"""The public kernels of the core, on plain arrays: `from convtui.core import kernels`.
 
-Layout: NCHW. `stride` is (s_h, s_w); `padding` is (top, bottom, left, right) in pixels, already resolved
-(see `resolve_padding`). Kernels are dtype-generic: float32 for training, float64 for gradient checks.
-Each public function validates its input and calls a private `_..._kernel` jitted with
-`@njit(nogil=True, parallel=True, cache=True)`. `tests/core/naive.py` holds a plain-loop reference of each.
+Layout: NCHW float32 for training (float64 works everywhere, for gradient checks and the lessons' small grids).
+`stride` is an int or (s_h, s_w); `padding` is 'valid', 'same' (TensorFlow's, odd pixel after), an int, (p_h, p_w)
+or (top, bottom, left, right). Each public function validates its input and calls private Numba kernels jitted
+with `@njit(nogil=True, parallel=True, cache=True)`; convolution lives in `conv` (im2col + BLAS GEMM) and
+`conv_kernels`, shape rules in `shapes`. `tests/core/naive.py` holds a plain-loop reference of each kernel.
+
+Fused paths, which `Sequential` uses for Conv2D -> ReLU (-> MaxPool2D): `conv2d_forward(..., relu=True)` with
+`conv2d_backward(..., relu_y=y)`, and `conv2d_relu_maxpool_forward` / `conv2d_relu_maxpool_backward`, whose
+backward adds each pooling winner's patch directly instead of running dense GEMMs over mostly-zero gradients.
+The conv functions take an optional `workspace` dict that keeps their big buffers between calls.
 """
 
 from __future__ import annotations
@@ -13,185 +19,14 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from convtui.core.conv import (conv2d_backward, conv2d_forward, conv2d_relu_maxpool_backward,  # noqa: F401
+                               conv2d_relu_maxpool_forward)
+from convtui.core.shapes import (conv_output_size, pair, pool_output_size, resolve_padding,  # noqa: F401
+                                 same_padding)
+
+_pair = pair  # the name layers.py and older callers use
+
 JIT = dict(nogil=True, parallel=True, cache=True)
-
-
-# ----------------------------------------------------------------------------------------------------
-# Shapes and padding
-# ----------------------------------------------------------------------------------------------------
-
-def conv_output_size(n: int, f: int, s: int, pad_before: int = 0, pad_after: int = 0) -> int:
-    """out = (n + 2p - f) // s + 1, with the padding possibly uneven (pad_before + pad_after = 2p)."""
-    return (n + pad_before + pad_after - f) // s + 1
-
-
-def same_padding(n: int, f: int, s: int) -> tuple[int, int]:
-    """TensorFlow's SAME rule: out = ceil(n / s), total = max((out - 1) * s + f - n, 0), the odd pixel after."""
-    out = -(-n // s)
-    total = max((out - 1) * s + f - n, 0)
-    return total // 2, total - total // 2
-
-
-def resolve_padding(padding, n_h: int, n_w: int, f_h: int, f_w: int, s_h: int, s_w: int) -> tuple[int, int, int, int]:
-    """'valid', 'same', an int p, (p_h, p_w) or (top, bottom, left, right) -> (top, bottom, left, right)."""
-    if isinstance(padding, str):
-        mode = padding.lower()
-        if mode == "valid":
-            return 0, 0, 0, 0
-        if mode == "same":
-            return same_padding(n_h, f_h, s_h) + same_padding(n_w, f_w, s_w)
-        raise ValueError(f"padding must be 'valid', 'same' or a number, not {padding!r}")
-    if isinstance(padding, (int, np.integer)):
-        p = int(padding)
-        pads = (p, p, p, p)
-    elif len(padding) == 2:
-        pads = (int(padding[0]), int(padding[0]), int(padding[1]), int(padding[1]))
-    elif len(padding) == 4:
-        pads = tuple(int(p) for p in padding)
-    else:
-        raise ValueError(f"padding must have 1, 2 or 4 values, not {padding!r}")
-    if min(pads) < 0:
-        raise ValueError(f"padding must not be negative: {padding!r}")
-    return pads
-
-
-def pool_output_size(n: int, f: int, s: int) -> int:
-    """Pooling keeps partial windows at the edge: out = ceil((n - f) / s) + 1 (7x7, 2x2, stride 2 -> 4x4)."""
-    if n <= f:
-        return 1
-    return -(-(n - f) // s) + 1
-
-
-def _pair(v) -> tuple[int, int]:
-    if isinstance(v, (int, np.integer)):
-        return int(v), int(v)
-    a, b = v
-    return int(a), int(b)
-
-
-# ----------------------------------------------------------------------------------------------------
-# Convolution: y[n, k, i, j] = b[k] + sum_{c, u, v} w[k, c, u, v] * x_pad[n, c, i*s_h + u, j*s_w + v]
-# ----------------------------------------------------------------------------------------------------
-
-@njit(**JIT)
-def _conv2d_forward_kernel(x, w, b, s_h, s_w, p_top, p_left, y):
-    n_batch, n_c, h, wd = x.shape
-    n_k, _, f_h, f_w = w.shape
-    _, _, o_h, o_w = y.shape
-    for nk in prange(n_batch * n_k):
-        n = nk // n_k
-        k = nk % n_k
-        for i in range(o_h):
-            for j in range(o_w):
-                acc = b[k]
-                for c in range(n_c):
-                    for u in range(f_h):
-                        r = i * s_h + u - p_top
-                        if r < 0 or r >= h:
-                            continue
-                        for v in range(f_w):
-                            q = j * s_w + v - p_left
-                            if q < 0 or q >= wd:
-                                continue
-                            acc += w[k, c, u, v] * x[n, c, r, q]
-                y[n, k, i, j] = acc
-
-
-@njit(**JIT)
-def _conv2d_backward_input_kernel(w, dy, s_h, s_w, p_top, p_left, dx):
-    n_batch, n_c, h, wd = dx.shape
-    n_k, _, f_h, f_w = w.shape
-    _, _, o_h, o_w = dy.shape
-    for nc in prange(n_batch * n_c):
-        n = nc // n_c
-        c = nc % n_c
-        for k in range(n_k):
-            for i in range(o_h):
-                for j in range(o_w):
-                    g = dy[n, k, i, j]
-                    for u in range(f_h):
-                        r = i * s_h + u - p_top
-                        if r < 0 or r >= h:
-                            continue
-                        for v in range(f_w):
-                            q = j * s_w + v - p_left
-                            if q < 0 or q >= wd:
-                                continue
-                            dx[n, c, r, q] += g * w[k, c, u, v]
-
-
-@njit(**JIT)
-def _conv2d_backward_weight_kernel(x, dy, s_h, s_w, p_top, p_left, dw, db):
-    n_batch, n_c, h, wd = x.shape
-    n_k, _, f_h, f_w = dw.shape
-    _, _, o_h, o_w = dy.shape
-    for kc in prange(n_k * n_c):
-        k = kc // n_c
-        c = kc % n_c
-        for u in range(f_h):
-            for v in range(f_w):
-                acc = 0.0
-                for n in range(n_batch):
-                    for i in range(o_h):
-                        r = i * s_h + u - p_top
-                        if r < 0 or r >= h:
-                            continue
-                        for j in range(o_w):
-                            q = j * s_w + v - p_left
-                            if q < 0 or q >= wd:
-                                continue
-                            acc += dy[n, k, i, j] * x[n, c, r, q]
-                dw[k, c, u, v] = acc
-        if c == 0:
-            acc_b = 0.0
-            for n in range(n_batch):
-                for i in range(o_h):
-                    for j in range(o_w):
-                        acc_b += dy[n, k, i, j]
-            db[k] = acc_b
-
-
-def _check_conv(x, w, stride, padding):
-    if x.ndim != 4 or w.ndim != 4:
-        raise ValueError(f"conv2d wants x (N, C, H, W) and w (K, C, FH, FW), got {x.shape} and {w.shape}")
-    if x.shape[1] != w.shape[1]:
-        raise ValueError(f"conv2d: x has {x.shape[1]} channels but w expects {w.shape[1]}")
-    s_h, s_w = _pair(stride)
-    if s_h < 1 or s_w < 1:
-        raise ValueError(f"stride must be >= 1, got {stride!r}")
-    pads = resolve_padding(padding, x.shape[2], x.shape[3], w.shape[2], w.shape[3], s_h, s_w)
-    o_h = conv_output_size(x.shape[2], w.shape[2], s_h, pads[0], pads[1])
-    o_w = conv_output_size(x.shape[3], w.shape[3], s_w, pads[2], pads[3])
-    if o_h < 1 or o_w < 1:
-        raise ValueError(f"conv2d: a {w.shape[2]}x{w.shape[3]} filter does not fit a {x.shape[2]}x{x.shape[3]} input")
-    return s_h, s_w, pads, o_h, o_w
-
-
-def conv2d_forward(x, w, b=None, stride=1, padding="valid"):
-    """y = conv(x, w) + b.  x (N, C, H, W), w (K, C, FH, FW), b (K,) -> y (N, K, OH, OW)."""
-    s_h, s_w, pads, o_h, o_w = _check_conv(x, w, stride, padding)
-    if b is None:
-        b = np.zeros(w.shape[0], dtype=w.dtype)
-    y = np.empty((x.shape[0], w.shape[0], o_h, o_w), dtype=np.result_type(x, w))
-    _conv2d_forward_kernel(np.ascontiguousarray(x), np.ascontiguousarray(w), np.ascontiguousarray(b),
-                           s_h, s_w, pads[0], pads[2], y)
-    return y
-
-
-def conv2d_backward(x, w, dy, stride=1, padding="valid"):
-    """Gradients of y = conv(x, w) + b given dL/dy: returns (dx, dw, db) with the shapes of x, w and b."""
-    s_h, s_w, pads, o_h, o_w = _check_conv(x, w, stride, padding)
-    if dy.shape != (x.shape[0], w.shape[0], o_h, o_w):
-        raise ValueError(f"conv2d_backward: dy has shape {dy.shape}, expected {(x.shape[0], w.shape[0], o_h, o_w)}")
-    x = np.ascontiguousarray(x)
-    w = np.ascontiguousarray(w)
-    dy = np.ascontiguousarray(dy)
-    dx = np.zeros_like(x)
-    dw = np.empty_like(w)
-    db = np.empty(w.shape[0], dtype=w.dtype)
-    _conv2d_backward_input_kernel(w, dy, s_h, s_w, pads[0], pads[2], dx)
-    _conv2d_backward_weight_kernel(x, dy, s_h, s_w, pads[0], pads[2], dw, db)
-    return dx, dw, db
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -317,24 +152,51 @@ def meanpool2d_backward(dy, x_shape, pool=2, stride=None):
 
 
 # ----------------------------------------------------------------------------------------------------
-# Element-wise activations (flattened, so they serve any shape)
+# Element-wise kernels. Each body is a serial `_..._range(..., start, stop)` function; a parallel driver splits
+# big arrays into blocks over the threads, and small arrays call the body directly, because waking the
+# workqueue threads costs about 80 us per parallel region: more than a whole 100 x 128 ReLU or a bias update.
 # ----------------------------------------------------------------------------------------------------
 
-@njit(**JIT)
-def _relu_forward_kernel(x, y):
-    for i in prange(x.size):
+SERIAL = dict(nogil=True, cache=True)
+PARALLEL_MIN_SIZE = 1 << 16  # elements; below this one thread finishes before two would have started
+BLOCK = 1 << 14
+
+
+def _run(body, driver, size, *args):
+    """Call `body(*args, 0, size)` directly for a small array, else the parallel `driver(*args)`."""
+    if size < PARALLEL_MIN_SIZE:
+        body(*args, 0, size)
+    else:
+        driver(*args)
+
+
+@njit(**SERIAL)
+def _relu_forward_range(x, y, start, stop):
+    for i in range(start, stop):
         y[i] = x[i] if x[i] > 0 else 0.0
 
 
 @njit(**JIT)
-def _relu_backward_kernel(dy, y, dx):
-    for i in prange(dy.size):
+def _relu_forward_kernel(x, y):
+    for block in prange((x.size + BLOCK - 1) // BLOCK):
+        _relu_forward_range(x, y, block * BLOCK, min((block + 1) * BLOCK, x.size))
+
+
+@njit(**SERIAL)
+def _relu_backward_range(dy, y, dx, start, stop):
+    for i in range(start, stop):
         dx[i] = dy[i] if y[i] > 0 else 0.0
 
 
 @njit(**JIT)
-def _sigmoid_forward_kernel(x, y):
-    for i in prange(x.size):
+def _relu_backward_kernel(dy, y, dx):
+    for block in prange((dy.size + BLOCK - 1) // BLOCK):
+        _relu_backward_range(dy, y, dx, block * BLOCK, min((block + 1) * BLOCK, dy.size))
+
+
+@njit(**SERIAL)
+def _sigmoid_forward_range(x, y, start, stop):
+    for i in range(start, stop):
         v = x[i]
         # Two branches so that exp never overflows for large |v|.
         if v >= 0:
@@ -345,23 +207,36 @@ def _sigmoid_forward_kernel(x, y):
 
 
 @njit(**JIT)
-def _sigmoid_backward_kernel(dy, y, dx):
-    for i in prange(dy.size):
+def _sigmoid_forward_kernel(x, y):
+    for block in prange((x.size + BLOCK - 1) // BLOCK):
+        _sigmoid_forward_range(x, y, block * BLOCK, min((block + 1) * BLOCK, x.size))
+
+
+@njit(**SERIAL)
+def _sigmoid_backward_range(dy, y, dx, start, stop):
+    for i in range(start, stop):
         dx[i] = dy[i] * y[i] * (1.0 - y[i])
+
+
+@njit(**JIT)
+def _sigmoid_backward_kernel(dy, y, dx):
+    for block in prange((dy.size + BLOCK - 1) // BLOCK):
+        _sigmoid_backward_range(dy, y, dx, block * BLOCK, min((block + 1) * BLOCK, dy.size))
 
 
 def relu_forward(x):
     """y = max(x, 0)."""
     x = np.ascontiguousarray(x)
     y = np.empty_like(x)
-    _relu_forward_kernel(x.reshape(-1), y.reshape(-1))
+    _run(_relu_forward_range, _relu_forward_kernel, x.size, x.reshape(-1), y.reshape(-1))
     return y
 
 
 def relu_backward(dy, y):
     """dx = dy where the unit was active (y > 0), else 0."""
     dx = np.empty_like(dy)
-    _relu_backward_kernel(np.ascontiguousarray(dy).reshape(-1), np.ascontiguousarray(y).reshape(-1), dx.reshape(-1))
+    _run(_relu_backward_range, _relu_backward_kernel, dx.size, np.ascontiguousarray(dy).reshape(-1),
+         np.ascontiguousarray(y).reshape(-1), dx.reshape(-1))
     return dx
 
 
@@ -369,14 +244,15 @@ def sigmoid_forward(x):
     """y = 1 / (1 + exp(-x))."""
     x = np.ascontiguousarray(x)
     y = np.empty_like(x)
-    _sigmoid_forward_kernel(x.reshape(-1), y.reshape(-1))
+    _run(_sigmoid_forward_range, _sigmoid_forward_kernel, x.size, x.reshape(-1), y.reshape(-1))
     return y
 
 
 def sigmoid_backward(dy, y):
     """dx = dy * y * (1 - y)."""
     dx = np.empty_like(dy)
-    _sigmoid_backward_kernel(np.ascontiguousarray(dy).reshape(-1), np.ascontiguousarray(y).reshape(-1), dx.reshape(-1))
+    _run(_sigmoid_backward_range, _sigmoid_backward_kernel, dx.size, np.ascontiguousarray(dy).reshape(-1),
+         np.ascontiguousarray(y).reshape(-1), dx.reshape(-1))
     return dx
 
 
@@ -394,10 +270,10 @@ def dense_backward(x, w, dy):
     return dy @ w.T, x.T @ dy, dy.sum(axis=0)
 
 
-@njit(**JIT)
-def _softmax_cross_entropy_kernel(logits, labels, probs, dlogits, losses):
+@njit(**SERIAL)
+def _softmax_cross_entropy_range(logits, labels, probs, dlogits, losses, start, stop):
     n_batch, n_class = logits.shape
-    for n in prange(n_batch):
+    for n in range(start, stop):
         top = logits[n, 0]
         for k in range(1, n_class):
             top = max(top, logits[n, k])
@@ -414,6 +290,15 @@ def _softmax_cross_entropy_kernel(logits, labels, probs, dlogits, losses):
         losses[n] = math.log(total) - (logits[n, labels[n]] - top)
 
 
+@njit(**JIT)
+def _softmax_cross_entropy_kernel(logits, labels, probs, dlogits, losses):
+    rows = max(1, BLOCK // logits.shape[1])
+    n_batch = logits.shape[0]
+    for block in prange((n_batch + rows - 1) // rows):
+        _softmax_cross_entropy_range(logits, labels, probs, dlogits, losses, block * rows,
+                                     min((block + 1) * rows, n_batch))
+
+
 def softmax_cross_entropy(logits, labels):
     """Fused softmax + mean cross-entropy: returns (loss, dlogits = (softmax - onehot) / N, probs)."""
     if logits.ndim != 2 or labels.shape != (logits.shape[0],):
@@ -422,7 +307,11 @@ def softmax_cross_entropy(logits, labels):
     probs = np.empty_like(logits)
     dlogits = np.empty_like(logits)
     losses = np.empty(logits.shape[0], dtype=np.float64)
-    _softmax_cross_entropy_kernel(logits, labels.astype(np.int64), probs, dlogits, losses)
+    args = (logits, labels.astype(np.int64), probs, dlogits, losses)
+    if logits.size < PARALLEL_MIN_SIZE:
+        _softmax_cross_entropy_range(*args, 0, logits.shape[0])
+    else:
+        _softmax_cross_entropy_kernel(*args)
     return float(losses.mean()), dlogits, probs
 
 
@@ -441,31 +330,45 @@ def dropout_backward(dy, mask):
 
 
 # ----------------------------------------------------------------------------------------------------
-# Optimiser updates, in place, one parallel pass over the parameter
+# Optimiser updates, in place, one pass over the parameter (in parallel blocks when it is big)
 # ----------------------------------------------------------------------------------------------------
 
-@njit(**JIT)
-def _adam_kernel(param, grad, m, v, lr_t, beta1, beta2, eps):
-    for i in prange(param.size):
+@njit(**SERIAL)
+def _adam_range(param, grad, m, v, lr_t, beta1, beta2, eps, start, stop):
+    for i in range(start, stop):
         g = grad[i]
         m[i] = beta1 * m[i] + (1.0 - beta1) * g
         v[i] = beta2 * v[i] + (1.0 - beta2) * g * g
         param[i] -= lr_t * m[i] / (math.sqrt(v[i]) + eps)
 
 
+@njit(**JIT)
+def _adam_kernel(param, grad, m, v, lr_t, beta1, beta2, eps):
+    for block in prange((param.size + BLOCK - 1) // BLOCK):
+        _adam_range(param, grad, m, v, lr_t, beta1, beta2, eps, block * BLOCK, min((block + 1) * BLOCK, param.size))
+
+
 def adam_update(param, grad, m, v, lr, t, beta1=0.9, beta2=0.999, eps=1e-7):
     """Adam step t (from 1), in place; the bias correction is folded into lr_t = lr * sqrt(1-b2^t) / (1-b1^t)."""
     lr_t = lr * math.sqrt(1.0 - beta2 ** t) / (1.0 - beta1 ** t)
-    _adam_kernel(param.reshape(-1), grad.reshape(-1), m.reshape(-1), v.reshape(-1), lr_t, beta1, beta2, eps)
+    _run(_adam_range, _adam_kernel, param.size, param.reshape(-1), grad.reshape(-1), m.reshape(-1), v.reshape(-1),
+         lr_t, beta1, beta2, eps)
 
 
-@njit(**JIT)
-def _sgd_momentum_kernel(param, grad, velocity, lr, momentum):
-    for i in prange(param.size):
+@njit(**SERIAL)
+def _sgd_momentum_range(param, grad, velocity, lr, momentum, start, stop):
+    for i in range(start, stop):
         velocity[i] = momentum * velocity[i] - lr * grad[i]
         param[i] += velocity[i]
 
 
+@njit(**JIT)
+def _sgd_momentum_kernel(param, grad, velocity, lr, momentum):
+    for block in prange((param.size + BLOCK - 1) // BLOCK):
+        _sgd_momentum_range(param, grad, velocity, lr, momentum, block * BLOCK, min((block + 1) * BLOCK, param.size))
+
+
 def sgd_update(param, grad, velocity, lr, momentum=0.0):
     """SGD with momentum, in place: velocity = momentum * velocity - lr * grad; param += velocity."""
-    _sgd_momentum_kernel(param.reshape(-1), grad.reshape(-1), velocity.reshape(-1), lr, momentum)
+    _run(_sgd_momentum_range, _sgd_momentum_kernel, param.size, param.reshape(-1), grad.reshape(-1),
+         velocity.reshape(-1), lr, momentum)

@@ -58,14 +58,17 @@ class Conv2D(Layer):
         self.w = Param(f"{name}.w", INITIALIZERS[init](shape, fan_in, fan_out, rng, dtype))
         self.b = Param(f"{name}.b", np.zeros(out_channels, dtype=dtype))
         self._x = None
+        # Reused im2col / GEMM buffers, and the forward's im2col matrix for backward (see convtui.core.conv).
+        self.workspace: dict = {}
 
     def forward(self, x, training=False):
         self._x = x
-        return kernels.conv2d_forward(x, self.w.value, self.b.value, self.stride, self.padding)
+        return kernels.conv2d_forward(x, self.w.value, self.b.value, self.stride, self.padding,
+                                      workspace=self.workspace)
 
-    def backward(self, dy):
+    def backward(self, dy, input_grad=True):
         dx, self.w.grad[...], self.b.grad[...] = kernels.conv2d_backward(
-            self._x, self.w.value, dy, self.stride, self.padding)
+            self._x, self.w.value, dy, self.stride, self.padding, input_grad=input_grad, workspace=self.workspace)
         return dx
 
     def params(self):
@@ -133,11 +136,15 @@ class Dense(Layer):
 
     def forward(self, x, training=False):
         self._x = x
-        return kernels.dense_forward(x, self.w.value, self.b.value)
+        y = np.matmul(x, self.w.value)
+        y += self.b.value  # in place: no second (N, out) array
+        return y
 
-    def backward(self, dy):
-        dx, self.w.grad[...], self.b.grad[...] = kernels.dense_backward(self._x, self.w.value, dy)
-        return dx
+    def backward(self, dy, input_grad=True):
+        # The gradients go straight into Param.grad: no temporary the size of w (12 MB for the cnn's dense1).
+        np.matmul(self._x.T, dy, out=self.w.grad)
+        np.sum(dy, axis=0, out=self.b.grad)
+        return np.matmul(dy, self.w.value.T) if input_grad else None
 
     def params(self):
         return [self.w, self.b]
@@ -207,21 +214,118 @@ class Flatten(Layer):
         return (int(np.prod(input_shape)),)
 
 
+# Inference batches larger than this run in slices of this size (a 1,000-image batch of the cnn would otherwise
+# add about 250 MB of conv buffers to the training process, against a 600 MB budget).
+INFERENCE_CHUNK = 256
+
+
+class _ConvReluMaxPool:
+    """Conv2D -> ReLU -> MaxPool2D run as one fused step: the conv output is read once, never stored as NCHW."""
+
+    def __init__(self, conv, pool):
+        self.conv, self.pool = conv, pool
+
+    def forward(self, x, training=False):
+        conv = self.conv
+        self._x = x
+        y, self._argmax = kernels.conv2d_relu_maxpool_forward(
+            x, conv.w.value, conv.b.value, conv.stride, conv.padding, self.pool.pool, self.pool.stride,
+            workspace=conv.workspace)
+        return y
+
+    def backward(self, dy, input_grad=True):
+        conv = self.conv
+        dx, conv.w.grad[...], conv.b.grad[...] = kernels.conv2d_relu_maxpool_backward(
+            self._x, conv.w.value, dy, self._argmax, conv.stride, conv.padding, input_grad=input_grad,
+            workspace=conv.workspace)
+        return dx
+
+
+class _ConvRelu:
+    """Conv2D -> ReLU fused: the bias and the ReLU are applied as the GEMM result is laid out as NCHW."""
+
+    def __init__(self, conv):
+        self.conv = conv
+
+    def forward(self, x, training=False):
+        conv = self.conv
+        self._x = x
+        self._y = kernels.conv2d_forward(x, conv.w.value, conv.b.value, conv.stride, conv.padding, relu=True,
+                                         workspace=conv.workspace)
+        return self._y
+
+    def backward(self, dy, input_grad=True):
+        conv = self.conv
+        dx, conv.w.grad[...], conv.b.grad[...] = kernels.conv2d_backward(
+            self._x, conv.w.value, dy, conv.stride, conv.padding, relu_y=self._y, input_grad=input_grad,
+            workspace=conv.workspace)
+        return dx
+
+
+def fused_steps(layers):
+    """The layers grouped into the steps Sequential runs: Conv2D + ReLU (+ MaxPool2D) become one fused step.
+
+    The fused steps compute exactly what the layers compute one by one (tests/core/test_layers.py checks it);
+    they only skip the intermediate arrays. Exact types are matched, so a subclass keeps its own behaviour.
+    """
+    steps, i = [], 0
+    while i < len(layers):
+        layer = layers[i]
+        nxt = layers[i + 1] if i + 1 < len(layers) else None
+        after = layers[i + 2] if i + 2 < len(layers) else None
+        if type(layer) is Conv2D and type(nxt) is ReLU:
+            if type(after) is MaxPool2D:
+                steps.append(_ConvReluMaxPool(layer, after))
+                i += 3
+            else:
+                steps.append(_ConvRelu(layer))
+                i += 2
+            continue
+        steps.append(layer)
+        i += 1
+    return steps
+
+
 class Sequential:
-    """Layers applied in order; the last one gives logits (softmax lives in the fused loss)."""
+    """Layers applied in order; the last one gives logits (softmax lives in the fused loss).
+
+    forward/backward run fused steps (see `fused_steps`), so the layers' own cached activations are not filled
+    in by them; call the layers one by one to inspect intermediate maps.
+    """
 
     def __init__(self, layers, input_shape=(1, 28, 28)):
         self.layers = list(layers)
         self.input_shape = tuple(input_shape)
+        self._steps, self._steps_of = None, None
+
+    def _plan(self):
+        key = tuple(map(id, self.layers))  # rebuilt if someone edits self.layers
+        if key != self._steps_of:
+            self._steps, self._steps_of = fused_steps(self.layers), key
+        return self._steps
 
     def forward(self, x, training=False):
-        for layer in self.layers:
-            x = layer.forward(x, training)
+        if not training and len(x) > INFERENCE_CHUNK:
+            # Inference is per image, so big batches run in slices: same logits, bounded workspaces.
+            return np.concatenate([self.forward(x[i:i + INFERENCE_CHUNK], training=False)
+                                   for i in range(0, len(x), INFERENCE_CHUNK)])
+        self._ran = self._plan()
+        for step in self._ran:
+            x = step.forward(x, training)
         return x
 
-    def backward(self, dy):
-        for layer in reversed(self.layers):
-            dy = layer.backward(dy)
+    def backward(self, dy, input_grad=True):
+        """dL/dy of the logits -> every Param.grad, and dL/dx of the input (None when input_grad is False:
+        the trainer needs only the parameter gradients, and the first layer's dx is a whole GEMM)."""
+        steps = self._ran
+        for i in range(len(steps) - 1, -1, -1):
+            step = steps[i]
+            if i == 0 and isinstance(step, (Conv2D, Dense, _ConvRelu, _ConvReluMaxPool)):
+                dy = step.backward(dy, input_grad=input_grad)
+            else:
+                dy = step.backward(dy)
+            if dy is None:
+                return None
         return dy
 
     def params(self) -> list[Param]:
