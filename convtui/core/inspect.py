@@ -237,5 +237,7 @@ def inference_copy(model: Sequential) -> Sequential:
                 setattr(clone, name, Param(value.name, value.value.copy()))
             elif name.startswith("_"):
                 setattr(clone, name, None)  # caches for backward, refilled by the next forward
+            elif name == "workspace":
+                setattr(clone, name, {})  # the conv's reusable buffers: sharing them would mix two models' data
         layers.append(clone)
     return Sequential(layers, input_shape=model.input_shape)

@@ -138,9 +138,11 @@ def test_centre_like_mnist_leaves_an_empty_canvas_empty():
 def test_inference_copy_predicts_the_same_and_owns_its_weights():
     model = small_cnn()
     x = np.random.default_rng(4).random((3, 1, 28, 28), dtype=np.float32)
-    model.forward(x, training=True)  # fills the layers' caches, which the copy must not carry
+    model.forward(x, training=True)  # fills the conv workspaces, which the copy must not share
+    model.layers[0].forward(x, training=True)  # and a layer's own cache, which the copy must not carry
     clone = inspect.inference_copy(model)
     assert model.layers[0]._x is not None and clone.layers[0]._x is None
+    assert model.layers[0].workspace and clone.layers[0].workspace == {}
     np.testing.assert_array_equal(clone.predict_logits(x), model.predict_logits(x))
     model.layers[0].w.value += 1.0  # training goes on ...
     assert not np.allclose(clone.layers[0].w.value, model.layers[0].w.value)  # ... the copy keeps its weights
