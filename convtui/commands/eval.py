@@ -23,9 +23,9 @@ def run(args) -> int:
     if args.threads is not None:
         if args.threads < 1:
             raise UsageError(f"--threads {args.threads} is invalid: must be a whole number of at least 1")
-        from convtui.commands.train import _set_thread_count
+        from convtui.core import set_thread_count
 
-        _set_thread_count(args.threads)
+        set_thread_count(args.threads)
     from pathlib import Path
 
     from convtui.core.checkpoint import CheckpointError, load_model

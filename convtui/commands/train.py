@@ -11,16 +11,15 @@ because OpenBLAS reads them once, when numpy loads.
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 from dataclasses import MISSING, fields
 from pathlib import Path
 
 from convtui.cli import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, UsageError
+from convtui.core import set_thread_count
 from convtui.core.config import TrainConfig
 
-THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
 CLI_ONLY = ("out", "resume")
 
 
@@ -69,13 +68,6 @@ def _overrides(args) -> dict:
     return {f.name: getattr(args, f.name, None) for f in fields(TrainConfig) if f.name != "model"}
 
 
-def _set_thread_count(threads: int | None) -> None:
-    """Export the thread count for OpenBLAS, OpenMP and Numba. A value below 1 is left to the config check."""
-    if threads is not None and threads >= 1:
-        for name in THREAD_VARIABLES:
-            os.environ[name] = str(threads)
-
-
 def build_config(args):
     """(config, checkpoint or None) from the flags; raises UsageError for bad values."""
     from convtui.core.checkpoint import load_checkpoint
@@ -96,7 +88,7 @@ def build_config(args):
 
 
 def run(args) -> int:
-    _set_thread_count(args.threads)
+    set_thread_count(args.threads)
     from convtui.core.checkpoint import CheckpointError
     from convtui.core.data import DataError
 

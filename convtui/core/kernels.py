@@ -154,7 +154,7 @@ def meanpool2d_backward(dy, x_shape, pool=2, stride=None):
 # ----------------------------------------------------------------------------------------------------
 # Element-wise kernels. Each body is a serial `_..._range(..., start, stop)` function; a parallel driver splits
 # big arrays into blocks over the threads, and small arrays call the body directly, because waking the
-# workqueue threads costs about 80 us per parallel region: more than a whole 100 x 128 ReLU or a bias update.
+# thread pool costs tens of microseconds per parallel region: more than a whole 100 x 128 ReLU or a bias update.
 # ----------------------------------------------------------------------------------------------------
 
 SERIAL = dict(nogil=True, cache=True)

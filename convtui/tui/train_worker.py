@@ -29,9 +29,10 @@ CALIBRATION_IMAGES = (20, 80)  # (train, test) images of the first snapshot, whi
 EMA_ALPHA = 0.05  # smoothing of the per-batch train curves (a batch of 100 is noisy)
 
 kernel_lock = threading.Lock()
-"""Held by any thread while it runs the Numba kernels. The `workqueue` threading layer (see convtui.core) is not
-thread-safe: two threads inside parallel kernels at once make Numba terminate the whole process. The training
-worker holds it for each step and snapshot; the draw and runs screens take it before predicting."""
+"""Held by any thread while it runs the Numba kernels for a model. The training worker holds it for each step and
+snapshot; the draw and runs screens take it before predicting. The kernels themselves are thread-safe (Numba's
+`omp` layer, see convtui.core), but two models computing at once would split two cores and halve both, and a
+prediction never sees weights half-way through an update."""
 
 
 COMPUTE_NICENESS = 10  # how much lower than the UI thread the training threads run (Linux only)

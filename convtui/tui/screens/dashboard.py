@@ -152,9 +152,8 @@ class DashboardScreen(Screen):
         self.say(f"feature maps follow test digit #{self.feature_index}")
 
     def action_leave(self) -> None:
-        """Back to the lessons. During a run, stop it first and go back once the step in flight has ended:
-        other lessons run the kernels on the UI thread, and Numba's workqueue layer aborts the whole process if
-        two threads are inside its parallel kernels at once."""
+        """Back to the lessons. During a run, stop it first (saving its checkpoint) and go back once the step in
+        flight has ended, so a lesson never competes with training for the two cores."""
         if self.state in ("compiling", "running", "paused", "stopping"):
             self.leaving = True
             self.action_stop()

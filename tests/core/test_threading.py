@@ -1,0 +1,43 @@
+"""The app runs kernels on its UI thread while a worker thread trains: the kernels must be thread-safe.
+
+Run in a subprocess, because an unsafe Numba threading layer (workqueue) aborts the whole process."""
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+SCRIPT = textwrap.dedent("""
+    import threading
+    import numpy as np
+    from convtui.core import kernels
+    import numba
+
+    rng = np.random.default_rng(0)
+    x = rng.random((8, 3, 28, 28), dtype=np.float32)
+    w = rng.random((16, 3, 5, 5), dtype=np.float32)
+    expected = kernels.conv2d_forward(x, w, None, 1, "same")
+    big = rng.random(200_000, dtype=np.float32)  # above the serial cut-off: a parallel region
+    errors = []
+
+    def hammer():
+        for _ in range(40):
+            if not np.array_equal(kernels.conv2d_forward(x, w, None, 1, "same"), expected):
+                errors.append("conv differs")
+            kernels.relu_forward(big)
+
+    threads = [threading.Thread(target=hammer) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    print(numba.threading_layer(), len(errors))
+""")
+
+
+def test_kernels_called_from_several_threads_at_once_neither_crash_nor_differ():
+    result = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["omp", "0"]
