@@ -70,6 +70,8 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
+    if not zipfile.is_zipfile(path):  # np.load would otherwise guess at .npy or pickle and blame pickling
+        raise CheckpointError(f"{path}: damaged or not a convtui checkpoint (not an .npz archive)")
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in archive.files}

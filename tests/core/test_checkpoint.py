@@ -107,3 +107,10 @@ def test_atomic_write_leaves_old_file_when_writer_fails(tmp_path):
         atomic.write_with(target, failing)
     assert target.read_text() == "old\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.csv"]  # no temp file left behind
+
+
+def test_a_text_file_is_named_as_not_an_archive(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("hello\n")
+    with pytest.raises(CheckpointError, match=r"not a convtui checkpoint \(not an \.npz archive\)$"):
+        load_checkpoint(path)
