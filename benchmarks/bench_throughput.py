@@ -23,6 +23,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ("softmax", "mlp", "cnn")
+# The reference script's "mlp" is 200-100-60-30-10 with ReLU: our `mlp-relu` preset, not our 128-unit `mlp`.
+CONVTUI_MODEL = {"softmax": "softmax", "mlp": "mlp-relu", "cnn": "cnn"}
 REFERENCE_CANDIDATES = (ROOT.parent / "shared/bench/torch_reference.py", Path("/work/shared/bench/torch_reference.py"))
 
 
@@ -54,7 +56,7 @@ def run_json(command, env=None) -> dict:
 
 def convtui_bench(model, args, with_compile) -> dict:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    command = [sys.executable, "-m", "convtui", "bench", "--model", model, "--batch-size", str(args.batch_size),
+    command = [sys.executable, "-m", "convtui", "bench", "--model", CONVTUI_MODEL[model], "--batch-size", str(args.batch_size),
                "--steps", str(args.steps), "--threads", str(args.threads), "--json"]
     if not with_compile:
         command.append("--no-compile")

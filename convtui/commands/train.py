@@ -11,6 +11,7 @@ because OpenBLAS reads them once, when numpy loads.
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 from dataclasses import MISSING, fields
@@ -115,6 +116,11 @@ def run(args) -> int:
         return _train(config, out_dir, checkpoint)
     except (DataError, CheckpointError) as exc:
         print(f"convtui train: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except BrokenPipeError:
+        # stdout went away (e.g. `| head`): say so once, and keep Python's exit-time flush from raising again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        print("convtui train: error: the output pipe was closed; training stopped", file=sys.stderr)
         return EXIT_ERROR
     except OSError as exc:
         print(f"convtui train: error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
