@@ -48,7 +48,7 @@ class Run:
 
     def summary(self) -> str:
         """One line: name, model, epochs and the final test accuracy."""
-        parts = [self.name, self.model_name, f"{len(self.epochs)} epochs"]
+        parts = [self.name, self.model_name, f"{len(self.epochs)} epoch{'' if len(self.epochs) == 1 else 's'}"]
         val = self.final("val_accuracy")
         if val is not None:
             parts.append(f"test {val * 100:.2f}%")

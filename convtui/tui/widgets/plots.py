@@ -56,11 +56,17 @@ class MetricPlot(PlotextPlot):
         plt.clear_figure()
         plt.title(self.title)
         plt.xlabel(self.xlabel)
-        if self.ylim is not None:
-            plt.ylim(*self.ylim)
+        shown = []
         for series in self.series.values():
             xs, ys = thin(series.xs, series.ys)
             finite = [(x, y) for x, y in zip(xs, ys) if y == y and abs(y) != float("inf")]
             if finite:
                 plt.plot([x for x, _ in finite], [y for _, y in finite], label=series.label, marker=series.marker)
+                shown.extend(y for _, y in finite)
+        if self.ylim is not None:
+            plt.ylim(*self.ylim)
+        elif shown and max(shown) - min(shown) < 1e-9:
+            # One value (a run of one epoch): plotext would stretch the axis far past it, e.g. to 128%.
+            middle = shown[0]
+            plt.ylim(middle - max(abs(middle) * 0.05, 0.01), middle + max(abs(middle) * 0.05, 0.01))
         self.refresh()
