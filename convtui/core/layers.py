@@ -262,8 +262,24 @@ class _ConvRelu:
         return dx
 
 
+class _DenseRelu:
+    """Dense -> ReLU fused: the ReLU is applied in place on the GEMM's output, so no second (N, out) array."""
+
+    def __init__(self, dense):
+        self.dense = dense
+
+    def forward(self, x, training=False):
+        self._y = self.dense.forward(x, training)
+        np.maximum(self._y, 0, out=self._y)
+        return self._y
+
+    def backward(self, dy, input_grad=True):
+        return self.dense.backward(kernels.relu_backward(dy, self._y), input_grad=input_grad)
+
+
 def fused_steps(layers):
-    """The layers grouped into the steps Sequential runs: Conv2D + ReLU (+ MaxPool2D) become one fused step.
+    """The layers grouped into the steps Sequential runs: Conv2D + ReLU (+ MaxPool2D) and Dense + ReLU become
+    one fused step each.
 
     The fused steps compute exactly what the layers compute one by one (tests/core/test_layers.py checks it);
     they only skip the intermediate arrays. Exact types are matched, so a subclass keeps its own behaviour.
@@ -280,6 +296,10 @@ def fused_steps(layers):
             else:
                 steps.append(_ConvRelu(layer))
                 i += 2
+            continue
+        if type(layer) is Dense and type(nxt) is ReLU:
+            steps.append(_DenseRelu(layer))
+            i += 2
             continue
         steps.append(layer)
         i += 1
@@ -320,7 +340,7 @@ class Sequential:
         steps = self._ran
         for i in range(len(steps) - 1, -1, -1):
             step = steps[i]
-            if i == 0 and isinstance(step, (Conv2D, Dense, _ConvRelu, _ConvReluMaxPool)):
+            if i == 0 and isinstance(step, (Conv2D, Dense, _ConvRelu, _ConvReluMaxPool, _DenseRelu)):
                 dy = step.backward(dy, input_grad=input_grad)
             else:
                 dy = step.backward(dy)

@@ -296,3 +296,30 @@ def test_layers_keep_float32_and_shapes():
         (8,), (10,)]
     drop = Dropout(0.5, rng=np.random.default_rng(0))
     assert drop.forward(x, training=False) is x
+
+
+def test_dense_relu_is_fused_and_equals_layer_by_layer():
+    rng = np.random.default_rng(24)
+    model = Sequential([
+        Dense(12, 9, init="he_normal", rng=rng, dtype=np.float64, name="dense1"), ReLU(),
+        Dense(9, 7, rng=rng, dtype=np.float64, name="dense2"), ReLU(),
+        Dense(7, 10, rng=rng, dtype=np.float64, name="output"),
+    ], input_shape=(12,))
+    assert [type(s).__name__ for s in fused_steps(model.layers)] == ["_DenseRelu", "_DenseRelu", "Dense"]
+    x = random((5, 12), 25) - 0.5  # negative pre-activations too, so the ReLU masks something
+    labels = np.array([0, 3, 9, 3, 1])
+    h = x
+    for layer in model.layers:
+        h = layer.forward(h, True)
+    _, dlogits, _ = kernels.softmax_cross_entropy(h, labels)
+    d = dlogits
+    for layer in reversed(model.layers):
+        d = layer.backward(d)
+    ref_grads = {p.name: p.grad.copy() for p in model.params()}
+    logits = model.forward(x, True)
+    np.testing.assert_allclose(logits, h, rtol=1e-12, atol=1e-12)
+    _, dlogits, _ = kernels.softmax_cross_entropy(logits, labels)
+    np.testing.assert_allclose(model.backward(dlogits), d, rtol=1e-10, atol=1e-12)
+    for p in model.params():
+        np.testing.assert_allclose(p.grad, ref_grads[p.name], rtol=1e-10, atol=1e-12, err_msg=p.name)
+    assert model.backward(dlogits, input_grad=False) is None
