@@ -215,3 +215,19 @@ def test_data_folder_in_mnist_layout_trains_and_evaluates(tmp_path):
     line = evaluated.stdout.splitlines()[1]
     assert "/120)" in line
     assert float(line.split()[2].rstrip("%")) > 90.0
+
+
+def test_a_resumed_run_keeps_the_thread_count_it_was_trained_with(tmp_path):
+    """BLAS reads its thread count once, before numpy loads: the CLI takes it from the run's config.json."""
+    import argparse
+    import json
+
+    from convtui.commands.train import _resumed_thread_count
+
+    (tmp_path / "config.json").write_text(json.dumps({"config": {"threads": 1}}))
+    resume = str(tmp_path / "checkpoint.npz")
+    assert _resumed_thread_count(argparse.Namespace(threads=None, resume=resume)) == 1
+    assert _resumed_thread_count(argparse.Namespace(threads=2, resume=resume)) == 2  # the flag wins
+    assert _resumed_thread_count(argparse.Namespace(threads=None, resume=None)) is None
+    (tmp_path / "config.json").write_text("{ damaged")
+    assert _resumed_thread_count(argparse.Namespace(threads=None, resume=resume)) is None

@@ -11,6 +11,7 @@ because OpenBLAS reads them once, when numpy loads.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -88,8 +89,21 @@ def build_config(args):
         raise UsageError(str(exc)) from None
 
 
+def _resumed_thread_count(args) -> int | None:
+    """The thread count a resumed run was trained with, read from the config.json beside its checkpoint without
+    numpy (the BLAS thread count must be set before numpy loads, or a resumed run would not repeat the original)."""
+    if args.threads is not None or not args.resume:
+        return args.threads
+    try:
+        saved = json.loads((Path(args.resume).parent / "config.json").read_text(encoding="utf-8"))
+        threads = saved["config"]["threads"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return threads if isinstance(threads, int) else None
+
+
 def run(args) -> int:
-    set_thread_count(args.threads)
+    set_thread_count(_resumed_thread_count(args))
     from convtui.core.checkpoint import CheckpointError
     from convtui.core.data import DataError
 

@@ -306,6 +306,9 @@ def fused_steps(layers):
     return steps
 
 
+_WEIGHTED_STEPS = (Conv2D, Dense, _ConvRelu, _ConvReluMaxPool, _DenseRelu)
+
+
 class Sequential:
     """Layers applied in order; the last one gives logits (softmax lives in the fused loss).
 
@@ -338,9 +341,11 @@ class Sequential:
         """dL/dy of the logits -> every Param.grad, and dL/dx of the input (None when input_grad is False:
         the trainer needs only the parameter gradients, and the first layer's dx is a whole GEMM)."""
         steps = self._ran
+        # The first step with weights may skip its dx: the steps before it (a Flatten, say) have nothing to learn.
+        first = next((i for i, step in enumerate(steps) if isinstance(step, _WEIGHTED_STEPS)), 0)
         for i in range(len(steps) - 1, -1, -1):
             step = steps[i]
-            if i == 0 and isinstance(step, (Conv2D, Dense, _ConvRelu, _ConvReluMaxPool, _DenseRelu)):
+            if i == first and isinstance(step, _WEIGHTED_STEPS):
                 dy = step.backward(dy, input_grad=input_grad)
             else:
                 dy = step.backward(dy)

@@ -114,3 +114,11 @@ def test_a_text_file_is_named_as_not_an_archive(tmp_path):
     path.write_text("hello\n")
     with pytest.raises(CheckpointError, match=r"not a convtui checkpoint \(not an \.npz archive\)$"):
         load_checkpoint(path)
+
+
+def test_atomic_writes_get_the_mode_a_plain_open_would(tmp_path):
+    import stat
+
+    atomic.write_text(tmp_path / "metrics.csv", "epoch\n")
+    # mkstemp alone would leave 0600: a run trained on a shared server would be unreadable to the team.
+    assert stat.S_IMODE((tmp_path / "metrics.csv").stat().st_mode) == 0o666 & ~atomic._UMASK

@@ -301,12 +301,13 @@ def test_layers_keep_float32_and_shapes():
 def test_dense_relu_is_fused_and_equals_layer_by_layer():
     rng = np.random.default_rng(24)
     model = Sequential([
+        Flatten(),  # as in the mlp presets: the first step with weights is not step 0
         Dense(12, 9, init="he_normal", rng=rng, dtype=np.float64, name="dense1"), ReLU(),
         Dense(9, 7, rng=rng, dtype=np.float64, name="dense2"), ReLU(),
         Dense(7, 10, rng=rng, dtype=np.float64, name="output"),
-    ], input_shape=(12,))
-    assert [type(s).__name__ for s in fused_steps(model.layers)] == ["_DenseRelu", "_DenseRelu", "Dense"]
-    x = random((5, 12), 25) - 0.5  # negative pre-activations too, so the ReLU masks something
+    ], input_shape=(3, 4))
+    assert [type(s).__name__ for s in fused_steps(model.layers)] == ["Flatten", "_DenseRelu", "_DenseRelu", "Dense"]
+    x = random((5, 3, 4), 25) - 0.5  # negative pre-activations too, so the ReLU masks something
     labels = np.array([0, 3, 9, 3, 1])
     h = x
     for layer in model.layers:
@@ -323,3 +324,5 @@ def test_dense_relu_is_fused_and_equals_layer_by_layer():
     for p in model.params():
         np.testing.assert_allclose(p.grad, ref_grads[p.name], rtol=1e-10, atol=1e-12, err_msg=p.name)
     assert model.backward(dlogits, input_grad=False) is None
+    for p in model.params():  # the same gradients without the first dense layer's dx
+        np.testing.assert_allclose(p.grad, ref_grads[p.name], rtol=1e-10, atol=1e-12, err_msg=p.name)
