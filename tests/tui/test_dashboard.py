@@ -246,7 +246,8 @@ def test_confusion_lines_put_the_share_right_before_the_counts():
     assert lines[5] == "80.8% right on 130 test digits"
 
 
-async def test_escape_during_a_run_stops_it_and_goes_back_only_when_it_has_stopped(tmp_path):
+@pytest.mark.parametrize("key", ["escape", "backspace"])
+async def test_escape_during_a_run_stops_it_and_goes_back_only_when_it_has_stopped(tmp_path, key):
     from textual.screen import Screen
 
     config = TrainConfig.for_model("mlp", limit=20000, epochs=3, batch_size=10)
@@ -266,6 +267,6 @@ async def test_escape_during_a_run_stops_it_and_goes_back_only_when_it_has_stopp
         screen.set_focus(None)
         await pilot.press("s")
         await wait_until(pilot, lambda: screen.last_step is not None)
-        await pilot.press("escape")
+        await pilot.press(key)
         await wait_until(pilot, lambda: app.screen is not screen)
         assert screen.last_done.reason == "stopped" and screen.last_done.checkpoint is not None

@@ -53,6 +53,7 @@ class DashboardScreen(Screen):
         Binding("right_square_bracket", "digit(1)", "Next digit", key_display="]", show=False),
         Binding("d", "draw", "Draw"),
         Binding("escape", "leave", "Back"),
+        Binding("backspace", "leave", "Back", show=False),  # the app's other back key: same wait for the trainer
     ]
 
     DEFAULT_CSS = """
@@ -259,6 +260,9 @@ class DashboardScreen(Screen):
         self.say(message.text)
         self.notify(message.text, severity="error", timeout=8)
         self.show_status()
+        if self.leaving:  # the run ended on its own while we waited to leave: go back as asked
+            self.leaving = False
+            self.app.action_back()
 
     def finish(self, done: ev.Done) -> None:
         self.last_done, self.state = done, "done"
