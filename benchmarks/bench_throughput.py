@@ -127,7 +127,7 @@ def main() -> int:
           f"of the measured sgemm peak ({median(cnn, 'sgemm_peak_gflops_per_s'):.0f} GFLOP/s)")
     print(f"cnn compile: {compile_info['cold_s']:.1f} s cold, {compile_info['cached_s']:.2f} s cached; "
           f"fresh process to first step {compile_info['startup_s']:.2f} s")
-    print(f"peak RSS of the bench process: " + ", ".join(f"{m} {median(ours[m], 'peak_rss_mb'):.0f} MB"
+    print("peak RSS of the bench process: " + ", ".join(f"{m} {median(ours[m], 'peak_rss_mb'):.0f} MB"
                                                          for m in MODELS))
     if not have_torch:
         print("(no torch venv found: only convtui's figures)")

@@ -1,6 +1,6 @@
 """A run folder (`convtui train --out DIR`): config.json, metrics.csv and checkpoint.npz, all written atomically.
 
-The app's run viewer reads the same files back with `read_run`.
+`convtui.core.run_reader` reads them back, for the app's run viewer and the tests.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ import io
 import json
 import platform
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from convtui.core import atomic
@@ -59,38 +58,3 @@ def write_metrics(folder: Path, rows: list[dict]) -> Path:
     path = Path(folder) / METRICS_FILE
     atomic.write_text(path, buffer.getvalue())
     return path
-
-
-def read_metrics(path: str | Path) -> list[dict]:
-    """metrics.csv back as dicts of numbers (None for an empty cell)."""
-    with open(path, newline="", encoding="utf-8") as handle:
-        rows = []
-        for row in csv.DictReader(handle):
-            parsed = {}
-            for key, value in row.items():
-                if value in ("", None):
-                    parsed[key] = None
-                elif key in ("epoch", "steps"):
-                    parsed[key] = int(value)
-                else:
-                    parsed[key] = float(value)
-            rows.append(parsed)
-        return rows
-
-
-@dataclass(frozen=True)
-class Run:
-    folder: Path
-    config: TrainConfig
-    metrics: list[dict]
-    checkpoint: Path | None
-
-
-def read_run(folder: str | Path) -> Run:
-    """Read a run folder; raises FileNotFoundError / ValueError with the file's name on a bad folder."""
-    folder = Path(folder)
-    manifest = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
-    metrics_path, checkpoint = folder / METRICS_FILE, folder / CHECKPOINT_FILE
-    return Run(folder, TrainConfig.from_dict(manifest["config"]),
-               read_metrics(metrics_path) if metrics_path.exists() else [],
-               checkpoint if checkpoint.exists() else None)

@@ -2,6 +2,7 @@
 stop and divergence."""
 
 import json
+import math
 import threading
 
 import numpy as np
@@ -13,7 +14,8 @@ from convtui.core.data import load_split
 from convtui.core.evaluate import evaluate
 from convtui.core.events import Compiling, Done, EpochEnd, Step, TrainStart
 from convtui.core.progress import format_confusion_matrix, format_event
-from convtui.core.runs import METRICS_COLUMNS, read_metrics, read_run
+from convtui.core.run_reader import read_metrics, read_run
+from convtui.core.runs import METRICS_COLUMNS
 from convtui.core.train import Trainer
 
 
@@ -27,7 +29,7 @@ def run_all(trainer):
 
 
 def metrics_without_time(path):
-    return [{k: v for k, v in row.items() if k != "elapsed_s"} for row in read_metrics(path)]
+    return {column: values for column, values in read_metrics(path).items() if column != "elapsed_s"}
 
 
 @pytest.mark.slow
@@ -45,10 +47,10 @@ def test_short_mlp_run_learns_and_writes_its_files(tmp_path, val_data):
     done = events[-1]
     assert isinstance(done, Done) and done.reason == "completed" and done.epochs_completed == 1
 
-    rows = read_metrics(tmp_path / "metrics.csv")
-    assert tuple(rows[0]) == METRICS_COLUMNS
-    assert rows[0]["epoch"] == 1 and rows[0]["lr"] == 0.01 and rows[0]["steps"] == 20
-    assert rows[0]["val_accuracy"] == epoch_end.val_accuracy
+    columns = read_metrics(tmp_path / "metrics.csv")
+    assert tuple(columns) == METRICS_COLUMNS
+    assert columns["epoch"] == [1] and columns["lr"] == [0.01] and columns["steps"] == [20]
+    assert columns["val_accuracy"] == [epoch_end.val_accuracy]
     manifest = json.loads((tmp_path / "config.json").read_text())
     assert manifest["config"]["model"] == "mlp" and manifest["seed"] == 0
     assert {"convtui", "numpy", "numba", "python"} <= set(manifest["versions"])
@@ -57,7 +59,8 @@ def test_short_mlp_run_learns_and_writes_its_files(tmp_path, val_data):
     assert checkpoint.epoch == 1
     assert evaluate(model, val_data).accuracy == epoch_end.val_accuracy
     run = read_run(tmp_path)
-    assert run.config == config and len(run.metrics) == 1 and run.checkpoint == tmp_path / "checkpoint.npz"
+    assert TrainConfig.from_dict(run.config) == config
+    assert run.epochs == [1] and run.checkpoint == tmp_path / "checkpoint.npz"
 
 
 @pytest.mark.slow
@@ -120,8 +123,8 @@ def test_stop_request_saves_and_reports_stopped(tmp_path, val_data, use_callable
     assert checkpoint.epoch == 0  # the cut-short epoch is trained again on resume
     for p in trainer.model.params():
         np.testing.assert_array_equal(checkpoint.params[p.name], p.value)  # what was learned is kept
-    (row,) = read_metrics(tmp_path / "metrics.csv")
-    assert row["epoch"] == 1 and row["steps"] == 5 and row["val_accuracy"] is None
+    columns = read_metrics(tmp_path / "metrics.csv")
+    assert columns["epoch"] == [1] and columns["steps"] == [5] and math.isnan(columns["val_accuracy"][0])
 
 
 def test_divergence_stops_and_keeps_a_loadable_checkpoint(tmp_path, val_data):
@@ -167,4 +170,4 @@ def test_resume_of_a_finished_run_says_so(tmp_path, val_data):
     events = run_all(Trainer(config, out_dir=tmp_path, resume=tmp_path / "checkpoint.npz", val_data=val_data))
     assert not any(isinstance(e, Step) for e in events)
     assert events[-1].reason == "completed" and "already trained for 1 epoch" in events[-1].message
-    assert len(read_metrics(tmp_path / "metrics.csv")) == 1
+    assert read_metrics(tmp_path / "metrics.csv")["epoch"] == [1]

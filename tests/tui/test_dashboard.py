@@ -1,7 +1,6 @@
 """The dashboard trains for real (our Numba kernels, real MNIST, a small subset) and shows it live."""
 
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
