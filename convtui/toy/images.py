@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from convtui.assets_path import xo_dir
+from convtui.core import atomic
 
 SIZE = 9
 LABELS = ("x", "o")
@@ -153,7 +154,7 @@ def save_user_image(pixels: np.ndarray, label: str, base_name: str, note: str = 
     name = free_name(base_name, set(image_names()))
     image = XOImage(name, label, pixels, note, "yours")
     path = folder / f"{name}.txt"
-    path.write_text(format_image(image), encoding="utf-8")
+    atomic.write_text(path, format_image(image))  # a crash mid-save never leaves half an image behind
     return parse_image(path.read_text(encoding="utf-8"), name, "yours", path)
 
 

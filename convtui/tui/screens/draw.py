@@ -3,9 +3,12 @@ a loaded checkpoint. The drawing is scaled and centred the way MNIST's digits we
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from rich.text import Text
 from textual import work
+from textual.worker import get_current_worker
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -16,6 +19,16 @@ from convtui.core import inspect
 from convtui.tui.train_worker import kernel_lock, latest_model
 from convtui.tui.widgets.canvas import DrawingCanvas
 from convtui.tui.widgets.heatmap import HeatmapGrid
+
+TEST_DIGITS_SHOWN = 100  # `t` cycles through the first test digits
+
+
+@functools.lru_cache(maxsize=1)
+def _first_test_digits():
+    """Read once: decompressing the test set on every key press would stall the UI thread."""
+    from convtui.core.data import load_split
+
+    return load_split("test", limit=TEST_DIGITS_SHOWN)
 
 BAR_WIDTH = 30
 LARGE_CANVAS_HEIGHT = 36  # below this terminal height the canvas uses half blocks
@@ -148,9 +161,13 @@ class DrawScreen(Screen):
     # ---------------------------------------------------------------- drawing and predicting
     def action_test_digit(self) -> None:
         """Put the next MNIST test digit on the canvas, to see what the model was trained on."""
-        from convtui.core.data import load_split
+        from convtui.core.data import DataError
 
-        test = load_split("test", limit=100)
+        try:
+            test = _first_test_digits()
+        except DataError as exc:
+            self.notify(f"no MNIST test digits: {exc}", severity="error")
+            return
         self.test_index = (self.test_index + 1) % len(test)
         self.query_one(DrawingCanvas).set_pixels(test.images[self.test_index] / 255.0)
 
@@ -175,6 +192,8 @@ class DrawScreen(Screen):
             return
         with kernel_lock:  # waits for the trainer's current step if the dashboard is training
             probs = inspect.predict(model, seen.astype(np.float32).reshape(1, 1, 28, 28))[0]
+        if get_current_worker().is_cancelled:  # a newer drawing's prediction is on its way: do not cover it
+            return
         self.app.call_from_thread(self.show_prediction, probs)
 
     def show_prediction(self, probs: np.ndarray | None) -> None:
