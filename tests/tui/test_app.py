@@ -44,6 +44,20 @@ async def test_enter_opens_the_highlighted_lesson_and_escape_returns():
         assert isinstance(app.screen, IndexScreen)
 
 
+async def test_a_burst_of_keys_opens_the_lesson_the_cursor_reached():
+    """Keys that arrive together (typed fast, or bunched over SSH) are handled in order: Enter must not overtake
+    the j presses ahead of it."""
+    from textual import events
+
+    app = ConvTuiApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        for key in ["j", "j", "j", "j", "enter"]:
+            app.post_message(events.Key(key, "\r" if key == "enter" else key))
+        await pilot.pause(0.5)
+        assert app.screen.__class__.__name__ == "FiltersScreen"  # the 5th lesson in the index
+
+
 async def test_missing_module_opens_a_placeholder(monkeypatch):
     from convtui.tui import app as app_module
     from convtui.tui.lessons import Lesson

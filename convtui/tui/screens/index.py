@@ -12,17 +12,23 @@ from textual.widgets.option_list import Option
 from convtui.tui.lessons import LESSONS
 
 
+class LessonList(OptionList):
+    """The lessons. Its keys live on the list itself, not on the screen with priority: a priority Enter would run
+    before the j/k presses queued ahead of it (typed fast, or arriving in one burst over SSH) and open the wrong
+    lesson."""
+
+    BINDINGS = [
+        Binding("enter", "select", "Open lesson", key_display="⏎"),
+        Binding("j", "cursor_down", "Down", show=False),
+        Binding("k", "cursor_up", "Up", show=False),
+    ]
+
+
 class IndexScreen(Screen):
     """Pick a lesson with the arrow keys and Enter."""
 
     HELP = ("Lessons follow the lecture. Move with up/down (or j/k), open with Enter. "
             "Lessons marked 'coming soon' are not built yet.")
-    BINDINGS = [
-        Binding("enter", "open", "Open lesson", priority=True),  # priority: shown in the footer
-        Binding("j", "cursor_down", "Down", show=False),
-        Binding("k", "cursor_up", "Up", show=False),
-    ]
-
     def compose(self) -> ComposeResult:
         from convtui.tui.app import lesson_available
 
@@ -41,7 +47,7 @@ class IndexScreen(Screen):
             if not lesson_available(lesson):
                 prompt.append("  (coming soon)", style="dim italic")
             options.append(Option(prompt, id=lesson.name))
-        yield OptionList(*options, id="lessons")
+        yield LessonList(*options, id="lessons")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -52,12 +58,3 @@ class IndexScreen(Screen):
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         if event.option.id:
             self.app.open_lesson(event.option.id)
-
-    def action_open(self) -> None:
-        self.query_one("#lessons", OptionList).action_select()
-
-    def action_cursor_down(self) -> None:
-        self.query_one("#lessons", OptionList).action_cursor_down()
-
-    def action_cursor_up(self) -> None:
-        self.query_one("#lessons", OptionList).action_cursor_up()
