@@ -10,7 +10,7 @@ from textual.widgets import Static
 
 from convtui.toy.formatting import format_value
 from convtui.toy.xo import FILTER_SIZE, FILTERS, window_step
-from convtui.tui.screens.xo_base import XOLessonScreen
+from convtui.tui.screens.xo_base import XOLessonScreen, cursor_bindings
 from convtui.tui.widgets.grid import NumberGrid
 
 WINDOW_STYLE = "bold color(226)"  # yellow brackets: the 3x3 window on the image
@@ -32,11 +32,7 @@ class FiltersScreen(XOLessonScreen):
         Binding("a", "autoplay", "Play"),
         Binding("c", "complete", "Complete"),
         Binding("r", "reset", "Reset"),
-        Binding("left", "move(0, -1)", "Move window", show=False, priority=True),
-        Binding("right", "move(0, 1)", "Move window", show=False, priority=True),
-        Binding("up", "move(-1, 0)", "Move window", show=False, priority=True),
-        Binding("down", "move(1, 0)", "Move window", show=False, priority=True),
-    ]
+    ] + cursor_bindings("Move window")
 
     def __init__(self) -> None:
         super().__init__()

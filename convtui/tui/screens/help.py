@@ -1,4 +1,5 @@
-"""`?`: the keys of the screen underneath (from its BINDINGS) and of the app, plus the screen's HELP text."""
+"""`?`: the keys of the screen underneath (its BINDINGS and its focused widget's), of the app, and the screen's
+HELP text."""
 
 from __future__ import annotations
 
@@ -25,6 +26,21 @@ def binding_rows(bindings) -> list[tuple[str, str]]:
     return rows
 
 
+def own_bindings(node) -> list:
+    """The bindings convtui itself gives `node`'s class and its convtui base classes (not Textual's defaults),
+    most specific first, one per key."""
+    bindings, seen = [], set()
+    for cls in type(node).__mro__:
+        if not cls.__module__.startswith("convtui."):
+            continue
+        for binding in cls.__dict__.get("BINDINGS", []):
+            key = binding.key if isinstance(binding, Binding) else binding[0]
+            if key not in seen:
+                seen.add(key)
+                bindings.append(binding)
+    return bindings
+
+
 class HelpScreen(ModalScreen):
     """A key list for the screen it was opened over; any of escape, ? or q closes it."""
 
@@ -42,7 +58,10 @@ class HelpScreen(ModalScreen):
         table = Table(show_header=True, header_style="bold", box=None, padding=(0, 2))
         table.add_column("key")
         table.add_column("does")
-        self.key_rows = binding_rows(type(self.under).BINDINGS) + binding_rows(type(self.app).BINDINGS)
+        # The focused widget's own keys too: the lesson list, for one, carries Enter itself.
+        focused = self.under.focused
+        self.key_rows = (binding_rows(own_bindings(focused) if focused is not None else [])
+                         + binding_rows(own_bindings(self.under)) + binding_rows(own_bindings(self.app)))
         for key, description in self.key_rows:
             table.add_row(key, description)
         title = getattr(self.under, "TITLE", None) or getattr(self.under, "title", None) or "convtui"

@@ -18,7 +18,7 @@ class LessonList(OptionList):
     lesson."""
 
     BINDINGS = [
-        Binding("enter", "select", "Open lesson", key_display="⏎"),
+        Binding("enter", "select", "Open lesson"),
         Binding("j", "cursor_down", "Down", show=False),
         Binding("k", "cursor_up", "Up", show=False),
     ]

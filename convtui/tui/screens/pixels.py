@@ -10,7 +10,7 @@ from textual.widgets import Static
 
 from convtui.toy.images import LABELS, ImageFormatError, mismatches, save_user_image, user_dir
 from convtui.toy.vote import shipped_vote_weights, vote
-from convtui.tui.screens.xo_base import XOLessonScreen
+from convtui.tui.screens.xo_base import XOLessonScreen, cursor_bindings
 from convtui.tui.widgets.grid import NumberGrid
 
 MISMATCH_STYLE = "bold color(203)"
@@ -34,11 +34,7 @@ class PixelsScreen(XOLessonScreen):
         Binding("space", "toggle_pixel", "Flip pixel"),
         Binding("l", "switch_label", "Label", show=False),
         Binding("s", "save", "Save"),
-        Binding("left", "move(0, -1)", "Move cursor", show=False, priority=True),
-        Binding("right", "move(0, 1)", "Move cursor", show=False, priority=True),
-        Binding("up", "move(-1, 0)", "Move cursor", show=False, priority=True),
-        Binding("down", "move(1, 0)", "Move cursor", show=False, priority=True),
-    ]
+    ] + cursor_bindings("Move cursor")
 
     def __init__(self) -> None:
         super().__init__()

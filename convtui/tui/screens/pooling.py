@@ -10,7 +10,7 @@ from textual.widgets import Static
 
 from convtui.toy.formatting import format_value
 from convtui.toy.xo import POOL, POOL_STRIDE, convolve, is_partial_window, pool, pool_window, relu
-from convtui.tui.screens.xo_base import XOLessonScreen
+from convtui.tui.screens.xo_base import XOLessonScreen, cursor_bindings
 from convtui.tui.widgets.grid import NumberGrid
 
 WINDOW_STYLE = "bold color(226)"  # yellow: the window feeding the cursor's cell
@@ -29,11 +29,7 @@ class PoolingScreen(XOLessonScreen):
             "t switches between max and mean pooling.")
     BINDINGS = XOLessonScreen.IMAGE_BINDINGS + XOLessonScreen.FILTER_BINDINGS + [
         Binding("t", "toggle_mode", "Max/mean"),
-        Binding("left", "move(0, -1)", "Move cursor", show=False, priority=True),
-        Binding("right", "move(0, 1)", "Move cursor", show=False, priority=True),
-        Binding("up", "move(-1, 0)", "Move cursor", show=False, priority=True),
-        Binding("down", "move(1, 0)", "Move cursor", show=False, priority=True),
-    ]
+    ] + cursor_bindings("Move cursor")
 
     def __init__(self) -> None:
         super().__init__()

@@ -16,6 +16,17 @@ from convtui.toy.images import XOImage, all_images
 from convtui.toy.xo import FILTERS, ToyFilter
 
 
+class LessonBody(VerticalScroll, can_focus=False):
+    """The scrolling lesson body. It never takes focus, so arrow keys reach the lesson's own bindings without
+    `priority` (priority keys would overtake ordinary ones queued ahead of them); PgUp/PgDn scroll it instead."""
+
+
+def cursor_bindings(description: str) -> list[Binding]:
+    """Arrow keys bound to `move(row_step, col_step)`."""
+    return [Binding(key, f"move({dr}, {dc})", description, show=False)
+            for key, dr, dc in (("left", 0, -1), ("right", 0, 1), ("up", -1, 0), ("down", 1, 0))]
+
+
 class XOLessonScreen(Screen):
     """Base of the toy ConvNet lessons: `n`/`p` step through the images, `f` (where bound) through the filters."""
 
@@ -25,7 +36,10 @@ class XOLessonScreen(Screen):
         Binding("p", "previous_image", "Previous image", show=False),
     ]
     FILTER_BINDINGS = [Binding("f", "next_filter", "Filter", tooltip="Next filter: \\, X, /")]
-    BINDINGS = IMAGE_BINDINGS
+    BINDINGS = IMAGE_BINDINGS + [
+        Binding("pageup", "scroll_body(-1)", "Scroll up", show=False),
+        Binding("pagedown", "scroll_body(1)", "Scroll down", show=False),
+    ]
 
     def __init__(self) -> None:
         super().__init__()
@@ -36,11 +50,15 @@ class XOLessonScreen(Screen):
     # ---------------------------------------------------------------- layout
     def compose(self) -> ComposeResult:
         yield Header()
-        with VerticalScroll(classes="lesson-body"):
+        with LessonBody(classes="lesson-body"):
             if self.INTRO:
                 yield Static(self.INTRO, classes="lesson-text")
             yield from self.compose_lesson()
         yield Footer(compact=True)
+
+    def action_scroll_body(self, direction: int) -> None:
+        body = self.query_one(LessonBody)
+        body.scroll_page_down() if direction > 0 else body.scroll_page_up()
 
     def compose_lesson(self) -> ComposeResult:
         yield from ()
