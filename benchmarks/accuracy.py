@@ -34,9 +34,9 @@ def parse_args(argv=None):
 
 
 def train_once(model, seed, args, val_data):
-    from convtui.core.config import TrainConfig
-    from convtui.core.events import Done, EpochEnd, Step
-    from convtui.core.train import Trainer
+    from convtui.core.training.config import TrainConfig
+    from convtui.core.training.events import Done, EpochEnd, Step
+    from convtui.core.training.trainer import Trainer
 
     epochs = args.cnn_epochs if model == "cnn" else None
     config = TrainConfig.for_model(model, epochs=epochs, seed=seed, limit=args.limit, threads=args.threads)
@@ -63,8 +63,8 @@ def main(argv=None) -> int:
         for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "NUMBA_NUM_THREADS"):
             os.environ[name] = str(args.threads)
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from convtui.core.data import load_split
-    from convtui.core.runs import package_versions
+    from convtui.core.storage.datasets import load_split
+    from convtui.core.storage.run_folder import package_versions
 
     val_data = load_split("test").head(args.val_limit)
     smoke = args.limit is not None or args.val_limit is not None

@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a ch
 
 from textual.app import App  # noqa: E402
 
-from convtui.core.config import TrainConfig  # noqa: E402
+from convtui.core.training.config import TrainConfig  # noqa: E402
 from convtui.tui.screens.dashboard import DashboardScreen  # noqa: E402
 from convtui.tui.screens.dashboard_panels import Panels  # noqa: E402
 

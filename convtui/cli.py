@@ -42,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)  # argparse itself exits 2 on a usage error
     try:
         if args.command is None:
+            from convtui import runtime
+
+            runtime.configure()  # before the app's imports load numpy
             from convtui.tui.app import run_app
 
             return run_app(screen=args.screen)

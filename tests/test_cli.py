@@ -172,8 +172,8 @@ def test_live_view_draws_a_bar_and_prints_epoch_lines():
     from rich.console import Console
 
     from convtui.commands.train_live import show_live
-    from convtui.core.config import TrainConfig
-    from convtui.core.events import Compiling, Done, EpochEnd, Step, TrainStart
+    from convtui.core.training.config import TrainConfig
+    from convtui.core.training.events import Compiling, Done, EpochEnd, Step, TrainStart
 
     def events():
         yield Compiling("compiling kernels for mlp")

@@ -6,10 +6,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-CORE_MODULES = ["convtui.core", "convtui.core.kernels", "convtui.core.layers", "convtui.core.initializers",
-                "convtui.core.events", "convtui.core.config", "convtui.core.data", "convtui.core.models",
-                "convtui.core.optim", "convtui.core.train", "convtui.core.checkpoint", "convtui.core.progress",
-                "convtui.core.atomic", "convtui.core.evaluate", "convtui.core.runs"]
+CORE_MODULES = ["convtui.core", "convtui.core.ops", "convtui.core.nn.layers", "convtui.core.nn.initializers",
+                "convtui.core.training.events", "convtui.core.training.config", "convtui.core.storage.datasets", "convtui.core.nn.architectures",
+                "convtui.core.nn.optimizers", "convtui.core.training.trainer", "convtui.core.storage.checkpoint", "convtui.core.training.text",
+                "convtui.core.storage.atomic", "convtui.core.training.evaluate", "convtui.core.storage.run_folder"]
 
 
 def run_python(code: str) -> subprocess.CompletedProcess:

@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 
 from convtui.cli import EXIT_ERROR, EXIT_OK, UsageError
-from convtui.core import set_thread_count
-from convtui.core.config import MODELS
+from convtui import runtime
+from convtui.core.training.config import MODELS
 
 DEFAULTS = {"batch_size": 100, "steps": 50, "warmup": 10}
 
@@ -78,9 +78,9 @@ def format_table(r: dict) -> str:
 
 def run(args) -> int:
     options = parse(args)
-    set_thread_count(options.pop("threads"))
-    from convtui.core.bench import run_benchmark
-    from convtui.core.data import DataError
+    runtime.configure(options.pop("threads"))
+    from convtui.core.training.bench import run_benchmark
+    from convtui.core.storage.datasets import DataError
 
     try:
         result = run_benchmark(**options)

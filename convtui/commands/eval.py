@@ -20,19 +20,19 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    if args.threads is not None:
-        if args.threads < 1:
-            raise UsageError(f"--threads {args.threads} is invalid: must be a whole number of at least 1")
-        from convtui.core import set_thread_count
+    from convtui import runtime
 
-        set_thread_count(args.threads)
+    if args.threads is not None and not 1 <= args.threads <= runtime.MAX_THREADS:
+        raise UsageError(f"--threads {args.threads} is invalid: must be a whole number from 1 to "
+                         f"{runtime.MAX_THREADS}")
+    runtime.configure(args.threads)
     from pathlib import Path
 
-    from convtui.core.checkpoint import CheckpointError, load_model
-    from convtui.core.data import DataError, load_split
-    from convtui.core.evaluate import confusion_matrix, evaluate
-    from convtui.core.progress import format_confusion_matrix, plural
-    from convtui.core.runs import CHECKPOINT_FILE
+    from convtui.core.storage.checkpoint import CheckpointError, load_model
+    from convtui.core.storage.datasets import DataError, load_split
+    from convtui.core.training.evaluate import confusion_matrix, evaluate
+    from convtui.core.training.text import format_confusion_matrix, plural
+    from convtui.core.storage.run_folder import CHECKPOINT_FILE
 
     path = Path(args.checkpoint)
     if path.is_dir():

@@ -18,9 +18,9 @@ import sys
 from dataclasses import MISSING, fields
 from pathlib import Path
 
+from convtui import runtime
 from convtui.cli import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, UsageError
-from convtui.core import set_thread_count
-from convtui.core.config import TrainConfig
+from convtui.core.training.config import ConfigError, TrainConfig, config_field, field_problem
 
 CLI_ONLY = ("out", "resume")
 
@@ -42,7 +42,7 @@ METAVARS = {"epochs": "N", "batch_size": "B", "lr": "LR", "decay": "D", "momentu
 
 def add_parser(sub) -> None:
     """One flag per TrainConfig field, so the CLI cannot drift from the config (and the app's form)."""
-    from convtui.core.config import PRESET_FIELDS
+    from convtui.core.training.config import PRESET_FIELDS
 
     parser = sub.add_parser("train", help="train a model preset on MNIST, headless",
                             description="Train a model preset on MNIST with convtui's own kernels. Unset flags "
@@ -58,7 +58,7 @@ def add_parser(sub) -> None:
             help_text += " (default: from the preset)"
         elif default is not None:
             help_text += f" (default: {default})"
-        kind = {"int": int, "float": float}.get(str(f.type).split(" ")[0], str)
+        kind = f.metadata["kind"]
         parser.add_argument(flag, dest=f.name, default=None, type=_number(kind) if kind is not str else str,
                             choices=f.metadata.get("choices"), help=help_text, metavar=METAVARS.get(f.name))
     parser.add_argument("--out", metavar="DIR", help="run folder for config.json, metrics.csv and checkpoint.npz "
@@ -72,21 +72,27 @@ def _overrides(args) -> dict:
 
 def build_config(args):
     """(config, checkpoint or None) from the flags; raises UsageError for bad values."""
-    from convtui.core.checkpoint import load_checkpoint
-    from convtui.core.config import ConfigError
+    from convtui.core.storage.checkpoint import load_checkpoint
 
     try:
         if args.resume:
             checkpoint = load_checkpoint(args.resume)
             if args.model and args.model != checkpoint.model_name:
-                from convtui.core.checkpoint import CheckpointError
+                from convtui.core.storage.checkpoint import CheckpointError
 
                 raise CheckpointError(f"{args.resume}: checkpoint holds model '{checkpoint.model_name}', "
                                       f"not '{args.model}'")
             return checkpoint.config.with_overrides(**_overrides(args)), checkpoint
         return TrainConfig.for_model(args.model or TrainConfig.model, **_overrides(args)), None
     except ConfigError as exc:
-        raise UsageError(str(exc)) from None
+        raise UsageError(flag_message(exc)) from None
+
+
+def flag_message(exc: ConfigError) -> str:
+    """The CLI's wording of a config problem: the flag and the value the user typed."""
+    if exc.setting is None:
+        return str(exc)
+    return f"--{exc.setting.replace('_', '-')} {exc.value} is invalid: {exc.rule}"
 
 
 def _resumed_thread_count(args) -> int | None:
@@ -97,15 +103,20 @@ def _resumed_thread_count(args) -> int | None:
     try:
         saved = json.loads((Path(args.resume).parent / "config.json").read_text(encoding="utf-8"))
         threads = saved["config"]["threads"]
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
         return None
-    return threads if isinstance(threads, int) else None
+    # An out-of-range count saved there is ignored here; the checkpoint's own config is checked next, and
+    # refused with a clear line, before any thread is started.
+    return threads if field_problem(config_field("threads"), threads) is None else None
 
 
 def run(args) -> int:
-    set_thread_count(_resumed_thread_count(args))
-    from convtui.core.checkpoint import CheckpointError
-    from convtui.core.data import DataError
+    problem = field_problem(config_field("threads"), args.threads)
+    if problem is not None:  # before any thread pool starts: libgomp aborts on absurd counts
+        raise UsageError(f"--threads {args.threads} is invalid: {problem}")
+    runtime.configure(_resumed_thread_count(args))
+    from convtui.core.storage.checkpoint import CheckpointError
+    from convtui.core.storage.datasets import DataError
 
     try:
         config, checkpoint = build_config(args)
@@ -114,12 +125,12 @@ def run(args) -> int:
         elif checkpoint is not None:
             out_dir = checkpoint.path.parent
         else:
-            from convtui.core.runs import default_run_dir
+            from convtui.core.storage.run_folder import default_run_dir
 
             out_dir = default_run_dir(config.model)
         if out_dir.exists() and not out_dir.is_dir():
             raise UsageError(f"--out {out_dir} is a file, not a folder")
-        from convtui.core.runs import CHECKPOINT_FILE
+        from convtui.core.storage.run_folder import CHECKPOINT_FILE
 
         existing = out_dir / CHECKPOINT_FILE
         resuming_here = checkpoint is not None and existing.resolve() == checkpoint.path.resolve()
@@ -144,7 +155,7 @@ def run(args) -> int:
 def _train(config, out_dir: Path, checkpoint) -> int:
     import threading
 
-    from convtui.core.train import Trainer
+    from convtui.core.training.trainer import Trainer
 
     stop = threading.Event()
     trainer = Trainer(config, out_dir=out_dir, resume=checkpoint.path if checkpoint else None, stop=stop)
@@ -167,7 +178,7 @@ def _train(config, out_dir: Path, checkpoint) -> int:
             done = _show_plain(trainer.events(), config)
     finally:
         signal.signal(signal.SIGINT, previous)
-    from convtui.core.progress import format_done
+    from convtui.core.training.text import format_done
 
     if done.reason == "completed":
         print(format_done(done), flush=True)
@@ -178,8 +189,8 @@ def _train(config, out_dir: Path, checkpoint) -> int:
 
 def _show_plain(events, config):
     """Plain lines for logs and pipes: one every --log-every steps and one per epoch, no carriage returns."""
-    from convtui.core.events import Done, Step
-    from convtui.core.progress import format_event
+    from convtui.core.training.events import Done, Step
+    from convtui.core.training.text import format_event
 
     for event in events:
         if isinstance(event, Done):

@@ -9,8 +9,8 @@ from __future__ import annotations
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from convtui.core.events import Compiling, Done, EpochEnd, Step, TrainStart
-from convtui.core.progress import format_duration, format_event, format_percent
+from convtui.core.training.events import Compiling, Done, EpochEnd, Step, TrainStart
+from convtui.core.training.text import format_duration, format_event, format_percent
 
 
 def show_live(events, config, console: Console | None = None) -> Done:

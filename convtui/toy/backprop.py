@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from convtui.core.kernels import conv2d_backward, conv2d_forward
+from convtui.core.ops import conv2d_backward, conv2d_forward
 
 OUTPUTS = ((0, 0), (0, 1), (1, 0), (1, 1))  # h11, h12, h21, h22
 WEIGHTS = OUTPUTS  # W11, W12, W21, W22

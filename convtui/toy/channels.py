@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from convtui.core.kernels import conv2d_forward
+from convtui.core.ops import conv2d_forward
 
 CHANNELS, SIZE, PAD, FILTERS, F, STRIDE = 3, 5, 1, 2, 3, 2
 DEFAULT_SEED = 0

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from convtui.core.kernels import conv2d_forward
+from convtui.core.ops import conv2d_forward
 
 CURVE_FILTER = np.array([
     [0, 0, 0, 0, 0, 30, 0],

@@ -21,14 +21,15 @@ from pathlib import Path
 import numpy as np
 
 from convtui.assets_path import xo_dir
-from convtui.core import atomic
+from convtui.core.errors import ConvtuiError
+from convtui.core.storage import atomic
 
 SIZE = 9
 LABELS = ("x", "o")
 INK, PAPER = "#", "."
 
 
-class ImageFormatError(ValueError):
+class ImageFormatError(ConvtuiError, ValueError):
     """A text grid that is not a 9x9 X/O image; the message says which line and why."""
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from convtui.core.kernels import conv2d_forward, conv_output_size, resolve_padding, same_padding
+from convtui.core.ops import conv2d_forward, conv_output_size, resolve_padding, same_padding
 
 MODES = ("valid", "same", "explicit")
 LIMITS = {"n": (1, 64), "f": (1, 15), "s": (1, 8), "p": (0, 8)}

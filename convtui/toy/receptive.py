@@ -6,7 +6,7 @@ rows i*s .. i*s + f - 1, and the core keeps partial windows at the edge. Composi
 from the selected neuron down to the image, gives its footprint. Rows outside the image are padding
 zeros and are clipped away, which is why edge neurons have smaller footprints.
 
-The stacks are built from the core's own layers (`convtui.core.layers`), so the shapes shown are the
+The stacks are built from the core's own layers (`convtui.core.nn.layers`), so the shapes shown are the
 shapes training uses; by default the lecture's MNIST CNN (conv 5x5 SAME, pool 2, conv 5x5 SAME, pool 2).
 """
 
@@ -16,9 +16,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from convtui.core.data import DataError, load_split
-from convtui.core.kernels import resolve_padding
-from convtui.core.layers import Conv2D, MaxPool2D, Sequential
+from convtui.core.storage.datasets import DataError, load_split
+from convtui.core.ops import resolve_padding
+from convtui.core.nn.layers import Conv2D, MaxPool2D
+from convtui.core.nn.sequential import Sequential
 from convtui.toy.images import find_image
 
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from convtui.core.kernels import sgd_update, softmax_cross_entropy
-from convtui.core.layers import Dense
+from convtui.core.ops import sgd_update, softmax_cross_entropy
+from convtui.core.nn.layers import Dense
 from convtui.toy.images import LABELS, XOImage
 from convtui.toy.xo import features
 

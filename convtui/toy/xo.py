@@ -1,6 +1,6 @@
 """The lecture's toy ConvNet for X's and O's: filter -> ReLU -> pool, every intermediate kept.
 
-All arithmetic runs through the same kernels that train MNIST (`convtui.core.kernels`), in float64.
+All arithmetic runs through the same kernels that train MNIST (`convtui.core.ops`), in float64.
 The toy conv is the lecture's "Filtering: the math behind the match": line the 3x3 filter up with a patch,
 multiply pixel by pixel, add up, divide by the number of pixels (9). A perfect match gives 1.00.
 """
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from convtui.core.kernels import conv2d_forward, maxpool2d_forward, meanpool2d_forward, relu_forward
+from convtui.core.ops import conv2d_forward, maxpool2d_forward, meanpool2d_forward, relu_forward
 
 FILTER_SIZE = 3
 POOL, POOL_STRIDE = 2, 2

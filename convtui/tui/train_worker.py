@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from textual.message import Message
 
-from convtui.core import events as ev
-from convtui.core import inspect
+from convtui import runtime
+from convtui.core.training import events as ev
+from convtui.core.training import snapshots
 
 STEP_INTERVAL_S = 0.1  # at most ~10 step redraws per second
 SNAPSHOT_MIN_INTERVAL_S = 2.0
@@ -81,7 +82,7 @@ class StepUpdate(Message):
 class SnapshotReady(Message):
     """Panels 3-7's data at one moment, and where on the x axis (in epochs) it was taken."""
 
-    def __init__(self, snapshot: inspect.Snapshot, bands: inspect.BandHistory, x: float) -> None:
+    def __init__(self, snapshot: snapshots.Snapshot, bands: snapshots.BandHistory, x: float) -> None:
         super().__init__()
         self.snapshot, self.bands, self.x = snapshot, bands, x
 
@@ -108,7 +109,7 @@ class Samples:
 def make_samples(trainer, n_train: int = 300, n_test: int = 1000) -> Samples:
     """The first `n_train` training and `n_test` test images of the trainer's data (test falls back to train
     when validation is off). Fixed samples make consecutive snapshots comparable."""
-    from convtui.core.data import to_float
+    from convtui.core.storage.datasets import to_float
 
     train = trainer.train_data.head(n_train)
     test = (trainer.val_data if trainer.val_data is not None else trainer.train_data).head(n_test)
@@ -162,7 +163,7 @@ class TrainingSession:
                  cancelled: Callable[[], bool] = lambda: False, clock: Callable[[], float] = time.monotonic):
         self.trainer, self.samples, self.post, self.cancelled, self.clock = trainer, samples, post, cancelled, clock
         self.control = SessionControl()
-        self.bands = inspect.BandHistory()
+        self.bands = snapshots.BandHistory()
         self.model_copy = None  # the model as of the last snapshot, epoch end or the end, for the draw screen
         self._ema: tuple[float, float] | None = None
         self._pending: list[tuple[float, float, float]] = []
@@ -193,6 +194,8 @@ class TrainingSession:
     # ---------------------------------------------------------------- the loop (worker thread)
     def run(self) -> None:
         try:
+            # Numba's thread count is per calling thread: set this worker's, never the whole process's.
+            runtime.use_threads(getattr(getattr(self.trainer, "config", None), "threads", None))
             self._run(self.trainer.events())
         except Exception as exc:  # the worker must report, not die silently or crash the app
             self.post(TrainFailed(f"training failed: {type(exc).__name__}: {exc}"))
@@ -217,12 +220,12 @@ class TrainingSession:
                     self._snapshot(0.0 + event.start_epoch)
                     continue
                 if isinstance(event, ev.EpochEnd):
-                    self.model_copy = inspect.inference_copy(self.trainer.model)
+                    self.model_copy = self.trainer.model.inference_copy()
                     self.post(TrainEvent(event))
                     self._snapshot(event.epoch + 1.0)
                     continue
                 if isinstance(event, ev.Done):
-                    self.model_copy = inspect.inference_copy(self.trainer.model)
+                    self.model_copy = self.trainer.model.inference_copy()
                 self.post(TrainEvent(event))
             # Pausing between events holds the generator still: the trainer does no work meanwhile.
             while not self.control.resume.wait(0.1):
@@ -263,14 +266,14 @@ class TrainingSession:
         start = self.clock()
         s, (n_train, n_test) = self.samples, self._sizes
         with kernel_lock:
-            snapshot = inspect.take_snapshot(
+            snapshot = snapshots.take_snapshot(
                 self.trainer.model, int(round(x * self._steps_per_epoch)), s.train_images[:n_train],
                 s.train_labels[:n_train], s.test_images[:n_test], s.test_labels[:n_test],
                 feature_digit=self.feature_digit())
-        self.model_copy = inspect.inference_copy(self.trainer.model)
+        self.model_copy = self.trainer.model.inference_copy()
         self.bands.add(snapshot.step, snapshot.bands)
         # The UI gets its own copy of the history: the worker keeps appending to this one.
-        bands = inspect.BandHistory(self.bands.percentiles, list(self.bands.steps),
+        bands = snapshots.BandHistory(self.bands.percentiles, list(self.bands.steps),
                                     {k: list(v) for k, v in self.bands.series.items()})
         self.post(SnapshotReady(snapshot, bands, x))
         end = self.clock()

@@ -1,4 +1,4 @@
-"""Plain-loop NumPy references of the kernels in `convtui.core.kernels`, with the same names.
+"""Plain-loop NumPy references of the kernels in `convtui.core.ops`, with the same names.
 
 Each one is written from the definition, as directly as possible, so that a test comparing it to the fast kernel
 checks the fast kernel against the maths rather than against itself. They are slow: use small shapes.

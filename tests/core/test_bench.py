@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from convtui.core.bench import measure_compile, model_flops
-from convtui.core.models import build_model
+from convtui.core.training.bench import measure_compile, model_flops
+from convtui.core.nn.architectures import build_model
 
 ROOT = Path(__file__).resolve().parents[2]
 

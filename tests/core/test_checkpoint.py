@@ -5,12 +5,15 @@ import json
 import numpy as np
 import pytest
 
-from convtui.core import atomic
-from convtui.core.checkpoint import (CheckpointError, load_checkpoint, load_model, restore_optimizer,
+from convtui.core.storage import atomic
+from convtui.core.storage.checkpoint import (CheckpointError, load_checkpoint, load_model, restore_optimizer,
                                      restore_params, save_checkpoint)
-from convtui.core.config import TrainConfig
-from convtui.core.models import build_model
-from convtui.core.optim import make_optimizer
+from convtui.core.training.config import TrainConfig
+from convtui.core.nn.architectures import build_model
+from convtui.core.nn.optimizers import make_optimizer
+
+
+SHUFFLE_STATE = np.random.default_rng(7).bit_generator.state
 
 
 @pytest.fixture
@@ -23,7 +26,7 @@ def saved(tmp_path):
     optimizer.step(0.01)
     history = [{"epoch": 1, "loss": 0.5, "accuracy": 0.9, "val_loss": 0.4, "val_accuracy": 0.91, "lr": 0.01}]
     path = save_checkpoint(tmp_path / "checkpoint.npz", model=model, optimizer=optimizer, config=config,
-                           epoch=1, history=history, rng_states={"shuffle": {"x": 2 ** 100}})
+                           epoch=1, history=history, rng_states={"shuffle": SHUFFLE_STATE})
     return path, model, optimizer, config
 
 
@@ -31,7 +34,8 @@ def test_round_trip_is_exact(saved):
     path, model, optimizer, config = saved
     checkpoint = load_checkpoint(path)
     assert checkpoint.model_name == "mlp" and checkpoint.epoch == 1 and checkpoint.config == config
-    assert checkpoint.meta["rng"]["shuffle"]["x"] == 2 ** 100  # PCG64 states are 128-bit ints
+    assert checkpoint.meta["rng"]["shuffle"] == SHUFFLE_STATE  # PCG64 states hold 128-bit ints
+    assert SHUFFLE_STATE["state"]["state"] > 2 ** 64
     fresh = build_model("mlp", seed=99)
     restore_params(fresh, checkpoint, "mlp")
     for a, b in zip(model.params(), fresh.params()):

@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from convtui.core.config import MODELS, PRESETS, ConfigError, TrainConfig
+from convtui.core.training.config import MODELS, PRESETS, ConfigError, TrainConfig
 
 
 def test_presets_cover_every_model_in_lecture_order():
@@ -43,23 +43,31 @@ def test_lecture_decay_has_no_floor():
 
 
 @pytest.mark.parametrize("overrides, message", [
-    ({"epochs": -1}, "--epochs -1 is invalid"),
-    ({"epochs": 0}, "--epochs 0 is invalid"),
-    ({"batch_size": 0}, "--batch-size 0 is invalid"),
-    ({"lr": -1.0}, "--lr -1.0 is invalid"),
-    ({"lr": float("nan")}, "--lr nan is invalid"),
-    ({"limit": 0}, "--limit 0 is invalid"),
-    ({"threads": 0}, "--threads 0 is invalid"),
-    ({"dropout": 1.0}, "--dropout 1.0 is invalid"),
-    ({"momentum": -0.1}, "--momentum -0.1 is invalid"),
-    ({"decay": 0.0}, "--decay 0.0 is invalid"),
-    ({"seed": -3}, "--seed -3 is invalid"),
-    ({"optimizer": "rmsprop"}, "--optimizer rmsprop is invalid"),
-    ({"log_every": 0}, "--log-every 0 is invalid"),
+    ({"epochs": -1}, "epochs -1 is invalid"),
+    ({"epochs": 0}, "epochs 0 is invalid"),
+    ({"batch_size": 0}, "batch size 0 is invalid"),
+    ({"lr": -1.0}, "learning rate -1.0 is invalid"),
+    ({"lr": float("nan")}, "learning rate nan is invalid"),
+    ({"limit": 0}, "image limit 0 is invalid"),
+    ({"threads": 0}, "thread count 0 is invalid"),
+    ({"dropout": 1.0}, "dropout rate 1.0 is invalid"),
+    ({"momentum": -0.1}, "momentum -0.1 is invalid"),
+    ({"decay": 0.0}, "decay factor 0.0 is invalid"),
+    ({"seed": -3}, "seed -3 is invalid"),
+    ({"optimizer": "rmsprop"}, "optimiser rmsprop is invalid"),
+    ({"log_every": 0}, "log interval 0 is invalid"),
+    ({"threads": 40000}, "thread count 40000 is invalid: must be a whole number from 1 to 256"),
+    ({"epochs": "3"}, "epochs '3' is invalid"),
+    ({"batch_size": 10 ** 7}, "batch size 10000000 is invalid"),
+    ({"lr": 1e300}, "learning rate 1e\\+300 is invalid"),
 ])
-def test_bad_values_name_the_flag(overrides, message):
-    with pytest.raises(ConfigError, match=message):
+def test_bad_values_name_the_concept(overrides, message):
+    with pytest.raises(ConfigError, match=message) as caught:
         TrainConfig.for_model("mlp", **overrides)
+    # Each face words it itself from these: the CLI names the flag, the app's form its field.
+    setting = next(iter(overrides))
+    assert caught.value.setting == setting and str(caught.value.value) == str(overrides[setting])
+    assert caught.value.rule and caught.value.exit_code == 2
 
 
 def test_unknown_model_and_setting():

@@ -6,7 +6,7 @@ import struct
 import numpy as np
 import pytest
 
-from convtui.core.data import DataError, load_split, read_idx, to_float
+from convtui.core.storage.datasets import DataError, load_split, read_idx, to_float
 
 
 def idx_bytes(array: np.ndarray, magic_type: int = 0x08) -> bytes:

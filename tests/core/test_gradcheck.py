@@ -8,9 +8,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from convtui.core import kernels
-from convtui.core.layers import (Conv2D, Dense, Dropout, Flatten, MaxPool2D, MeanPool2D, ReLU, Sequential,
-                                 Sigmoid)
+from convtui.core import ops
+from convtui.core.nn.layers import Conv2D, Dense, Dropout, Flatten, MaxPool2D, MeanPool2D, ReLU, Sigmoid
+from convtui.core.nn.sequential import Sequential
 
 RTOL, ATOL, EPS = 1e-4, 1e-5, 1e-6
 
@@ -119,10 +119,10 @@ def test_flatten_gradients():
 def test_softmax_cross_entropy_gradient():
     logits = random((6, 5), 14) * 2
     labels = np.array([0, 4, 2, 2, 1, 3])
-    _, dlogits, _ = kernels.softmax_cross_entropy(logits, labels)
+    _, dlogits, _ = ops.softmax_cross_entropy(logits, labels)
 
     def loss():
-        return kernels.softmax_cross_entropy(logits, labels)[0]
+        return ops.softmax_cross_entropy(logits, labels)[0]
 
     np.testing.assert_allclose(dlogits, numerical_gradient(loss, logits), rtol=RTOL, atol=ATOL)
 
@@ -142,9 +142,9 @@ def test_whole_network_gradients():
     labels = np.array([1, 3])
 
     def loss():
-        return kernels.softmax_cross_entropy(model.forward(x, True), labels)[0]
+        return ops.softmax_cross_entropy(model.forward(x, True), labels)[0]
 
-    _, dlogits, _ = kernels.softmax_cross_entropy(model.forward(x, True), labels)
+    _, dlogits, _ = ops.softmax_cross_entropy(model.forward(x, True), labels)
     dx = model.backward(dlogits)
     analytic = {p.name: p.grad.copy() for p in model.params()}
     assert set(analytic) == {"conv.w", "conv.b", "dense.w", "dense.b"}

@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from convtui.core import kernels
+from convtui.core import ops
+from convtui.core.ops import jit
 from tests.core import naive
 
 TOL = {np.float64: dict(rtol=1e-10, atol=1e-12), np.float32: dict(rtol=2e-4, atol=2e-5)}
@@ -25,38 +26,38 @@ def random(shape, seed, dtype=np.float64):
 @pytest.mark.parametrize("f", [1, 2, 3, 4, 5, 7])
 @pytest.mark.parametrize("s", [1, 2, 3, 4])
 def test_same_padding_follows_tensorflow_rule(n, f, s):
-    assert kernels.same_padding(n, f, s) == naive.same_padding(n, f, s)
-    top, bottom = kernels.same_padding(n, f, s)
-    assert kernels.conv_output_size(n, f, s, top, bottom) == math.ceil(n / s)
+    assert ops.same_padding(n, f, s) == naive.same_padding(n, f, s)
+    top, bottom = ops.same_padding(n, f, s)
+    assert ops.conv_output_size(n, f, s, top, bottom) == math.ceil(n / s)
 
 
 def test_same_padding_asymmetric_cases_put_the_odd_pixel_after():
-    assert kernels.same_padding(28, 5, 2) == (1, 2)
-    assert kernels.same_padding(7, 2, 2) == (0, 1)
-    assert kernels.same_padding(28, 5, 1) == (2, 2)
+    assert ops.same_padding(28, 5, 2) == (1, 2)
+    assert ops.same_padding(7, 2, 2) == (0, 1)
+    assert ops.same_padding(28, 5, 1) == (2, 2)
 
 
 def test_resolve_padding_forms():
-    assert kernels.resolve_padding("valid", 9, 9, 3, 3, 1, 1) == (0, 0, 0, 0)
-    assert kernels.resolve_padding("SAME", 28, 28, 5, 5, 2, 2) == (1, 2, 1, 2)
-    assert kernels.resolve_padding(2, 9, 9, 3, 3, 1, 1) == (2, 2, 2, 2)
-    assert kernels.resolve_padding((1, 3), 9, 9, 3, 3, 1, 1) == (1, 1, 3, 3)
-    assert kernels.resolve_padding((0, 1, 2, 3), 9, 9, 3, 3, 1, 1) == (0, 1, 2, 3)
+    assert ops.resolve_padding("valid", 9, 9, 3, 3, 1, 1) == (0, 0, 0, 0)
+    assert ops.resolve_padding("SAME", 28, 28, 5, 5, 2, 2) == (1, 2, 1, 2)
+    assert ops.resolve_padding(2, 9, 9, 3, 3, 1, 1) == (2, 2, 2, 2)
+    assert ops.resolve_padding((1, 3), 9, 9, 3, 3, 1, 1) == (1, 1, 3, 3)
+    assert ops.resolve_padding((0, 1, 2, 3), 9, 9, 3, 3, 1, 1) == (0, 1, 2, 3)
     for bad in ("full", -1, (1, 2, 3)):
         with pytest.raises(ValueError):
-            kernels.resolve_padding(bad, 9, 9, 3, 3, 1, 1)
+            ops.resolve_padding(bad, 9, 9, 3, 3, 1, 1)
 
 
 @pytest.mark.parametrize("n", range(1, 20))
 @pytest.mark.parametrize("f", [1, 2, 3, 5])
 @pytest.mark.parametrize("s", [1, 2, 3, 4, 6])
 def test_pool_output_size_keeps_partial_windows(n, f, s):
-    assert kernels.pool_output_size(n, f, s) == naive.pool_output_size(n, f, s)
+    assert ops.pool_output_size(n, f, s) == naive.pool_output_size(n, f, s)
 
 
 def test_pool_output_size_lecture_case():
-    assert kernels.pool_output_size(7, 2, 2) == 4
-    assert kernels.pool_output_size(28, 2, 2) == 14
+    assert ops.pool_output_size(7, 2, 2) == 4
+    assert ops.pool_output_size(28, 2, 2) == 14
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -95,7 +96,7 @@ def _conv_id(case):
 def test_conv2d_forward_matches_naive(case, dtype):
     n, c, h, w_, k, f_h, f_w, stride, padding = case
     x, w, b = random((n, c, h, w_), 1, dtype), random((k, c, f_h, f_w), 2, dtype), random((k,), 3, dtype)
-    y = kernels.conv2d_forward(x, w, b, stride, padding)
+    y = ops.conv2d_forward(x, w, b, stride, padding)
     assert y.dtype == dtype
     np.testing.assert_allclose(y, naive.conv2d_forward(x, w, b, stride, padding), **TOL[dtype])
 
@@ -105,9 +106,9 @@ def test_conv2d_forward_matches_naive(case, dtype):
 def test_conv2d_backward_matches_naive(case, dtype):
     n, c, h, w_, k, f_h, f_w, stride, padding = case
     x, w = random((n, c, h, w_), 4, dtype), random((k, c, f_h, f_w), 5, dtype)
-    y_shape = kernels.conv2d_forward(x, w, None, stride, padding).shape
+    y_shape = ops.conv2d_forward(x, w, None, stride, padding).shape
     dy = random(y_shape, 6, dtype)
-    dx, dw, db = kernels.conv2d_backward(x, w, dy, stride, padding)
+    dx, dw, db = ops.conv2d_backward(x, w, dy, stride, padding)
     ref_dx, ref_dw, ref_db = naive.conv2d_backward(x, w, dy, stride, padding)
     assert dx.shape == x.shape and dw.shape == w.shape and db.shape == (k,)
     assert dx.dtype == dw.dtype == db.dtype == dtype
@@ -120,26 +121,26 @@ def test_conv2d_forward_without_bias_and_with_views():
     x = random((2, 3, 9, 9), 7)[:, :, ::1, :]  # a non-contiguous view must work too
     x_view = np.asfortranarray(x)
     w = random((2, 3, 3, 3), 8)
-    np.testing.assert_allclose(kernels.conv2d_forward(x_view, w, None, 1, "same"),
+    np.testing.assert_allclose(ops.conv2d_forward(x_view, w, None, 1, "same"),
                                naive.conv2d_forward(x, w, None, 1, "same"), rtol=1e-10, atol=1e-12)
 
 
 def test_conv2d_rejects_bad_shapes():
     with pytest.raises(ValueError, match="channels"):
-        kernels.conv2d_forward(np.zeros((1, 2, 5, 5)), np.zeros((1, 3, 3, 3)))
+        ops.conv2d_forward(np.zeros((1, 2, 5, 5)), np.zeros((1, 3, 3, 3)))
     with pytest.raises(ValueError, match="does not fit"):
-        kernels.conv2d_forward(np.zeros((1, 1, 3, 3)), np.zeros((1, 1, 5, 5)))
+        ops.conv2d_forward(np.zeros((1, 1, 3, 3)), np.zeros((1, 1, 5, 5)))
     with pytest.raises(ValueError, match="stride"):
-        kernels.conv2d_forward(np.zeros((1, 1, 5, 5)), np.zeros((1, 1, 3, 3)), None, 0)
+        ops.conv2d_forward(np.zeros((1, 1, 5, 5)), np.zeros((1, 1, 3, 3)), None, 0)
     with pytest.raises(ValueError):
-        kernels.conv2d_forward(np.zeros((5, 5)), np.zeros((1, 1, 3, 3)))
+        ops.conv2d_forward(np.zeros((5, 5)), np.zeros((1, 1, 3, 3)))
 
 
 def test_conv2d_lecture_style_small_grid():
     """A hand-checkable case: a 3x3 vertical-edge filter on a 4x4 step image."""
     x = np.array([[0, 0, 9, 9]] * 4, dtype=np.float64).reshape(1, 1, 4, 4)
     w = np.array([[1, 0, -1]] * 3, dtype=np.float64).reshape(1, 1, 3, 3)
-    y = kernels.conv2d_forward(x, w, None, 1, "valid")
+    y = ops.conv2d_forward(x, w, None, 1, "valid")
     np.testing.assert_array_equal(y[0, 0], [[-27, -27], [-27, -27]])
 
 
@@ -167,12 +168,12 @@ POOL_CASES = [
 def test_maxpool2d_matches_naive(case, dtype):
     n, c, h, w, pool, stride = case
     x = random((n, c, h, w), 11, dtype)
-    y, argmax = kernels.maxpool2d_forward(x, pool, stride)
+    y, argmax = ops.maxpool2d_forward(x, pool, stride)
     ref_y, ref_argmax = naive.maxpool2d_forward(x, pool, stride)
     np.testing.assert_array_equal(y, ref_y)
     np.testing.assert_array_equal(argmax, ref_argmax)
     dy = random(y.shape, 12, dtype)
-    dx = kernels.maxpool2d_backward(dy, argmax, x.shape)
+    dx = ops.maxpool2d_backward(dy, argmax, x.shape)
     np.testing.assert_allclose(dx, naive.maxpool2d_backward(dy, x, pool, stride), **TOL[dtype])
 
 
@@ -181,22 +182,22 @@ def test_maxpool2d_matches_naive(case, dtype):
 def test_meanpool2d_matches_naive(case, dtype):
     n, c, h, w, pool, stride = case
     x = random((n, c, h, w), 13, dtype)
-    y = kernels.meanpool2d_forward(x, pool, stride)
+    y = ops.meanpool2d_forward(x, pool, stride)
     np.testing.assert_allclose(y, naive.meanpool2d_forward(x, pool, stride), **TOL[dtype])
     dy = random(y.shape, 14, dtype)
-    dx = kernels.meanpool2d_backward(dy, x.shape, pool, stride)
+    dx = ops.meanpool2d_backward(dy, x.shape, pool, stride)
     np.testing.assert_allclose(dx, naive.meanpool2d_backward(dy, x.shape, pool, stride), **TOL[dtype])
 
 
 def test_maxpool_lecture_7x7_to_4x4_keeps_the_edge():
     x = np.arange(49, dtype=np.float64).reshape(1, 1, 7, 7)
-    y, _ = kernels.maxpool2d_forward(x, 2, 2)
+    y, _ = ops.maxpool2d_forward(x, 2, 2)
     np.testing.assert_array_equal(y[0, 0], [[8, 10, 12, 13], [22, 24, 26, 27], [36, 38, 40, 41], [43, 45, 47, 48]])
 
 
 def test_maxpool_ties_and_negative_inputs():
     x = -np.ones((1, 1, 4, 4))
-    y, argmax = kernels.maxpool2d_forward(x, 2, 2)
+    y, argmax = ops.maxpool2d_forward(x, 2, 2)
     np.testing.assert_array_equal(y, -1.0)
     np.testing.assert_array_equal(argmax[0, 0], [[0, 2], [8, 10]])  # the first cell of each tied window
 
@@ -211,17 +212,17 @@ def test_relu_and_sigmoid_match_naive(shape, dtype):
     x = random(shape, 21, dtype) * 5
     x.flat[0] = 0.0
     dy = random(shape, 22, dtype)
-    y = kernels.relu_forward(x)
+    y = ops.relu_forward(x)
     np.testing.assert_array_equal(y, naive.relu_forward(x))
-    np.testing.assert_array_equal(kernels.relu_backward(dy, y), naive.relu_backward(dy, y))
-    s = kernels.sigmoid_forward(x)
+    np.testing.assert_array_equal(ops.relu_backward(dy, y), naive.relu_backward(dy, y))
+    s = ops.sigmoid_forward(x)
     np.testing.assert_allclose(s, naive.sigmoid_forward(x), **TOL[dtype])
-    np.testing.assert_allclose(kernels.sigmoid_backward(dy, s), naive.sigmoid_backward(dy, s), **TOL[dtype])
+    np.testing.assert_allclose(ops.sigmoid_backward(dy, s), naive.sigmoid_backward(dy, s), **TOL[dtype])
     assert y.dtype == s.dtype == dtype
 
 
 def test_sigmoid_is_finite_at_extremes():
-    s = kernels.sigmoid_forward(np.array([-1000.0, -50.0, 0.0, 50.0, 1000.0]))
+    s = ops.sigmoid_forward(np.array([-1000.0, -50.0, 0.0, 50.0, 1000.0]))
     assert np.all(np.isfinite(s))
     np.testing.assert_allclose(s, [0.0, 1.9287498479639178e-22, 0.5, 1.0, 1.0])
 
@@ -229,9 +230,15 @@ def test_sigmoid_is_finite_at_extremes():
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("n,i,o", [(1, 1, 1), (3, 7, 5), (4, 16, 10)])
 def test_dense_matches_naive(n, i, o, dtype):
+    """Dense runs on BLAS through NumPy inside the layer (there is no separate dense kernel)."""
+    from convtui.core.nn.layers import Dense
+
     x, w, b, dy = random((n, i), 31, dtype), random((i, o), 32, dtype), random((o,), 33, dtype), random((n, o), 34, dtype)
-    np.testing.assert_allclose(kernels.dense_forward(x, w, b), naive.dense_forward(x, w, b), **TOL[dtype])
-    for got, ref in zip(kernels.dense_backward(x, w, dy), naive.dense_backward(x, w, dy)):
+    layer = Dense(i, o, dtype=dtype)
+    layer.w.value[...], layer.b.value[...] = w, b
+    np.testing.assert_allclose(layer.forward(x, training=True), naive.dense_forward(x, w, b), **TOL[dtype])
+    dx = layer.backward(dy)
+    for got, ref in zip((dx, layer.w.grad, layer.b.grad), naive.dense_backward(x, w, dy)):
         np.testing.assert_allclose(got, ref, **TOL[dtype])
 
 
@@ -244,7 +251,7 @@ def test_dense_matches_naive(n, i, o, dtype):
 def test_softmax_cross_entropy_matches_log_softmax(n, k, dtype):
     logits = random((n, k), 41, dtype) * 3
     labels = np.random.default_rng(42).integers(0, k, n)
-    loss, dlogits, probs = kernels.softmax_cross_entropy(logits, labels)
+    loss, dlogits, probs = ops.softmax_cross_entropy(logits, labels)
     ref_loss, ref_dlogits, ref_probs = naive.softmax_cross_entropy(logits, labels)
     assert dlogits.dtype == dtype
     np.testing.assert_allclose(loss, ref_loss, rtol=1e-6 if dtype is np.float32 else 1e-12)
@@ -254,35 +261,35 @@ def test_softmax_cross_entropy_matches_log_softmax(n, k, dtype):
 
 def test_softmax_cross_entropy_is_stable_for_huge_logits():
     logits = np.array([[1000.0, 0.0, -1000.0], [0.0, 0.0, 0.0]])
-    loss, dlogits, probs = kernels.softmax_cross_entropy(logits, np.array([2, 1]))
+    loss, dlogits, probs = ops.softmax_cross_entropy(logits, np.array([2, 1]))
     np.testing.assert_allclose(loss, (2000.0 + math.log(3)) / 2)
     assert np.all(np.isfinite(dlogits)) and np.all(np.isfinite(probs))
 
 
 def test_softmax_cross_entropy_rejects_bad_labels_shape():
     with pytest.raises(ValueError):
-        kernels.softmax_cross_entropy(np.zeros((3, 4)), np.zeros(2, dtype=int))
+        ops.softmax_cross_entropy(np.zeros((3, 4)), np.zeros(2, dtype=int))
 
 
 @pytest.mark.parametrize("rate", [0.2, 0.5])
 def test_dropout_keeps_the_expected_fraction_and_scales(rate):
     x = np.ones((200, 500), dtype=np.float32)
-    y, mask = kernels.dropout_forward(x, rate, np.random.default_rng(0))
+    y, mask = ops.dropout_forward(x, rate, np.random.default_rng(0))
     kept = mask != 0
     assert abs(kept.mean() - (1 - rate)) < 0.01
     np.testing.assert_allclose(mask[kept], 1 / (1 - rate), rtol=1e-6)
     np.testing.assert_allclose(y, x * mask)
     assert abs(y.mean() - 1.0) < 0.02  # inverted dropout keeps the expectation
     dy = random(x.shape, 51, np.float32)
-    np.testing.assert_allclose(kernels.dropout_backward(dy, mask), dy * mask)
+    np.testing.assert_allclose(ops.dropout_backward(dy, mask), dy * mask)
 
 
 def test_dropout_rate_zero_is_identity_and_seeded():
     x = random((4, 6), 52)
-    y, mask = kernels.dropout_forward(x, 0.0, np.random.default_rng(0))
+    y, mask = ops.dropout_forward(x, 0.0, np.random.default_rng(0))
     assert mask is None and np.array_equal(y, x)
-    a = kernels.dropout_forward(x, 0.3, np.random.default_rng(5))[1]
-    b = kernels.dropout_forward(x, 0.3, np.random.default_rng(5))[1]
+    a = ops.dropout_forward(x, 0.3, np.random.default_rng(5))[1]
+    b = ops.dropout_forward(x, 0.3, np.random.default_rng(5))[1]
     np.testing.assert_array_equal(a, b)
 
 
@@ -294,7 +301,7 @@ def test_adam_update_matches_formula_over_steps(dtype):
     ref_m, ref_v = np.zeros(shape), np.zeros(shape)
     for t in range(1, 6):
         grad = random(shape, 70 + t, dtype)
-        kernels.adam_update(param, grad, m, v, 0.01, t)
+        ops.adam_update(param, grad, m, v, 0.01, t)
         naive.adam_update(ref_param, grad.astype(np.float64), ref_m, ref_v, 0.01, t)
     np.testing.assert_allclose(param, ref_param, **TOL[dtype])
     np.testing.assert_allclose(m, ref_m, **TOL[dtype])
@@ -305,7 +312,7 @@ def test_adam_first_step_moves_each_weight_by_lr():
     """With bias correction, step 1 moves every weight by lr * g / (|g| + eps') ~ lr against its gradient sign."""
     param = np.zeros(5)
     grad = np.array([3.0, -0.5, 2.0, -7.0, 0.1])
-    kernels.adam_update(param, grad, np.zeros(5), np.zeros(5), 0.001, 1)
+    ops.adam_update(param, grad, np.zeros(5), np.zeros(5), 0.001, 1)
     np.testing.assert_allclose(param, -0.001 * np.sign(grad), rtol=1e-4)
 
 
@@ -315,7 +322,7 @@ def test_sgd_update_matches_formula(momentum):
     velocity, ref_velocity = np.zeros((6, 7)), np.zeros((6, 7))
     for t in range(3):
         grad = random((6, 7), 82 + t)
-        kernels.sgd_update(param, grad, velocity, 0.1, momentum)
+        ops.sgd_update(param, grad, velocity, 0.1, momentum)
         naive.sgd_update(ref_param, grad, ref_velocity, 0.1, momentum)
     np.testing.assert_allclose(param, ref_param, rtol=1e-12)
     np.testing.assert_allclose(velocity, ref_velocity, rtol=1e-12)
@@ -324,26 +331,26 @@ def test_sgd_update_matches_formula(momentum):
 @pytest.mark.parametrize("parallel", [False, True])
 def test_elementwise_kernels_in_parallel_blocks_and_serially(parallel, monkeypatch):
     """Big arrays run in parallel blocks (the last one partial), small ones serially: both give the reference."""
-    monkeypatch.setattr(kernels, "PARALLEL_MIN_SIZE", 0 if parallel else 10**9)
+    monkeypatch.setattr(jit, "PARALLEL_MIN_SIZE", 0 if parallel else 10**9)
     shape = (3, 16411)  # more than two 16,384-element blocks
     x, dy = random(shape, 91, np.float32) * 4, random(shape, 92, np.float32)
-    y = kernels.relu_forward(x)
+    y = ops.relu_forward(x)
     np.testing.assert_array_equal(y, np.maximum(x, 0))
-    np.testing.assert_array_equal(kernels.relu_backward(dy, y), np.where(y > 0, dy, 0))
-    s = kernels.sigmoid_forward(x)
+    np.testing.assert_array_equal(ops.relu_backward(dy, y), np.where(y > 0, dy, 0))
+    s = ops.sigmoid_forward(x)
     np.testing.assert_allclose(s, 1 / (1 + np.exp(-x.astype(np.float64))), rtol=1e-6, atol=1e-7)
-    np.testing.assert_allclose(kernels.sigmoid_backward(dy, s), dy * s * (1 - s), rtol=1e-6)
+    np.testing.assert_allclose(ops.sigmoid_backward(dy, s), dy * s * (1 - s), rtol=1e-6)
     param, ref = random(shape, 93), random(shape, 93)
     m, v, ref_m, ref_v = (np.zeros(shape) for _ in range(4))
-    kernels.adam_update(param, dy.astype(np.float64), m, v, 0.01, 3)
+    ops.adam_update(param, dy.astype(np.float64), m, v, 0.01, 3)
     naive.adam_update(ref, dy.astype(np.float64), ref_m, ref_v, 0.01, 3)
     np.testing.assert_allclose(param, ref, rtol=1e-12)
     velocity, ref_velocity = np.zeros(shape), np.zeros(shape)
-    kernels.sgd_update(param, dy.astype(np.float64), velocity, 0.1, 0.9)
+    ops.sgd_update(param, dy.astype(np.float64), velocity, 0.1, 0.9)
     naive.sgd_update(ref, dy.astype(np.float64), ref_velocity, 0.1, 0.9)
     np.testing.assert_allclose(param, ref, rtol=1e-12)
     logits, labels = random((7000, 10), 94), np.random.default_rng(95).integers(0, 10, 7000)
-    loss, dlogits, probs = kernels.softmax_cross_entropy(logits, labels)
+    loss, dlogits, probs = ops.softmax_cross_entropy(logits, labels)
     ref_loss, ref_dlogits, ref_probs = naive.softmax_cross_entropy(logits, labels)
     np.testing.assert_allclose(loss, ref_loss, rtol=1e-12)
     np.testing.assert_allclose(dlogits, ref_dlogits, rtol=1e-10, atol=1e-15)

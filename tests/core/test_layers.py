@@ -6,9 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from convtui.core import conv, kernels
-from convtui.core.layers import (Conv2D, Dense, Dropout, Flatten, MaxPool2D, MeanPool2D, ReLU, Sequential,
-                                 Sigmoid, fused_steps)
+from convtui.core import ops
+from convtui.core.ops import conv
+from convtui.core.nn.layers import Conv2D, Dense, Dropout, Flatten, MaxPool2D, MeanPool2D, ReLU, Sigmoid
+from convtui.core.nn.sequential import Sequential, fused_steps
 from tests.core import naive
 
 TOL = {np.float64: dict(rtol=1e-10, atol=1e-12), np.float32: dict(rtol=2e-4, atol=2e-5)}
@@ -45,7 +46,7 @@ def test_conv_relu_maxpool_forward_matches_the_three_steps(case, dtype, path, mo
     n, c, h, w_, k, f, stride, padding, pool, pool_stride = case
     x, w, b = random((n, c, h, w_), 1, dtype), random((k, c, f, f), 2, dtype), random(k, 3, dtype)
     b[0] = -50.0  # a channel whose every window is dead, whatever the case's sizes
-    y, argmax = kernels.conv2d_relu_maxpool_forward(x, w, b, stride, padding, pool, pool_stride)
+    y, argmax = ops.conv2d_relu_maxpool_forward(x, w, b, stride, padding, pool, pool_stride)
     _, _, ref_y, ref_argmax = _naive_conv_relu_pool(x, w, b, stride, padding, pool, pool_stride)
     np.testing.assert_allclose(y, ref_y, **TOL[dtype])
     # Where the window's maximum passed the ReLU, the winner is the same cell; elsewhere no gradient flows.
@@ -63,11 +64,11 @@ def test_fused_pool_ties_go_to_the_first_cell_like_the_unfused_layers(path, monk
     x[0, 0, 1, 3] = 2.0  # one window with a unique winner in its bottom-right cell
     w = np.ones((2, 1, 1, 1))  # 1x1 identity filters
     b = np.array([0.0, -5.0])  # the second filter's windows are all dead
-    y, argmax = kernels.conv2d_relu_maxpool_forward(x, w, b, 1, "valid", 2, 2)
+    y, argmax = ops.conv2d_relu_maxpool_forward(x, w, b, 1, "valid", 2, 2)
     np.testing.assert_array_equal(y[0, 0], [[1, 2, 1], [1, 1, 1]])
     np.testing.assert_array_equal(argmax[0, 0], [[0, 9, 4], [12, 14, 16]])
     np.testing.assert_array_equal(argmax[0, 1], -1)
-    ref_y, ref_argmax = kernels.maxpool2d_forward(kernels.relu_forward(x), 2, 2)
+    ref_y, ref_argmax = ops.maxpool2d_forward(ops.relu_forward(x), 2, 2)
     np.testing.assert_array_equal(argmax[0, 0], ref_argmax[0, 0])
 
 
@@ -82,9 +83,9 @@ def test_conv_relu_maxpool_backward_matches_the_three_steps(case, dtype, input_g
     x, w, b = random((n, c, h, w_), 4, dtype), random((k, c, f, f), 5, dtype), random(k, 6, dtype)
     b[0] = -50.0
     workspace = {}
-    y, argmax = kernels.conv2d_relu_maxpool_forward(x, w, b, stride, padding, pool, pool_stride, workspace)
+    y, argmax = ops.conv2d_relu_maxpool_forward(x, w, b, stride, padding, pool, pool_stride, workspace)
     dy = random(y.shape, 7, dtype)
-    dx, dw, db = kernels.conv2d_relu_maxpool_backward(x, w, dy, argmax, stride, padding, input_grad, workspace)
+    dx, dw, db = ops.conv2d_relu_maxpool_backward(x, w, dy, argmax, stride, padding, input_grad, workspace)
     _, r, _, _ = _naive_conv_relu_pool(x, w, b, stride, padding, pool, pool_stride)
     dr = naive.maxpool2d_backward(dy, r, pool, pool_stride)
     dz = naive.relu_backward(dr, r)
@@ -102,11 +103,11 @@ def test_conv_relu_maxpool_backward_matches_the_three_steps(case, dtype, input_g
 def test_conv_relu_forward_and_backward_match_the_two_steps(case, dtype):
     n, c, h, w_, k, f, stride, padding, _, _ = case
     x, w, b = random((n, c, h, w_), 8, dtype), random((k, c, f, f), 9, dtype), random(k, 10, dtype)
-    y = kernels.conv2d_forward(x, w, b, stride, padding, relu=True)
+    y = ops.conv2d_forward(x, w, b, stride, padding, relu=True)
     ref_y = naive.relu_forward(naive.conv2d_forward(x, w, b, stride, padding))
     np.testing.assert_allclose(y, ref_y, **TOL[dtype])
     dy = random(y.shape, 11, dtype)
-    got = kernels.conv2d_backward(x, w, dy, stride, padding, relu_y=y)
+    got = ops.conv2d_backward(x, w, dy, stride, padding, relu_y=y)
     ref = naive.conv2d_backward(x, w, naive.relu_backward(dy, ref_y), stride, padding)
     for g, r in zip(got, ref):
         np.testing.assert_allclose(g, r, **TOL[dtype])
@@ -121,16 +122,16 @@ def test_chunked_convolution_matches_one_chunk(monkeypatch, fused):
     monkeypatch.setattr(conv, "SPARSE_MIN_CHANNELS", 10**6)
     workspace = {}
     if fused:
-        y, argmax = kernels.conv2d_relu_maxpool_forward(x, w, b, 1, "same", 2, 2, workspace)
+        y, argmax = ops.conv2d_relu_maxpool_forward(x, w, b, 1, "same", 2, 2, workspace)
         dy = random(y.shape, 15, np.float32)
-        dx, dw, db = kernels.conv2d_relu_maxpool_backward(x, w, dy, argmax, 1, "same", True, workspace)
+        dx, dw, db = ops.conv2d_relu_maxpool_backward(x, w, dy, argmax, 1, "same", True, workspace)
         _, r, ref_y, _ = _naive_conv_relu_pool(x, w, b, 1, "same", 2, 2)
         dz = naive.relu_backward(naive.maxpool2d_backward(dy, r, 2, 2), r)
     else:
-        y = kernels.conv2d_forward(x, w, b, 1, "same", workspace=workspace)
+        y = ops.conv2d_forward(x, w, b, 1, "same", workspace=workspace)
         ref_y = naive.conv2d_forward(x, w, b, 1, "same")
         dz = dy = random(y.shape, 15, np.float32)
-        dx, dw, db = kernels.conv2d_backward(x, w, dy, 1, "same", workspace=workspace)
+        dx, dw, db = ops.conv2d_backward(x, w, dy, 1, "same", workspace=workspace)
     assert workspace["cols"].shape[1] == 81, "one image per chunk"
     np.testing.assert_allclose(y, ref_y, **TOL[np.float32])
     for g, r in zip((dx, dw, db), naive.conv2d_backward(x, w, dz, 1, "same")):
@@ -142,10 +143,10 @@ def test_sparse_path_with_chunked_forward(monkeypatch):
     monkeypatch.setattr(conv, "CHANNELS_LAST_BUDGET_BYTES", 1)
     x, w, b = random((3, 32, 6, 6), 30, np.float32), random((4, 32, 5, 5), 31, np.float32), random(4, 32, np.float32)
     workspace = {}
-    y, argmax = kernels.conv2d_relu_maxpool_forward(x, w, b, 1, "same", 2, 2, workspace)
+    y, argmax = ops.conv2d_relu_maxpool_forward(x, w, b, 1, "same", 2, 2, workspace)
     assert workspace["cols_t"].shape[0] == 36, "one image per chunk"
     dy = random(y.shape, 33, np.float32)
-    got = kernels.conv2d_relu_maxpool_backward(x, w, dy, argmax, 1, "same", True, workspace)
+    got = ops.conv2d_relu_maxpool_backward(x, w, dy, argmax, 1, "same", True, workspace)
     _, r, ref_y, _ = _naive_conv_relu_pool(x, w, b, 1, "same", 2, 2)
     np.testing.assert_allclose(y, ref_y, **TOL[np.float32])
     ref = naive.conv2d_backward(x, w, naive.relu_backward(naive.maxpool2d_backward(dy, r, 2, 2), r), 1, "same")
@@ -158,10 +159,10 @@ def test_sparse_backward_rebuilds_its_nhwc_copy_for_another_input(monkeypatch):
     x1, x2 = random((2, 3, 6, 6), 34, np.float32), random((2, 3, 6, 6), 35, np.float32)
     w, b = random((2, 3, 3, 3), 36, np.float32), random(2, 37, np.float32)
     workspace = {}
-    _, argmax2 = kernels.conv2d_relu_maxpool_forward(x2, w, b, 1, "same", 2, 2, workspace)
+    _, argmax2 = ops.conv2d_relu_maxpool_forward(x2, w, b, 1, "same", 2, 2, workspace)
     dy = random(argmax2.shape, 38, np.float32)
-    kernels.conv2d_relu_maxpool_forward(x1, w, b, 1, "same", 2, 2, workspace)  # the workspace now holds x1
-    got = kernels.conv2d_relu_maxpool_backward(x2, w, dy, argmax2, 1, "same", True, workspace)
+    ops.conv2d_relu_maxpool_forward(x1, w, b, 1, "same", 2, 2, workspace)  # the workspace now holds x1
+    got = ops.conv2d_relu_maxpool_backward(x2, w, dy, argmax2, 1, "same", True, workspace)
     _, r, _, _ = _naive_conv_relu_pool(x2, w, b, 1, "same", 2, 2)
     ref = naive.conv2d_backward(x2, w, naive.relu_backward(naive.maxpool2d_backward(dy, r, 2, 2), r), 1, "same")
     for g, r_ in zip(got, ref):
@@ -172,9 +173,9 @@ def test_backward_rebuilds_cols_when_the_workspace_holds_another_input():
     x1, x2 = random((2, 2, 6, 6), 16, np.float32), random((2, 2, 6, 6), 17, np.float32)
     w = random((3, 2, 3, 3), 18, np.float32)
     workspace = {}
-    kernels.conv2d_forward(x1, w, None, 1, "same", workspace=workspace)
+    ops.conv2d_forward(x1, w, None, 1, "same", workspace=workspace)
     dy = random((2, 3, 6, 6), 19, np.float32)
-    dx, dw, db = kernels.conv2d_backward(x2, w, dy, 1, "same", workspace=workspace)  # not the forward's input
+    dx, dw, db = ops.conv2d_backward(x2, w, dy, 1, "same", workspace=workspace)  # not the forward's input
     for g, r in zip((dx, dw, db), naive.conv2d_backward(x2, w, dy, 1, "same")):
         np.testing.assert_allclose(g, r, **TOL[np.float32])
 
@@ -211,7 +212,7 @@ def test_sequential_fused_run_equals_layer_by_layer(pool_cls):
     h = x
     for layer in model.layers:
         h = layer.forward(h, True)
-    _, dlogits, _ = kernels.softmax_cross_entropy(h, labels)
+    _, dlogits, _ = ops.softmax_cross_entropy(h, labels)
     d = dlogits
     for layer in reversed(model.layers):
         d = layer.backward(d)
@@ -219,7 +220,7 @@ def test_sequential_fused_run_equals_layer_by_layer(pool_cls):
     ref_grads = {p.name: p.grad.copy() for p in model.params()}
     # Fused.
     logits = model.forward(x, True)
-    _, dlogits, _ = kernels.softmax_cross_entropy(logits, labels)
+    _, dlogits, _ = ops.softmax_cross_entropy(logits, labels)
     dx = model.backward(dlogits)
     np.testing.assert_allclose(logits, ref_logits, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(dx, ref_dx, rtol=1e-10, atol=1e-12)
@@ -247,7 +248,7 @@ def test_outputs_are_not_overwritten_by_the_next_call():
 
 
 def test_big_inference_batches_run_in_slices_with_the_same_logits(monkeypatch):
-    from convtui.core import layers
+    from convtui.core.nn import sequential as layers
 
     model = small_cnn(np.float32)
     x = random((7, 1, 11, 11), 29, np.float32)
@@ -281,9 +282,9 @@ def test_float64_convolution_is_bit_identical_wherever_the_image_sits_in_the_bat
     """The lessons perturb one image of a batch and compare outputs exactly: float64 must not depend on position."""
     x = np.repeat(random((1, 3, 9, 9), 40), 5, axis=0)
     w, b = random((4, 3, 3, 3), 41), random(4, 42)
-    y = kernels.conv2d_forward(x, w, b, 1, "same")
+    y = ops.conv2d_forward(x, w, b, 1, "same")
     assert all(np.array_equal(y[0], y[i]) for i in range(1, 5))
-    pooled, _ = kernels.conv2d_relu_maxpool_forward(x, w, b, 1, "same", 2, 2)
+    pooled, _ = ops.conv2d_relu_maxpool_forward(x, w, b, 1, "same", 2, 2)
     assert all(np.array_equal(pooled[0], pooled[i]) for i in range(1, 5))
 
 
@@ -312,14 +313,14 @@ def test_dense_relu_is_fused_and_equals_layer_by_layer():
     h = x
     for layer in model.layers:
         h = layer.forward(h, True)
-    _, dlogits, _ = kernels.softmax_cross_entropy(h, labels)
+    _, dlogits, _ = ops.softmax_cross_entropy(h, labels)
     d = dlogits
     for layer in reversed(model.layers):
         d = layer.backward(d)
     ref_grads = {p.name: p.grad.copy() for p in model.params()}
     logits = model.forward(x, True)
     np.testing.assert_allclose(logits, h, rtol=1e-12, atol=1e-12)
-    _, dlogits, _ = kernels.softmax_cross_entropy(logits, labels)
+    _, dlogits, _ = ops.softmax_cross_entropy(logits, labels)
     np.testing.assert_allclose(model.backward(dlogits), d, rtol=1e-10, atol=1e-12)
     for p in model.params():
         np.testing.assert_allclose(p.grad, ref_grads[p.name], rtol=1e-10, atol=1e-12, err_msg=p.name)

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from convtui.core.config import MODELS
-from convtui.core.layers import Dropout, Sigmoid
-from convtui.core.models import build_model, dropout_layers
+from convtui.core.training.config import MODELS
+from convtui.core.nn.layers import Dropout, Sigmoid
+from convtui.core.nn.architectures import build_model, dropout_layers
 
 # Parameter counts worked out by hand from the lecture's layer sizes.
 EXPECTED_PARAMS = {

@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from convtui.core.layers import Param
-from convtui.core.optim import SGD, Adam, make_optimizer
+from convtui.core.nn.layers import Param
+from convtui.core.nn.optimizers import SGD, Adam, make_optimizer
 
 
 def make_param(values):

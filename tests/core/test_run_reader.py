@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from convtui.core.run_reader import RunError, find_runs, read_metrics, read_run
+from convtui.core.storage.run_folder import RunError, find_runs, read_metrics, read_run
 
 HEADER = "epoch,loss,accuracy,val_loss,val_accuracy,lr\n"
 

@@ -11,22 +11,24 @@ ROOT = Path(__file__).resolve().parents[2]
 
 SCRIPT = textwrap.dedent("""
     import threading
+    from convtui import runtime
+    runtime.configure()
     import numpy as np
-    from convtui.core import kernels
+    from convtui.core import ops
     import numba
 
     rng = np.random.default_rng(0)
     x = rng.random((8, 3, 28, 28), dtype=np.float32)
     w = rng.random((16, 3, 5, 5), dtype=np.float32)
-    expected = kernels.conv2d_forward(x, w, None, 1, "same")
+    expected = ops.conv2d_forward(x, w, None, 1, "same")
     big = rng.random(200_000, dtype=np.float32)  # above the serial cut-off: a parallel region
     errors = []
 
     def hammer():
         for _ in range(40):
-            if not np.array_equal(kernels.conv2d_forward(x, w, None, 1, "same"), expected):
+            if not np.array_equal(ops.conv2d_forward(x, w, None, 1, "same"), expected):
                 errors.append("conv differs")
-            kernels.relu_forward(big)
+            ops.relu_forward(big)
 
     threads = [threading.Thread(target=hammer) for _ in range(3)]
     for t in threads:

@@ -8,15 +8,15 @@ import threading
 import numpy as np
 import pytest
 
-from convtui.core.checkpoint import CheckpointError, load_checkpoint, load_model
-from convtui.core.config import TrainConfig
-from convtui.core.data import load_split
-from convtui.core.evaluate import evaluate
-from convtui.core.events import Compiling, Done, EpochEnd, Step, TrainStart
-from convtui.core.progress import format_confusion_matrix, format_event
-from convtui.core.run_reader import read_metrics, read_run
-from convtui.core.runs import METRICS_COLUMNS
-from convtui.core.train import Trainer
+from convtui.core.storage.checkpoint import CheckpointError, load_checkpoint, load_model
+from convtui.core.training.config import TrainConfig
+from convtui.core.storage.datasets import load_split
+from convtui.core.training.evaluate import evaluate
+from convtui.core.training.events import Compiling, Done, EpochEnd, Step, TrainStart
+from convtui.core.training.text import format_confusion_matrix, format_event
+from convtui.core.storage.run_folder import read_metrics, read_run
+from convtui.core.storage.run_folder import METRICS_COLUMNS
+from convtui.core.training.trainer import Trainer
 
 
 @pytest.fixture(scope="module")

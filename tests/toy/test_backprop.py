@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from convtui.core.kernels import conv2d_backward
+from convtui.core.ops import conv2d_backward
 from convtui.toy.backprop import (ETAS, error, finite_difference, forward, forward_terms, gradients, make_state, step,
                                   with_eta)
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from convtui.core.kernels import conv2d_forward
+from convtui.core.ops import conv2d_forward
 from convtui.toy.channels import cell_order, cell_work, make_example, output_size
 
 

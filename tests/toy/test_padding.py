@@ -5,7 +5,7 @@ import itertools
 import numpy as np
 import pytest
 
-from convtui.core.kernels import conv2d_forward
+from convtui.core.ops import conv2d_forward
 from convtui.toy.padding import (PaddingSetup, explain, padded_input, receptive_field, same_rule, sample_input,
                                  view_window, window_sums)
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from convtui.core.kernels import conv2d_forward, maxpool2d_forward
+from convtui.core.ops import conv2d_forward, maxpool2d_forward
 from convtui.toy.receptive import (MNIST_CNN, PRESETS, STRIDED, XO_TOY, LayerSpec, Stack, layer_shapes,
                                    receptive_field_size, sample_image, trace)
 
@@ -85,7 +85,7 @@ def test_sample_images_are_a_real_digit_and_the_lecture_x():
 
 
 def test_missing_mnist_file_gives_none(monkeypatch, tmp_path):
-    import convtui.core.data as data
+    import convtui.core.storage.datasets as data
     import convtui.toy.receptive as receptive
 
     assert receptive.mnist_test_digit(10**6) is None  # past the end of the real test set

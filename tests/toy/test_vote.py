@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from convtui.core.kernels import softmax_cross_entropy
+from convtui.core.ops import softmax_cross_entropy
 from convtui.toy.images import shipped_images
 from convtui.toy.vote import feature_matrix, train_vote_weights, vote
 

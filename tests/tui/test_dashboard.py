@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from textual.app import App
 
-from convtui.core.checkpoint import load_model
-from convtui.core.config import TrainConfig
-from convtui.core.models import build_model
+from convtui.core.storage.checkpoint import load_model
+from convtui.core.training.config import TrainConfig
+from convtui.core.nn.architectures import build_model
 from convtui.tui import train_worker
 from convtui.tui.screens.dashboard import DashboardScreen
 from convtui.tui.screens.dashboard_panels import Panels
@@ -103,7 +103,7 @@ async def test_bad_form_value_shows_a_message_and_starts_nothing(tmp_path):
         assert "lr must be a number, not 'fast'" in str(screen.query_one("#form-error").render())
         screen.query_one("#form-lr").value = "-1"
         await pilot.press("enter")
-        assert "--lr -1.0 is invalid" in str(screen.query_one("#form-error").render())
+        assert "lr -1.0: must be a number above 0" in str(screen.query_one("#form-error").render())
         assert not list(tmp_path.iterdir())
 
 
@@ -140,7 +140,7 @@ async def test_number_keys_zoom_one_panel_and_zero_shows_all(tmp_path):
 
 async def test_feature_maps_of_a_cnn_follow_the_chosen_digit(tmp_path):
     """Panel 7 from a real (untrained) cnn: filters, then conv1, pool1, conv2 and pool2 of a test digit."""
-    from convtui.core import inspect
+    from convtui.core.training import snapshots
 
     rng = np.random.default_rng(0)
     images, labels = rng.random((8, 1, 28, 28), dtype=np.float32), np.arange(8)
@@ -148,9 +148,9 @@ async def test_feature_maps_of_a_cnn_follow_the_chosen_digit(tmp_path):
     screen = DashboardScreen(runs_root=tmp_path)
     async with DashboardApp(screen).run_test(size=(120, 40)) as pilot:
         await pilot.pause()
-        snapshot = inspect.take_snapshot(model, 0, images[:4], labels[:4], images, labels,
+        snapshot = snapshots.take_snapshot(model, 0, images[:4], labels[:4], images, labels,
                                          feature_digit=(images[5], 5))
-        history = inspect.BandHistory()
+        history = snapshots.BandHistory()
         history.add(0, snapshot.bands)
         screen.query_one(Panels).show_snapshot(snapshot, history)
         screen.set_focus(None)
@@ -165,11 +165,11 @@ async def test_feature_maps_of_a_cnn_follow_the_chosen_digit(tmp_path):
 # ------------------------------------------------------------------------------------------------ snapshots
 def feed_synthetic_run(screen):
     """Drive the dashboard's handlers with fixed events and a real snapshot of a fixed model: no timings."""
-    from convtui.core import events as ev
-    from convtui.core import inspect
+    from convtui.core.training import events as ev
+    from convtui.core.training import snapshots
     from convtui.tui.train_worker import SnapshotReady, StepUpdate, TrainEvent
 
-    from convtui.core.data import load_split, to_float
+    from convtui.core.storage.datasets import load_split, to_float
 
     test = load_split("test", limit=200)
     images, labels = to_float(test.images), test.labels.astype(np.int64)
@@ -178,7 +178,7 @@ def feed_synthetic_run(screen):
     screen.state = "running"
     screen.set_class(True, "running")
     screen.on_train_event(TrainEvent(ev.TrainStart("mlp", 2, 100, 10000, 10000, 0, 0.4)))
-    history = inspect.BandHistory()
+    history = snapshots.BandHistory()
     points = [(s / 100, 2.3 * 0.97 ** s, 1 - 0.9 * 0.97 ** s) for s in range(1, 151)]
     for chunk in range(0, 150, 30):
         step = ev.Step(epoch=chunk // 100, step=chunk % 100 + 30, global_step=chunk + 30, total_steps=200,
@@ -187,7 +187,7 @@ def feed_synthetic_run(screen):
         screen.on_step_update(StepUpdate(step, points[chunk:chunk + 30]))
         for p in model.params():
             p.value *= 1.05
-        snapshot = inspect.take_snapshot(model, chunk, images[:50], labels[:50], images, labels)
+        snapshot = snapshots.take_snapshot(model, chunk, images[:50], labels[:50], images, labels)
         history.add(chunk, snapshot.bands)
         screen.on_snapshot_ready(SnapshotReady(snapshot, history, (chunk + 30) / 100))
     screen.on_train_event(TrainEvent(ev.EpochEnd(0, 0.4, 0.88, 0.35, 0.9, 0.01, 12.0)))
@@ -233,7 +233,7 @@ async def test_a_missing_data_folder_is_one_message_not_a_crash(tmp_path):
 
 
 def test_confusion_lines_put_the_share_right_before_the_counts():
-    from convtui.core.evaluate import per_class_accuracy
+    from convtui.core.training.evaluate import per_class_accuracy
     from convtui.tui.widgets.confusion import confusion_lines
 
     confusion = np.diag([100, 5, 0]) + np.array([[0, 20, 0], [0, 0, 5], [0, 0, 0]])

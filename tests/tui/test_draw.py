@@ -5,10 +5,10 @@ import time
 import numpy as np
 from textual.app import App
 
-from convtui.core import inspect
-from convtui.core.checkpoint import save_checkpoint
-from convtui.core.config import TrainConfig
-from convtui.core.models import build_model
+from convtui.core.training import drawn_digits, snapshots
+from convtui.core.storage.checkpoint import save_checkpoint
+from convtui.core.training.config import TrainConfig
+from convtui.core.nn.architectures import build_model
 from convtui.tui import train_worker
 from convtui.tui.screens.draw import DrawScreen
 from convtui.tui.widgets.canvas import DAB, DrawingCanvas, apply_dab
@@ -60,7 +60,7 @@ async def test_cursor_keys_draw_a_stroke_and_the_model_predicts_it(tmp_path):
             np.testing.assert_array_equal(canvas.pixels, before)
             # The prediction is the model's softmax on the drawing, scaled and centred like MNIST.
             await wait_until(pilot, lambda: screen.last_probs is not None)
-            expected = inspect.predict(model, inspect.centre_like_mnist(canvas.pixels).astype(np.float32)
+            expected = snapshots.predict(model, drawn_digits.centre_like_mnist(canvas.pixels).astype(np.float32)
                                        .reshape(1, 1, 28, 28))[0]
             await pilot.pause(0.2)
             np.testing.assert_allclose(screen.last_probs, expected, rtol=1e-5)
@@ -77,7 +77,7 @@ async def test_test_digit_key_shows_a_real_mnist_digit():
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
         await pilot.press("t")
-        from convtui.core.data import load_split
+        from convtui.core.storage.datasets import load_split
 
         first = load_split("test", limit=1).images[0] / 255.0
         np.testing.assert_allclose(app.screen.query_one(DrawingCanvas).pixels, first)

@@ -6,8 +6,8 @@ import time
 import pytest
 from textual.app import App
 
-from convtui.core.config import TrainConfig
-from convtui.core.train import Trainer
+from convtui.core.training.config import TrainConfig
+from convtui.core.training.trainer import Trainer
 from convtui.tui.screens.runs import QUICK_EVAL_IMAGES, RunsScreen
 from convtui.tui.widgets.plots import MetricPlot
 
@@ -122,8 +122,8 @@ async def test_e_evaluates_the_whole_test_set(runs_root):
 
 def test_snapshot_runs_compare(snap_compare, tmp_path, monkeypatch):
     """Hand-written run folders (the files `convtui train --out` writes) so the picture is fixed."""
-    from convtui.core.checkpoint import save_checkpoint
-    from convtui.core.models import build_model
+    from convtui.core.storage.checkpoint import save_checkpoint
+    from convtui.core.nn.architectures import build_model
 
     monkeypatch.chdir(tmp_path)
     curves = {"softmax": [0.90, 0.91, 0.92], "mlp": [0.95, 0.97, 0.975], "cnn": [0.98, 0.988, 0.991]}

@@ -5,8 +5,8 @@ import threading
 
 import numpy as np
 
-from convtui.core import events as ev
-from convtui.core.models import build_model
+from convtui.core.training import events as ev
+from convtui.core.nn.architectures import build_model
 from convtui.tui import train_worker as tw
 
 

@@ -17,10 +17,10 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 from textual.worker import get_current_worker
 
-from convtui.core import events as ev
-from convtui.core.config import ConfigError, TrainConfig
-from convtui.core.progress import format_event
-from convtui.tui.screens.dashboard_form import TrainForm
+from convtui.core.training import events as ev
+from convtui.core.training.config import ConfigError, TrainConfig
+from convtui.core.training.text import format_event
+from convtui.tui.screens.dashboard_form import TrainForm, form_message
 from convtui.tui.screens.dashboard_panels import Panels
 from convtui.tui.train_worker import (SnapshotReady, StepUpdate, TrainEvent, TrainFailed, TrainingSession,
                                       latest_model, make_samples)
@@ -102,7 +102,7 @@ class DashboardScreen(Screen):
         try:
             config = form.config()
         except ConfigError as exc:
-            form.show_error(str(exc))
+            form.show_error(form_message(exc))
             self.set_class(False, "form-hidden")
             return
         form.show_error("")
@@ -169,7 +169,7 @@ class DashboardScreen(Screen):
 
     # ---------------------------------------------------------------- the run
     def start_training(self, config: TrainConfig) -> None:
-        from convtui.core.runs import default_run_dir
+        from convtui.core.storage.run_folder import default_run_dir
 
         self.epochs = config.epochs
         self.state, self.last_step, self.last_done, self.snapshots_shown = "compiling", None, None, 0
@@ -184,7 +184,7 @@ class DashboardScreen(Screen):
     @work(thread=True, exclusive=True, group="training")
     def run_training(self, config: TrainConfig, out_dir: Path) -> None:
         """On a worker thread: build the trainer (loads data), then pull its events until Done."""
-        from convtui.core.train import Trainer
+        from convtui.core.training.trainer import Trainer
 
         worker = get_current_worker()
         try:

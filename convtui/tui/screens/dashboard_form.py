@@ -10,7 +10,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, Input, Label, Select
 
-from convtui.core.config import PRESET_FIELDS, PRESETS, ConfigError, TrainConfig
+from convtui.core.training.config import PRESET_FIELDS, PRESETS, ConfigError, TrainConfig
 
 # The settings a learner changes from the app, in the order the form shows them.
 FORM_FIELDS = ("model", "epochs", "batch_size", "lr", "optimizer", "schedule", "decay", "dropout", "seed", "limit")
@@ -26,12 +26,23 @@ def parse_field(name: str, text: str):
     text = text.strip()
     if not text:
         return None
-    kind = str(TRAIN_FIELDS[name].type)
+    kind = TRAIN_FIELDS[name].metadata["kind"]
     try:
-        return int(text) if kind.startswith("int") else float(text)
+        return kind(text)
     except ValueError:
-        what = "a whole number" if kind.startswith("int") else "a number"
-        raise ConfigError(f"{name.replace('_', ' ')} must be {what}, not {text!r}") from None
+        what = "a whole number" if kind is int else "a number"
+        raise ConfigError(f"{field_label(name)} must be {what}, not {text!r}") from None  # the form's words
+
+
+def form_message(exc: ConfigError) -> str:
+    """The form's wording of a config problem: the field as the form labels it, the value, and the rule."""
+    if exc.setting is None or exc.setting not in FORM_FIELDS:
+        return str(exc)
+    return f"{field_label(exc.setting)} {exc.value}: {exc.rule}"
+
+
+def field_label(name: str) -> str:
+    return name.replace("_", " ")
 
 
 class TrainForm(VerticalScroll):
@@ -60,7 +71,7 @@ class TrainForm(VerticalScroll):
             value = getattr(self.initial, name)
             choices, help_text = spec.metadata.get("choices"), spec.metadata.get("help")
             with Horizontal(classes="form-row"):
-                yield Label(name.replace("_", " "))
+                yield Label(field_label(name))
                 if choices:
                     yield Select([(c, c) for c in choices], value=value, allow_blank=False, id=f"form-{name}",
                                  tooltip=help_text, compact=True)

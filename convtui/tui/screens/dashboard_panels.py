@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.containers import Container, VerticalScroll
 
-from convtui.core import inspect
+from convtui.core.training import snapshots
 from convtui.tui.widgets.bands import BandsView
 from convtui.tui.widgets.confusion import ConfusionMatrix
 from convtui.tui.widgets.digits import DigitGrid
@@ -86,7 +86,7 @@ class Panels(Container):
             if plot.display:
                 plot.replot()
 
-    def show_snapshot(self, snapshot: inspect.Snapshot, bands: inspect.BandHistory) -> None:
+    def show_snapshot(self, snapshot: snapshots.Snapshot, bands: snapshots.BandHistory) -> None:
         self.query_one("#train-digits", DigitGrid).set_predictions(snapshot.train, "training sample")
         self.query_one("#test-digits", DigitGrid).set_predictions(snapshot.test, "test sample")
         self.query_one(ConfusionMatrix).set_matrix(snapshot.confusion, snapshot.class_accuracy)

@@ -15,7 +15,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
-from convtui.core import inspect
+from convtui.core.training import drawn_digits, snapshots
 from convtui.tui.train_worker import kernel_lock, latest_model
 from convtui.tui.widgets.canvas import DrawingCanvas
 from convtui.tui.widgets.heatmap import HeatmapGrid
@@ -26,7 +26,7 @@ TEST_DIGITS_SHOWN = 100  # `t` cycles through the first test digits
 @functools.lru_cache(maxsize=1)
 def _first_test_digits():
     """Read once: decompressing the test set on every key press would stall the UI thread."""
-    from convtui.core.data import load_split
+    from convtui.core.storage.datasets import load_split
 
     return load_split("test", limit=TEST_DIGITS_SHOWN)
 
@@ -132,8 +132,8 @@ class DrawScreen(Screen):
     @work(thread=True, exclusive=True, group="load")
     def load_model(self, text: str) -> None:
         """Read a checkpoint (or a run folder's) off the UI thread; every problem becomes one message."""
-        from convtui.core.checkpoint import load_model
-        from convtui.core.run_reader import RunError, read_run
+        from convtui.core.storage.checkpoint import load_model
+        from convtui.core.storage.run_folder import RunError, read_run
 
         try:
             run = read_run(text)
@@ -161,7 +161,7 @@ class DrawScreen(Screen):
     # ---------------------------------------------------------------- drawing and predicting
     def action_test_digit(self) -> None:
         """Put the next MNIST test digit on the canvas, to see what the model was trained on."""
-        from convtui.core.data import DataError
+        from convtui.core.storage.datasets import DataError
 
         try:
             test = _first_test_digits()
@@ -175,12 +175,12 @@ class DrawScreen(Screen):
         if self.following and latest_model.model is not self.model:
             self.model, self.model_name = latest_model.model, latest_model.description
             self.show_model()
-        seen = inspect.centre_like_mnist(message.pixels)
+        seen = drawn_digits.centre_like_mnist(message.pixels)
         self.query_one("#draw-seen", HeatmapGrid).set_images([seen])
         self.predict(seen)
 
     def predict_now(self) -> None:
-        self.predict(inspect.centre_like_mnist(self.query_one(DrawingCanvas).pixels))
+        self.predict(drawn_digits.centre_like_mnist(self.query_one(DrawingCanvas).pixels))
 
     @work(thread=True, exclusive=True, group="predict")
     def predict(self, seen: np.ndarray) -> None:
@@ -191,7 +191,7 @@ class DrawScreen(Screen):
             self.app.call_from_thread(self.show_prediction, None)
             return
         with kernel_lock:  # waits for the trainer's current step if the dashboard is training
-            probs = inspect.predict(model, seen.astype(np.float32).reshape(1, 1, 28, 28))[0]
+            probs = snapshots.predict(model, seen.astype(np.float32).reshape(1, 1, 28, 28))[0]
         if get_current_worker().is_cancelled:  # a newer drawing's prediction is on its way: do not cover it
             return
         self.app.call_from_thread(self.show_prediction, probs)

@@ -14,8 +14,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Label, ListItem, ListView, Static
 
-from convtui.core import inspect
-from convtui.core.run_reader import Run, RunError, find_runs, read_run
+from convtui.core.training import snapshots
+from convtui.core.storage.run_folder import Run, RunError, find_runs, read_run
 from convtui.tui.train_worker import kernel_lock
 from convtui.tui.widgets.confusion import ConfusionMatrix
 from convtui.tui.widgets.heatmap import HeatmapGrid
@@ -195,9 +195,9 @@ class RunsScreen(Screen):
     @work(thread=True, exclusive=True, group="evaluate")
     def evaluate(self, run: Run, limit: int | None) -> None:
         """Load the checkpoint and predict test digits, off the UI thread (a cnn takes seconds)."""
-        from convtui.core.checkpoint import load_model
-        from convtui.core.data import load_split
-        from convtui.core.evaluate import evaluate
+        from convtui.core.storage.checkpoint import load_model
+        from convtui.core.storage.datasets import load_split
+        from convtui.core.training.evaluate import evaluate
 
         call = self.app.call_from_thread
         what = f"{limit:,}" if limit else "all"
@@ -211,12 +211,12 @@ class RunsScreen(Screen):
         except Exception as exc:  # CheckpointError, DataError, OSError: one line for the user
             call(self.message, str(exc), True)
             return
-        confusion = inspect.confusion_matrix(test.labels, result.predictions)
-        call(self.show_evaluation, run, confusion, inspect.first_conv_filters(model), len(test))
+        confusion = snapshots.confusion_matrix(test.labels, result.predictions)
+        call(self.show_evaluation, run, confusion, snapshots.first_conv_filters(model), len(test))
 
     def show_evaluation(self, run: Run, confusion: np.ndarray, filters: np.ndarray | None, n: int) -> None:
         self.evaluated_on = n
-        self.query_one("#runs-confusion", ConfusionMatrix).set_matrix(confusion, inspect.per_class_accuracy(confusion))
+        self.query_one("#runs-confusion", ConfusionMatrix).set_matrix(confusion, snapshots.per_class_accuracy(confusion))
         grid = self.query_one("#runs-filters", HeatmapGrid)
         if filters is None:
             grid.set_images([], title=f"{run.model_name} has no convolution filters (the cnn preset has)")

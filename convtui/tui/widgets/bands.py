@@ -10,7 +10,7 @@ import numpy as np
 from rich.text import Text
 from textual.widget import Widget
 
-from convtui.core.inspect import BandHistory
+from convtui.core.training.snapshots import BandHistory
 
 COLOURS = ("cyan", "magenta", "yellow", "green", "blue", "red")
 OUTER, INNER, MEDIAN = "░", "▓", "█"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from convtui.core.inspect import DigitPredictions
+from convtui.core.training.snapshots import DigitPredictions
 from convtui.tui.widgets.heatmap import HeatmapGrid
 
 

@@ -1,4 +1,4 @@
-"""Optimisers over a model's Params, using the in-place update kernels.
+"""Optimisers over a model's Params, using the in-place update ops.
 
 Each optimiser keeps its state as named arrays (`state_arrays`) so checkpoints can save it and a resumed run
 continues with the same momentum / Adam moments. The learning rate is passed to every `step`, because the
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from convtui.core import kernels
-from convtui.core.layers import Param
+from convtui.core import ops
+from convtui.core.nn.layers import Param
 
 
 class SGD:
@@ -26,7 +26,7 @@ class SGD:
     def step(self, lr: float) -> None:
         self.t += 1
         for p in self.params:
-            kernels.sgd_update(p.value, p.grad, self.velocity[p.name], float(lr), self.momentum)
+            ops.sgd_update(p.value, p.grad, self.velocity[p.name], float(lr), self.momentum)
 
     def state_arrays(self) -> dict[str, np.ndarray]:
         state = {f"{name}/velocity": v for name, v in self.velocity.items()}
@@ -54,7 +54,7 @@ class Adam:
     def step(self, lr: float) -> None:
         self.t += 1
         for p in self.params:
-            kernels.adam_update(p.value, p.grad, self.m[p.name], self.v[p.name], float(lr), self.t,
+            ops.adam_update(p.value, p.grad, self.m[p.name], self.v[p.name], float(lr), self.t,
                                 self.beta1, self.beta2, self.eps)
 
     def state_arrays(self) -> dict[str, np.ndarray]:

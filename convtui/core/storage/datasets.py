@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from convtui.assets_path import mnist_dir
+from convtui.core.errors import ConvtuiError
 
 FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -27,7 +28,7 @@ IMAGE_SIZE = 28
 UBYTE = 0x08
 
 
-class DataError(Exception):
+class DataError(ConvtuiError):
     """A data folder or file that cannot be used; the message names the file and what is wrong."""
 
 

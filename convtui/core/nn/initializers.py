@@ -22,4 +22,9 @@ def glorot_uniform(shape, fan_in: int, fan_out: int, rng: np.random.Generator, d
     return rng.uniform(-limit, limit, shape).astype(dtype)
 
 
-INITIALIZERS = {"he_normal": he_normal, "glorot_uniform": glorot_uniform}
+def zeros(shape, fan_in: int, fan_out: int, rng: np.random.Generator, dtype=np.float32):
+    """All zeros, drawing nothing: for a model whose weights are loaded next (a checkpoint, a copy)."""
+    return np.zeros(shape, dtype=dtype)
+
+
+INITIALIZERS = {"he_normal": he_normal, "glorot_uniform": glorot_uniform, "zeros": zeros}

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from convtui.core import kernels
-from convtui.core.data import Dataset, to_float
-from convtui.core.layers import Sequential
+from convtui.core import ops
+from convtui.core.storage.datasets import Dataset, to_float
+from convtui.core.nn.sequential import Sequential
 
 N_CLASSES = 10
 
@@ -31,7 +31,7 @@ def evaluate(model: Sequential, data: Dataset, batch_size: int = 1000) -> Evalua
     for start in range(0, len(data), batch_size):
         images, labels = data.images[start:start + batch_size], data.labels[start:start + batch_size]
         logits = model.forward(to_float(images), training=False)
-        loss, _, probs = kernels.softmax_cross_entropy(logits, labels)
+        loss, _, probs = ops.softmax_cross_entropy(logits, labels)
         losses.append(loss * len(labels))
         probabilities.append(probs)
     probabilities = np.concatenate(probabilities)

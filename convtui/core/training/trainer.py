@@ -25,17 +25,18 @@ from pathlib import Path
 
 import numpy as np
 
-from convtui.core import kernels, runs
-from convtui.core.checkpoint import (CheckpointError, load_checkpoint, restore_optimizer, restore_params,
+from convtui.core import ops
+from convtui.core.storage import run_folder as runs
+from convtui.core.storage.checkpoint import (CheckpointError, load_checkpoint, restore_optimizer, restore_params,
                                      save_checkpoint)
-from convtui.core.config import TrainConfig
-from convtui.core.data import Dataset, load_split, to_float
-from convtui.core.evaluate import evaluate
-from convtui.core.events import Compiling, Done, EpochEnd, Event, Step, TrainStart
-from convtui.core.layers import Param
-from convtui.core.models import SHUFFLE_STREAM, build_model, dropout_layers, rng_for
-from convtui.core.optim import make_optimizer
-from convtui.core.progress import plural
+from convtui.core.training.config import TrainConfig
+from convtui.core.storage.datasets import Dataset, load_split, to_float
+from convtui.core.training.evaluate import evaluate
+from convtui.core.training.events import Compiling, Done, EpochEnd, Event, Step, TrainStart
+from convtui.core.nn.layers import Param
+from convtui.core.nn.architectures import SHUFFLE_STREAM, build_model, dropout_layers, rng_for
+from convtui.core.nn.optimizers import make_optimizer
+from convtui.core.training.text import plural
 
 StopRequest = threading.Event | Callable[[], bool] | None
 
@@ -127,7 +128,7 @@ class Trainer:
         """Compile (or load from Numba's cache) every kernel this model uses, on two images."""
         x = to_float(self.train_data.images[:2])
         logits = self.model.forward(x, training=True)
-        _, dlogits, _ = kernels.softmax_cross_entropy(logits, self.train_data.labels[:2])
+        _, dlogits, _ = ops.softmax_cross_entropy(logits, self.train_data.labels[:2])
         self.model.backward(dlogits, **self._backward_options)
         # The update kernel, on a throwaway copy of one bias so the real weights and state stay untouched.
         scratch = Param("warm-up", self.model.params()[-1].value.copy())
@@ -138,10 +139,6 @@ class Trainer:
     def events(self) -> Iterator[Event]:
         """Run the training, yielding Compiling, TrainStart, then Step per step and EpochEnd per epoch, then Done."""
         config, started = self.config, time.perf_counter()
-        if config.threads is not None:
-            import numba
-
-            numba.set_num_threads(min(config.threads, numba.config.NUMBA_NUM_THREADS))
         yield Compiling(f"compiling kernels for {config.model} (first run only; Numba caches them)")
         self._warm_up()
         compile_s = time.perf_counter() - started
@@ -210,7 +207,7 @@ class Trainer:
         # Overflow is detected by the loss check below, so NumPy's warnings would only be noise on stderr.
         with np.errstate(over="ignore", invalid="ignore"):
             logits = self.model.forward(to_float(images), training=True)
-            loss, dlogits, probs = kernels.softmax_cross_entropy(logits, labels)
+            loss, dlogits, probs = ops.softmax_cross_entropy(logits, labels)
             if not math.isfinite(loss):
                 return loss, 0
             self.model.backward(dlogits, **self._backward_options)

@@ -14,8 +14,9 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from convtui.core import conv_direct, conv_kernels as ck
-from convtui.core.shapes import conv_output_size, pair, pool_output_size, resolve_padding
+from convtui.core.ops import conv_direct, conv_kernels as ck
+from convtui.core.ops.pooling import maxpool2d_forward
+from convtui.core.ops.shapes import conv_output_size, pair, pool_output_size, resolve_padding
 
 # The largest im2col matrix (or GEMM result) per chunk. Batch 100 of the lecture's first layer needs 10 MB: one
 # chunk, kept for backward; a 1,000-image inference batch is cut into chunks instead of taking 180 MB.
@@ -114,7 +115,6 @@ def conv2d_relu_maxpool_forward(x, w, b, stride=1, padding="valid", pool=2, pool
         raise ValueError(f"pool window and stride must be >= 1, got {pool!r} and {pool_stride!r}")
     p_h, p_w = pool_output_size(geo.o_h, f_h, ps_h), pool_output_size(geo.o_w, f_w, ps_w)
     if geo.dtype == np.float64:  # the three steps one by one, on the bit-reproducible direct loops
-        from convtui.core.kernels import maxpool2d_forward
 
         y, argmax = maxpool2d_forward(conv2d_forward(x, w, b, stride, padding, relu=True), (f_h, f_w), (ps_h, ps_w))
         argmax[y <= 0.0] = -1  # the ReLU closed the whole window: no gradient flows through it

@@ -3,8 +3,11 @@
 import numpy as np
 import pytest
 
-from convtui.core import inspect
-from convtui.core.layers import Conv2D, Dense, Flatten, MaxPool2D, ReLU, Sequential
+from convtui.core import ops
+
+from convtui.core.training import drawn_digits, snapshots
+from convtui.core.nn.layers import Conv2D, Dense, Flatten, MaxPool2D, ReLU
+from convtui.core.nn.sequential import Sequential
 
 
 def small_cnn(seed=0):
@@ -21,7 +24,7 @@ def softmax_model(seed=0):
 
 
 def test_softmax_rows_sum_to_one_and_survive_large_logits():
-    probs = inspect.softmax(np.array([[1000.0, 1000.0, 0.0], [0.0, 1.0, 2.0]]))
+    probs = ops.softmax(np.array([[1000.0, 1000.0, 0.0], [0.0, 1.0, 2.0]]))
     np.testing.assert_allclose(probs.sum(axis=1), 1.0)
     np.testing.assert_allclose(probs[0], [0.5, 0.5, 0.0], atol=1e-12)
     e = np.exp([0.0, 1.0, 2.0])
@@ -32,12 +35,12 @@ def test_digit_predictions_put_errors_first_in_data_order():
     model = softmax_model()
     rng = np.random.default_rng(1)
     images = rng.random((30, 1, 28, 28), dtype=np.float32)
-    probs = inspect.predict(model, images)
+    probs = snapshots.predict(model, images)
     predicted = probs.argmax(axis=1)
     labels = predicted.copy()
     wrong_at = [3, 17, 25]
     labels[wrong_at] = (labels[wrong_at] + 1) % 10
-    sample = inspect.digit_predictions(model, images, labels, show=10)
+    sample = snapshots.digit_predictions(model, images, labels, show=10)
     np.testing.assert_array_equal(sample.indices[:3], wrong_at)
     np.testing.assert_array_equal(sample.indices[3:], [0, 1, 2, 4, 5, 6, 7])
     assert sample.n_errors == 3 and sample.n_evaluated == 30
@@ -51,15 +54,15 @@ def test_digit_predictions_put_errors_first_in_data_order():
 
 def test_weight_bands_match_numpy_percentiles_and_history_stacks_them():
     model = softmax_model()
-    bands = inspect.weight_bands(model)
+    bands = snapshots.weight_bands(model)
     assert [b.name for b in bands] == ["dense1.w", "dense1.b"]
-    expected = np.percentile(model.layers[1].w.value, inspect.BAND_PERCENTILES)
+    expected = np.percentile(model.layers[1].w.value, snapshots.BAND_PERCENTILES)
     np.testing.assert_allclose(bands[0].values, expected)
     assert bands[0].values[0] < bands[0].values[2] < bands[0].values[4]
-    history = inspect.BandHistory()
+    history = snapshots.BandHistory()
     history.add(0, bands)
     model.layers[1].w.value *= 2
-    history.add(10, inspect.weight_bands(model))
+    history.add(10, snapshots.weight_bands(model))
     series = history.array("dense1.w")
     assert series.shape == (2, 5) and history.steps == [0, 10]
     np.testing.assert_allclose(series[1], 2 * series[0], rtol=1e-6)
@@ -67,16 +70,16 @@ def test_weight_bands_match_numpy_percentiles_and_history_stacks_them():
 
 def test_first_conv_filters_and_none_for_dense_model():
     model = small_cnn()
-    filters = inspect.first_conv_filters(model)
+    filters = snapshots.first_conv_filters(model)
     np.testing.assert_array_equal(filters, model.layers[0].w.value[:, 0])
-    assert inspect.first_conv_filters(softmax_model()) is None
-    assert inspect.has_convolutions(model) and not inspect.has_convolutions(softmax_model())
+    assert snapshots.first_conv_filters(softmax_model()) is None
+    assert snapshots.has_convolutions(model) and not snapshots.has_convolutions(softmax_model())
 
 
 def test_feature_maps_follow_conv_relu_pool_with_numpy_reference():
     model = small_cnn()
     image = np.random.default_rng(2).random((1, 28, 28), dtype=np.float32)
-    maps = inspect.feature_maps(model, image)
+    maps = snapshots.feature_maps(model, image)
     assert [(name, a.shape) for name, a in maps] == [
         ("conv1", (4, 28, 28)), ("pool1", (4, 14, 14)), ("conv2", (6, 14, 14)), ("pool2", (6, 7, 7))]
     # conv1 by hand: 3x3 same convolution (zero padding 1), plus bias, then ReLU.
@@ -90,7 +93,7 @@ def test_feature_maps_follow_conv_relu_pool_with_numpy_reference():
     np.testing.assert_allclose(maps[0][1], np.maximum(reference, 0), rtol=1e-4, atol=1e-5)
     pooled = maps[0][1].reshape(4, 14, 2, 14, 2).max(axis=(2, 4))
     np.testing.assert_allclose(maps[1][1], pooled)
-    assert inspect.feature_maps(softmax_model(), image) == []
+    assert snapshots.feature_maps(softmax_model(), image) == []
 
 
 def test_snapshot_is_inference_only_and_consistent():
@@ -100,7 +103,7 @@ def test_snapshot_is_inference_only_and_consistent():
     test_x = rng.random((25, 1, 28, 28), dtype=np.float32)
     train_y, test_y = rng.integers(0, 10, 20), rng.integers(0, 10, 25)
     before = [p.value.copy() for p in model.params()]
-    snap = inspect.take_snapshot(model, 7, train_x, train_y, test_x, test_y,
+    snap = snapshots.take_snapshot(model, 7, train_x, train_y, test_x, test_y,
                                  feature_digit=(test_x[4], int(test_y[4])), show=12)
     for p, old in zip(model.params(), before):
         np.testing.assert_array_equal(p.value, old)
@@ -112,9 +115,9 @@ def test_snapshot_is_inference_only_and_consistent():
 
 
 def test_resize_bilinear_keeps_constants_and_interpolates_linearly():
-    np.testing.assert_allclose(inspect.resize_bilinear(np.full((5, 7), 0.3), 10, 3), 0.3)
+    np.testing.assert_allclose(drawn_digits.resize_bilinear(np.full((5, 7), 0.3), 10, 3), 0.3)
     ramp = np.tile(np.arange(4.0), (2, 1))  # 0 1 2 3 along x
-    doubled = inspect.resize_bilinear(ramp, 2, 8)
+    doubled = drawn_digits.resize_bilinear(ramp, 2, 8)
     # Pixel centres of the doubled image sit at x = -0.25, 0.25, 0.75, ... in the source (clipped at 0 and 3).
     np.testing.assert_allclose(doubled[0], [0, 0.25, 0.75, 1.25, 1.75, 2.25, 2.75, 3.0])
 
@@ -122,7 +125,7 @@ def test_resize_bilinear_keeps_constants_and_interpolates_linearly():
 def test_centre_like_mnist_scales_to_20_pixels_and_centres_the_mass():
     canvas = np.zeros((28, 28))
     canvas[2:12, 1:6] = 1.0  # a 10x5 block in the top-left corner
-    out = inspect.centre_like_mnist(canvas)
+    out = drawn_digits.centre_like_mnist(canvas)
     rows, cols = np.nonzero(out > 0.5)
     assert rows.max() - rows.min() + 1 == 20 and cols.max() - cols.min() + 1 == 10
     cy = (out.sum(axis=1) * np.arange(28)).sum() / out.sum()
@@ -132,7 +135,7 @@ def test_centre_like_mnist_scales_to_20_pixels_and_centres_the_mass():
 
 
 def test_centre_like_mnist_leaves_an_empty_canvas_empty():
-    assert not inspect.centre_like_mnist(np.zeros((28, 28))).any()
+    assert not drawn_digits.centre_like_mnist(np.zeros((28, 28))).any()
 
 
 def test_inference_copy_predicts_the_same_and_owns_its_weights():
@@ -140,7 +143,7 @@ def test_inference_copy_predicts_the_same_and_owns_its_weights():
     x = np.random.default_rng(4).random((3, 1, 28, 28), dtype=np.float32)
     model.forward(x, training=True)  # fills the conv workspaces, which the copy must not share
     model.layers[0].forward(x, training=True)  # and a layer's own cache, which the copy must not carry
-    clone = inspect.inference_copy(model)
+    clone = model.inference_copy()
     assert model.layers[0]._x is not None and clone.layers[0]._x is None
     assert model.layers[0].workspace and clone.layers[0].workspace == {}
     np.testing.assert_array_equal(clone.predict_logits(x), model.predict_logits(x))

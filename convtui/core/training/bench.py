@@ -20,8 +20,8 @@ import time
 
 import numpy as np
 
-from convtui.core import kernels
-from convtui.core.layers import Conv2D, Dense
+from convtui.core import ops
+from convtui.core.nn.layers import Conv2D, Dense
 
 EPOCH_IMAGES = 60_000
 
@@ -63,7 +63,7 @@ def sgemm_peak_gflops(size: int = 1536, repeats: int = 3) -> float:
 
 def _batches(batch_size: int, count: int, seed: int):
     """`count` real MNIST training batches, float32 (B, 1, 28, 28) in [0, 1], and their labels."""
-    from convtui.core.data import load_split, to_float
+    from convtui.core.storage.datasets import load_split, to_float
 
     data = load_split("train", limit=max(batch_size * min(count, 20), batch_size))
     order = np.random.default_rng(seed).permutation(len(data))
@@ -77,7 +77,7 @@ def _batches(batch_size: int, count: int, seed: int):
 def train_step(model, optimizer, x, labels, lr=1e-3):
     """One step as `convtui train` runs it: forward, fused loss, backward without the input's dx, Adam."""
     logits = model.forward(x, training=True)
-    loss, dlogits, _ = kernels.softmax_cross_entropy(logits, labels)
+    loss, dlogits, _ = ops.softmax_cross_entropy(logits, labels)
     model.backward(dlogits, input_grad=False)
     optimizer.step(lr)
     return loss
@@ -86,8 +86,8 @@ def train_step(model, optimizer, x, labels, lr=1e-3):
 def measure_throughput(model_name: str = "cnn", batch_size: int = 100, steps: int = 50, warmup: int = 10,
                        seed: int = 0) -> dict:
     """Steady-state training and inference images/s of one preset (see the module docstring)."""
-    from convtui.core.models import build_model
-    from convtui.core.optim import Adam
+    from convtui.core.nn.architectures import build_model
+    from convtui.core.nn.optimizers import Adam
 
     model = build_model(model_name, seed)
     optimizer = Adam(model.params())
@@ -134,9 +134,9 @@ _PROBE = """
 import json, sys, time
 start = time.perf_counter()
 import numpy as np
-from convtui.core.bench import train_step
-from convtui.core.models import build_model
-from convtui.core.optim import Adam
+from convtui.core.training.bench import train_step
+from convtui.core.nn.architectures import build_model
+from convtui.core.nn.optimizers import Adam
 imported = time.perf_counter()
 model = build_model(sys.argv[1], 0)
 x = np.random.default_rng(0).random((2, 1, 28, 28), dtype=np.float32)

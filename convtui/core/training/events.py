@@ -1,5 +1,5 @@
 """What training yields. Both faces (the headless CLI and the app's dashboard) consume these events and
-format them with one shared formatter (`convtui.core.progress`), so they show the same text.
+format them with one shared formatter (`convtui.core.training.text`), so they show the same text.
 
 Events are small frozen dataclasses of plain numbers: cheap to post across threads and to compare in tests.
 """

@@ -8,7 +8,7 @@ with the bias, the ReLU and the max-pool folded into that single pass, so no tra
 Backward mirrors it: the prologues turn dL/dy (NCHW, maybe pooled) into `dyk (K, N*OH*OW)`; then
 `dw = dyk @ cols.T`, `dcols = w2.T @ dyk`, and `col2im` adds dcols back into dx.
 
-Every kernel here is private; `convtui.core.kernels` wraps them with validation.
+Every kernel here is private; `convtui.core.ops` wraps them with validation.
 """
 
 from __future__ import annotations

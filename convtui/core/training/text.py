@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from convtui.core.events import Compiling, Done, EpochEnd, Event, Step, TrainStart
+from convtui.core.training.events import Compiling, Done, EpochEnd, Event, Step, TrainStart
 
 
 def format_duration(seconds: float) -> str:

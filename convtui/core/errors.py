@@ -1,0 +1,19 @@
+"""The project's own errors. Every one carries a message meant for the user as is (one line, naming the file or
+the setting and what is wrong) and the exit code a command ends with. The faces catch `ConvtuiError` alone:
+anything else escaping is a bug."""
+
+from __future__ import annotations
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+
+
+class ConvtuiError(Exception):
+    """Base class: a problem the user can act on. `exit_code` is what a command exits with."""
+
+    exit_code = EXIT_ERROR
+
+
+class UsageError(ConvtuiError):
+    """A bad flag, argument or setting: the user asked for something that cannot be done (exit code 2)."""
+
+    exit_code = EXIT_USAGE

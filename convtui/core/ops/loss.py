@@ -1,0 +1,62 @@
+"""Softmax and the fused softmax cross-entropy loss: the one softmax of the package."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from convtui.core.ops import jit
+from convtui.core.ops.jit import BLOCK, JIT, SERIAL
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of (N, K) logits, shifted by each row's maximum so exp never overflows."""
+    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return shifted / shifted.sum(axis=-1, keepdims=True)
+
+
+@njit(**SERIAL)
+def _softmax_cross_entropy_range(logits, labels, probs, dlogits, losses, start, stop):
+    n_batch, n_class = logits.shape
+    for n in range(start, stop):
+        top = logits[n, 0]
+        for k in range(1, n_class):
+            top = max(top, logits[n, k])
+        total = 0.0
+        for k in range(n_class):
+            e = math.exp(logits[n, k] - top)
+            probs[n, k] = e
+            total += e
+        for k in range(n_class):
+            probs[n, k] /= total
+            dlogits[n, k] = probs[n, k] / n_batch
+        dlogits[n, labels[n]] -= 1.0 / n_batch
+        # log p[label] computed from the shifted logits, so it stays finite when p underflows.
+        losses[n] = math.log(total) - (logits[n, labels[n]] - top)
+
+
+@njit(**JIT)
+def _softmax_cross_entropy_kernel(logits, labels, probs, dlogits, losses):
+    rows = max(1, BLOCK // logits.shape[1])
+    n_batch = logits.shape[0]
+    for block in prange((n_batch + rows - 1) // rows):
+        _softmax_cross_entropy_range(logits, labels, probs, dlogits, losses, block * rows,
+                                     min((block + 1) * rows, n_batch))
+
+
+def softmax_cross_entropy(logits, labels):
+    """Fused softmax + mean cross-entropy: returns (loss, dlogits = (softmax - onehot) / N, probs)."""
+    if logits.ndim != 2 or labels.shape != (logits.shape[0],):
+        raise ValueError(f"softmax_cross_entropy wants logits (N, K) and labels (N,), got {logits.shape} and {labels.shape}")
+    logits = np.ascontiguousarray(logits)
+    probs = np.empty_like(logits)
+    dlogits = np.empty_like(logits)
+    losses = np.empty(logits.shape[0], dtype=np.float64)
+    args = (logits, labels.astype(np.int64), probs, dlogits, losses)
+    if logits.size < jit.PARALLEL_MIN_SIZE:
+        _softmax_cross_entropy_range(*args, 0, logits.shape[0])
+    else:
+        _softmax_cross_entropy_kernel(*args)
+    return float(losses.mean()), dlogits, probs

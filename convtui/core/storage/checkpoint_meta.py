@@ -1,0 +1,138 @@
+"""The checkpoint's schema: what `meta` and the arrays must hold, checked before any of it is used.
+
+Each check raises ValueError with a short reason; `checkpoint.load_checkpoint` adds the file's name. A file that
+passes here can be evaluated and resumed alike: nothing is checked later, lazily, on one path only.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from convtui.core.errors import ConvtuiError
+from convtui.core.nn.architectures import preset_architecture
+from convtui.core.nn.specs import check_architecture
+from convtui.core.training.config import MODELS, OPTIMIZERS, TrainConfig
+
+FORMAT, VERSION = "convtui-checkpoint", 2
+READABLE_VERSIONS = (1, 2)
+MAX_META_BYTES = 8 << 20
+MAX_EPOCH = 1_000_000
+MAX_HISTORY = 100_000
+
+
+def _decode(raw) -> dict:
+    if raw is None:
+        raise ValueError("not a convtui checkpoint (no 'meta' entry)")
+    if raw.dtype != np.uint8 or raw.ndim != 1 or raw.size > MAX_META_BYTES:
+        raise ValueError("damaged checkpoint metadata (not a UTF-8 byte string)")
+    try:
+        meta = json.loads(raw.tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ValueError(f"damaged checkpoint metadata ({str(exc)[:80]})") from None
+    except RecursionError:
+        raise ValueError("damaged checkpoint metadata (nested too deeply)") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise ValueError("not a convtui checkpoint")
+    return meta
+
+
+def _whole(meta: dict, key: str, high: int) -> int:
+    value = meta.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= high:
+        raise ValueError(f"damaged checkpoint metadata ({key} must be a whole number from 0 to {high})")
+    return value
+
+
+def _check_history(history) -> None:
+    if not isinstance(history, list) or len(history) > MAX_HISTORY:
+        raise ValueError("damaged checkpoint metadata (history must be a list of rows)")
+    for row in history:
+        if not isinstance(row, dict) or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) or v is None for v in row.values()):
+            raise ValueError("damaged checkpoint metadata (a history row is not a set of numbers)")
+
+
+def _check_generator_state(state, what: str) -> None:
+    try:
+        np.random.PCG64().state = state  # numpy's own check of every field, on a throw-away generator
+    except (TypeError, ValueError, KeyError, OverflowError, AttributeError):
+        raise ValueError(f"damaged checkpoint metadata ({what} random state is not a PCG64 state)") from None
+
+
+def _check_rng(rng) -> None:
+    if not isinstance(rng, dict):
+        raise ValueError("damaged checkpoint metadata (rng must be an object)")
+    if "shuffle" in rng:
+        _check_generator_state(rng["shuffle"], "the shuffle")
+    dropout = rng.get("dropout", [])
+    if not isinstance(dropout, list) or len(dropout) > 64:
+        raise ValueError("damaged checkpoint metadata (dropout random states must be a list)")
+    for state in dropout:
+        _check_generator_state(state, "a dropout")
+
+
+def check_meta(raw) -> tuple[dict, TrainConfig, dict]:
+    """Decode and check `meta`; return it with its TrainConfig and its (checked) architecture."""
+    meta = _decode(raw)
+    version = meta.get("version")
+    if version not in READABLE_VERSIONS:
+        raise ValueError(f"checkpoint format version {version!r} is not supported "
+                         f"(this convtui reads versions {', '.join(map(str, READABLE_VERSIONS))})")
+    for key in ("model", "config", "epoch"):
+        if key not in meta:
+            raise ValueError(f"damaged checkpoint metadata (no {key!r})")
+    if meta["model"] not in MODELS:
+        raise ValueError(f"unknown model {str(meta['model'])[:40]!r}")
+    _whole(meta, "epoch", MAX_EPOCH)
+    if meta.get("optimizer", "adam") not in OPTIMIZERS:
+        raise ValueError("damaged checkpoint metadata (unknown optimizer)")
+    if not isinstance(meta["config"], dict):
+        raise ValueError("damaged checkpoint metadata (config must be an object)")
+    try:
+        config = TrainConfig.from_dict(meta["config"])
+    except (ConvtuiError, TypeError, ValueError) as exc:
+        raise ValueError(f"its saved config is not valid ({exc})") from None
+    if config.model != meta["model"]:
+        raise ValueError("damaged checkpoint metadata (config and model disagree)")
+    _check_history(meta.get("history", []))
+    _check_rng(meta.get("rng", {}))
+    architecture = meta.get("architecture") if version >= 2 else preset_architecture(config.model, config.dropout)
+    try:
+        architecture = check_architecture(architecture)
+    except ValueError as exc:
+        raise ValueError(f"its architecture is not valid ({exc})") from None
+    return meta, config, architecture
+
+
+def _finite_floats(name: str, array: np.ndarray) -> np.ndarray:
+    if array.dtype.kind != "f":
+        raise ValueError(f"{name} holds {array.dtype}, not floating-point numbers")
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name} holds values that are not finite (NaN or infinity)")
+    return array
+
+
+def check_arrays(arrays: dict[str, np.ndarray]) -> tuple[dict, dict, dict]:
+    """Split the members into params, buffers and optimiser state, checking names, dtypes and finiteness."""
+    params, buffers, optimizer_state = {}, {}, {}
+    for key, array in arrays.items():
+        room, _, name = key.partition("/")
+        if not name:
+            raise ValueError(f"unexpected member {key[:60]!r}")
+        if room == "param":
+            params[name] = _finite_floats(key, array)
+        elif room == "buffer":
+            buffers[name] = _finite_floats(key, array)
+        elif room == "opt" and name == "t":
+            if array.shape != () or array.dtype.kind not in "iu" or not 0 <= int(array) < 2 ** 53:
+                raise ValueError("opt/t must be one whole number, the optimiser's step count")
+            optimizer_state[name] = array
+        elif room == "opt":
+            optimizer_state[name] = _finite_floats(key, array)
+        else:
+            raise ValueError(f"unexpected member {key[:60]!r}")
+    if not params:
+        raise ValueError("it holds no weights")
+    return params, buffers, optimizer_state
