@@ -1,26 +1,23 @@
 """Command line entry point: bare `convtui` opens the app; `convtui train|eval|bench|xo` stay headless.
 
 Each sub-command lives in `convtui/commands/<name>.py` and exposes `add_parser(subparsers)` and `run(args) -> int`.
-Exit codes are part of the contract: 0 ok, 1 runtime error, 2 usage error, 130 interrupted.
+Exit codes are part of the contract: 0 ok, 1 runtime error, 2 usage error, 128 + the signal's number when a
+signal stopped the command (130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP; training saves first).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from convtui import __version__
-
-EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+from convtui.core.errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, ConvtuiError, UsageError  # noqa: F401
 
 # Sub-command name -> module under convtui.commands. Imported lazily so `convtui --help` stays fast and
 # the headless commands never import textual.
 COMMANDS = ("train", "eval", "bench", "xo")
-
-
-class UsageError(Exception):
-    """A bad flag value or argument combination: one line on stderr, exit code 2."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,10 +47,15 @@ def main(argv: list[str] | None = None) -> int:
             return run_app(screen=args.screen)
         module = importlib.import_module(f"convtui.commands.{args.command}")
         return module.run(args)
-    except UsageError as exc:
+    except ConvtuiError as exc:
         prog = f"convtui {args.command}" if args.command else "convtui"
         print(f"{prog}: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return exc.exit_code
     except KeyboardInterrupt:
         print("convtui: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (`convtui eval RUN | head -1`): nothing left to say to it. Point stdout at
+        # /dev/null so the interpreter's final flush does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_ERROR

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-from convtui.cli import EXIT_ERROR, EXIT_OK, UsageError
+from convtui.core.errors import EXIT_ERROR, EXIT_OK, UsageError
 from convtui import runtime
 from convtui.core.training.config import MODELS
 

@@ -5,9 +5,8 @@ Exit codes: 0 ok, 1 a checkpoint or data folder that cannot be used, 2 a bad fla
 
 from __future__ import annotations
 
-import sys
 
-from convtui.cli import EXIT_ERROR, EXIT_OK, UsageError
+from convtui.core.errors import EXIT_OK, UsageError
 
 
 def add_parser(sub) -> None:
@@ -28,7 +27,7 @@ def run(args) -> int:
     runtime.configure(args.threads)
     from pathlib import Path
 
-    from convtui.core.storage.checkpoint import CheckpointError, load_model
+    from convtui.core.storage.checkpoint import load_model
     from convtui.core.storage.datasets import DataError, load_split
     from convtui.core.training.evaluate import confusion_matrix, evaluate
     from convtui.core.training.text import format_confusion_matrix, plural
@@ -37,13 +36,13 @@ def run(args) -> int:
     path = Path(args.checkpoint)
     if path.is_dir():
         path = path / CHECKPOINT_FILE
-    try:
-        model, checkpoint = load_model(path)
-        # A model trained with --data (say Fashion-MNIST) is evaluated on that data unless told otherwise.
-        test = load_split("test", args.data or checkpoint.config.data)
-    except (CheckpointError, DataError) as exc:
-        print(f"convtui eval: error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+    model, checkpoint = load_model(path)
+    # A model trained with --data (say Fashion-MNIST) is evaluated on that data unless told otherwise.
+    test = load_split("test", args.data or checkpoint.config.data)
+    image_shape = (1, *test.images.shape[1:])
+    if image_shape != model.input_shape:
+        raise DataError(f"{path}: the model takes images of shape {model.input_shape}, the test set has "
+                        f"{image_shape}")
     result = evaluate(model, test)
     confusion = confusion_matrix(test.labels, result.predictions)
     print(f"model {checkpoint.model_name}, {plural(checkpoint.epoch, 'epoch')} trained ({path})")

@@ -2,8 +2,9 @@
 
 Every flag comes from a `TrainConfig` field; a flag left unset takes the model preset's default (or, with
 --resume, the checkpoint's saved value). Exit codes: 0 done, 1 runtime error (bad data, bad checkpoint,
-diverged), 2 bad flag value (or an --out folder that already holds a run), 130 stopped by Ctrl-C (after
-saving).
+diverged, a file that cannot be written), 2 bad flag value (or an --out folder that already holds a run, or that
+another live run is using), 128 + the signal's number when SIGINT (130), SIGTERM (143) or SIGHUP (129) stopped it
+after saving.
 
 numpy and the core are imported inside `run()`, after --threads has set the thread environment variables,
 because OpenBLAS reads them once, when numpy loads.
@@ -19,7 +20,7 @@ from dataclasses import MISSING, fields
 from pathlib import Path
 
 from convtui import runtime
-from convtui.cli import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, UsageError
+from convtui.core.errors import EXIT_ERROR, EXIT_OK, UsageError
 from convtui.core.training.config import ConfigError, TrainConfig, config_field, field_problem
 
 CLI_ONLY = ("out", "resume")
@@ -115,9 +116,6 @@ def run(args) -> int:
     if problem is not None:  # before any thread pool starts: libgomp aborts on absurd counts
         raise UsageError(f"--threads {args.threads} is invalid: {problem}")
     runtime.configure(_resumed_thread_count(args))
-    from convtui.core.storage.checkpoint import CheckpointError
-    from convtui.core.storage.datasets import DataError
-
     try:
         config, checkpoint = build_config(args)
         if args.out:
@@ -139,17 +137,20 @@ def run(args) -> int:
             raise UsageError(f"--out {out_dir} already holds a run; choose another folder, or continue it "
                              f"with --resume {existing}")
         return _train(config, out_dir, checkpoint)
-    except (DataError, CheckpointError) as exc:
-        print(f"convtui train: error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
     except BrokenPipeError:
         # stdout went away (e.g. `| head`): say so once, and keep Python's exit-time flush from raising again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         print("convtui train: error: the output pipe was closed; training stopped", file=sys.stderr)
         return EXIT_ERROR
     except OSError as exc:
-        print(f"convtui train: error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"convtui train: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return EXIT_ERROR
+
+
+# A scheduler (SIGTERM: `docker stop`, Slurm, systemd), a closed terminal (SIGHUP) and Ctrl-C (SIGINT) all stop
+# the run the same way: finish the current step, save, exit 128 + the signal's number.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def _train(config, out_dir: Path, checkpoint) -> int:
@@ -157,18 +158,21 @@ def _train(config, out_dir: Path, checkpoint) -> int:
 
     from convtui.core.training.trainer import Trainer
 
-    stop = threading.Event()
-    trainer = Trainer(config, out_dir=out_dir, resume=checkpoint.path if checkpoint else None, stop=stop)
+    stop, received = threading.Event(), []
 
-    def on_interrupt(signum, frame):
+    def on_signal(signum, frame):
         if stop.is_set():
-            raise KeyboardInterrupt  # a second Ctrl-C aborts without waiting
+            raise KeyboardInterrupt  # a second signal aborts without waiting
+        received.append(signum)
         stop.set()
-        print("convtui train: stopping after the current step (Ctrl-C again to abort)", file=sys.stderr,
-              flush=True)
+        name = signal.Signals(signum).name
+        again = "Ctrl-C" if signum == signal.SIGINT else name
+        print(f"convtui train: {name}: stopping after the current step to save ({again} again to abort)",
+              file=sys.stderr, flush=True)
 
-    previous = signal.signal(signal.SIGINT, on_interrupt)
+    previous = {signum: signal.signal(signum, on_signal) for signum in STOP_SIGNALS}
     try:
+        trainer = Trainer(config, out_dir=out_dir, resume=checkpoint.path if checkpoint else None, stop=stop)
         print(f"run folder: {out_dir}", flush=True)
         if sys.stdout.isatty():
             from convtui.commands.train_live import show_live
@@ -176,15 +180,23 @@ def _train(config, out_dir: Path, checkpoint) -> int:
             done = show_live(trainer.events(), config)
         else:
             done = _show_plain(trainer.events(), config)
+    except KeyboardInterrupt:
+        signum = received[0] if received else signal.SIGINT
+        print(f"convtui train: aborted by {signal.Signals(signum).name}; the last checkpoint on disk is kept",
+              file=sys.stderr, flush=True)
+        return 128 + signum
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     from convtui.core.training.text import format_done
 
     if done.reason == "completed":
         print(format_done(done), flush=True)
         return EXIT_OK
     print(f"convtui train: {format_done(done)}", file=sys.stderr, flush=True)
-    return EXIT_INTERRUPTED if done.reason == "stopped" else EXIT_ERROR
+    if done.reason == "stopped":
+        return 128 + (received[0] if received else signal.SIGINT)
+    return EXIT_ERROR
 
 
 def _show_plain(events, config):

@@ -5,6 +5,7 @@ anything else escaping is a bug."""
 from __future__ import annotations
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT; a command stopped by another signal exits 128 + its number
 
 
 class ConvtuiError(Exception):

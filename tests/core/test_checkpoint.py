@@ -1,6 +1,7 @@
 """Checkpoints: exact round trip without pickles, clear errors for damaged or foreign files, atomic writes."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -123,6 +124,37 @@ def test_a_text_file_is_named_as_not_an_archive(tmp_path):
 def test_atomic_writes_get_the_mode_a_plain_open_would(tmp_path):
     import stat
 
+    umask = int(next(line for line in Path("/proc/self/status").read_text().splitlines()
+                     if line.startswith("Umask:")).split()[1], 8)
     atomic.write_text(tmp_path / "metrics.csv", "epoch\n")
     # mkstemp alone would leave 0600: a run trained on a shared server would be unreadable to the team.
-    assert stat.S_IMODE((tmp_path / "metrics.csv").stat().st_mode) == 0o666 & ~atomic._UMASK
+    assert stat.S_IMODE((tmp_path / "metrics.csv").stat().st_mode) == 0o666 & ~umask
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    assert stat.S_IMODE(plain.stat().st_mode) == stat.S_IMODE((tmp_path / "metrics.csv").stat().st_mode)
+
+
+def test_a_failed_write_names_the_file_and_keeps_the_old_one(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    target = tmp_path / "checkpoint.npz"
+    atomic.write_text(target, "old\n")
+
+    def full_disk(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    with pytest.raises(atomic.WriteError, match=rf"^cannot write {target}: No space left on device$"):
+        atomic.write_text(target, "new\n")
+    assert target.read_text() == "old\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.npz"]
+
+
+def test_stale_temporaries_of_killed_writes_are_removed(tmp_path):
+    (tmp_path / ".checkpoint.npz.0123abcd.tmp").write_bytes(b"half")
+    (tmp_path / ".metrics.csv.deadbeef.tmp").write_text("epoch")
+    (tmp_path / "notes.tmp").write_text("mine")  # not ours: kept
+    removed = atomic.remove_stale_temporaries(tmp_path)
+    assert sorted(p.name for p in removed) == [".checkpoint.npz.0123abcd.tmp", ".metrics.csv.deadbeef.tmp"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.tmp"]

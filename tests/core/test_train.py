@@ -171,3 +171,47 @@ def test_resume_of_a_finished_run_says_so(tmp_path, val_data):
     assert not any(isinstance(e, Step) for e in events)
     assert events[-1].reason == "completed" and "already trained for 1 epoch" in events[-1].message
     assert read_metrics(tmp_path / "metrics.csv")["epoch"] == [1]
+
+
+@pytest.mark.slow
+def test_a_blow_up_on_an_epochs_last_step_never_becomes_the_last_good_checkpoint(tmp_path, val_data):
+    """The loss of the last step is finite, but its update leaves non-finite weights: the epoch must not be
+    saved (its validation loss would be NaN), and no NumPy warning reaches the user."""
+    import warnings
+
+    config = TrainConfig.for_model("mlp-relu", epochs=3, limit=200, batch_size=100)
+    trainer = Trainer(config, out_dir=tmp_path, val_data=val_data)
+    real_step, updates = trainer.optimizer.step, []
+
+    def step_that_breaks_on_epoch_2s_last_step(lr):
+        real_step(lr)
+        updates.append(lr)
+        if len(updates) == 4:  # two steps per epoch: the last step of epoch 2
+            trainer.model.params()[0].value[0, 0] = np.inf
+
+    trainer.optimizer.step = step_that_breaks_on_epoch_2s_last_step
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        events = run_all(trainer)
+    assert [w for w in caught if issubclass(w.category, RuntimeWarning)] == []
+    done = events[-1]
+    assert done.reason == "diverged" and "epoch 2" in done.message
+    assert [e.epoch for e in events if isinstance(e, EpochEnd)] == [0]  # epoch 2 never ended as good
+    model, checkpoint = load_model(done.checkpoint)  # the last good one: after epoch 1
+    assert checkpoint.epoch == 1 and all(np.isfinite(p.value).all() for p in model.params())
+    assert all(math.isfinite(row["val_loss"]) for row in checkpoint.meta["history"])
+
+
+def test_two_trainers_cannot_share_a_folder(tmp_path, val_data):
+    from convtui.core.storage.run_lock import FolderInUseError
+
+    config = TrainConfig.for_model("softmax", epochs=1, limit=100)
+    first = Trainer(config, out_dir=tmp_path, val_data=val_data).events()
+    next(first)  # holds the folder's lock from its first event
+    second = Trainer(config, out_dir=tmp_path, val_data=val_data)
+    with pytest.raises(FolderInUseError, match="is in use by another convtui run"):
+        list(second.events())
+    assert list(first)[-1].reason == "completed"
+    again = Trainer(config, out_dir=tmp_path, val_data=val_data)  # a finished run is not overwritten either
+    with pytest.raises(FolderInUseError, match="already holds a run"):
+        list(again.events())

@@ -3,7 +3,7 @@
 `state_dict()` is every parameter and buffer under a stable name (`conv1.w`, `dense1.b`, ...), as plain arrays;
 `architecture()` is the input shape and each layer's `spec()`. Together they are the whole model: a checkpoint
 stores both, `architectures.build_from_architecture` rebuilds the model from the file alone, and
-`inference_copy` builds a second model the same way.
+`inference_copy` builds a second model from the same specs.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import numpy as np
 
 from convtui.core import ops
 from convtui.core.nn.layers import Conv2D, Dense, MaxPool2D, Param, ReLU
+from convtui.core.nn.specs import layer_from_spec
 
 # Inference batches larger than this run in slices of this size (a 1,000-image batch of the cnn would otherwise
 # add about 250 MB of conv buffers to the training process, against a 600 MB budget).
@@ -200,9 +201,11 @@ class Sequential:
         """A second model with its own copy of the weights, for prediction on another thread while training goes
         on. Only the named state is copied, never the activations the layers keep for backward (tens of MB for
         the cnn) or the conv's reusable buffers (sharing those would mix two models' data)."""
-        from convtui.core.nn.architectures import build_from_architecture
-
-        clone = build_from_architecture(self.architecture(), dtype=self.dtype, init_weights=False)
+        # Built from the specs directly, not through `architectures` (which imports this module): the weights
+        # are loaded next and inference drops nothing, so the generator is never drawn from.
+        unused = np.random.default_rng(0)
+        clone = Sequential([layer_from_spec(spec, unused, unused, self.dtype, init_weights=False)
+                            for spec in self.architecture()["layers"]], input_shape=self.input_shape)
         clone.load_state_dict(self.state_dict())
         return clone
 

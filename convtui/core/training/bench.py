@@ -20,8 +20,8 @@ import time
 
 import numpy as np
 
-from convtui.core import ops
 from convtui.core.nn.layers import Conv2D, Dense
+from convtui.core.training.step import train_step
 
 EPOCH_IMAGES = 60_000
 
@@ -74,15 +74,6 @@ def _batches(batch_size: int, count: int, seed: int):
     return out
 
 
-def train_step(model, optimizer, x, labels, lr=1e-3):
-    """One step as `convtui train` runs it: forward, fused loss, backward without the input's dx, Adam."""
-    logits = model.forward(x, training=True)
-    loss, dlogits, _ = ops.softmax_cross_entropy(logits, labels)
-    model.backward(dlogits, input_grad=False)
-    optimizer.step(lr)
-    return loss
-
-
 def measure_throughput(model_name: str = "cnn", batch_size: int = 100, steps: int = 50, warmup: int = 10,
                        seed: int = 0) -> dict:
     """Steady-state training and inference images/s of one preset (see the module docstring)."""
@@ -97,9 +88,9 @@ def measure_throughput(model_name: str = "cnn", batch_size: int = 100, steps: in
         for i in range(count):
             fn(*batches[(offset + i) % len(batches)])
 
-    run(warmup, 0, lambda x, y: train_step(model, optimizer, x, y))
+    run(warmup, 0, lambda x, y: train_step(model, optimizer, x, y, 1e-3))
     start = time.perf_counter()
-    run(steps, warmup, lambda x, y: train_step(model, optimizer, x, y))
+    run(steps, warmup, lambda x, y: train_step(model, optimizer, x, y, 1e-3))
     train_s = time.perf_counter() - start
 
     run(warmup, 0, lambda x, y: model.forward(x, training=False))
@@ -133,14 +124,16 @@ def peak_rss_mb() -> float:
 _PROBE = """
 import json, sys, time
 start = time.perf_counter()
+from convtui import runtime
+runtime.configure()
 import numpy as np
-from convtui.core.training.bench import train_step
+from convtui.core.training.step import train_step
 from convtui.core.nn.architectures import build_model
 from convtui.core.nn.optimizers import Adam
 imported = time.perf_counter()
 model = build_model(sys.argv[1], 0)
 x = np.random.default_rng(0).random((2, 1, 28, 28), dtype=np.float32)
-train_step(model, Adam(model.params()), x, np.array([3, 7]))
+train_step(model, Adam(model.params()), x, np.array([3, 7]), 1e-3)
 model.forward(x, training=False)
 done = time.perf_counter()
 print(json.dumps({"import_s": imported - start, "first_step_s": done - imported}))

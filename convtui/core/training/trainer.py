@@ -16,7 +16,6 @@ exactly as if it had never stopped (when it stopped at an epoch boundary).
 
 from __future__ import annotations
 
-import inspect
 import math
 import threading
 import time
@@ -26,7 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from convtui.core import ops
-from convtui.core.storage import run_folder as runs
+from convtui.core.storage import atomic, run_folder as runs
+from convtui.core.storage.run_lock import FolderInUseError, run_lock
 from convtui.core.storage.checkpoint import (CheckpointError, load_checkpoint, restore_optimizer, restore_params,
                                      save_checkpoint)
 from convtui.core.training.config import TrainConfig
@@ -36,6 +36,7 @@ from convtui.core.training.events import Compiling, Done, EpochEnd, Event, Step,
 from convtui.core.nn.layers import Param
 from convtui.core.nn.architectures import SHUFFLE_STREAM, build_model, dropout_layers, rng_for
 from convtui.core.nn.optimizers import make_optimizer
+from convtui.core.training.step import train_step
 from convtui.core.training.text import plural
 
 StopRequest = threading.Event | Callable[[], bool] | None
@@ -72,10 +73,6 @@ class Trainer:
         self.history: list[dict] = []  # one metrics row per completed epoch
         self.epoch = 0  # the 0-based epoch being trained (for snapshots)
         self.steps_per_epoch = math.ceil(len(self.train_data) / config.batch_size)
-        # Training needs only the parameter gradients, so skip dL/dx of the first layer (a whole GEMM) where
-        # the layers support it (Sequential.backward's `input_grad` flag).
-        supports = "input_grad" in inspect.signature(self.model.backward).parameters
-        self._backward_options = {"input_grad": False} if supports else {}
         if self._resume is not None:
             self._restore_weights()  # now, so a mismatch fails early and `model` is the resumed one at once
 
@@ -129,7 +126,7 @@ class Trainer:
         x = to_float(self.train_data.images[:2])
         logits = self.model.forward(x, training=True)
         _, dlogits, _ = ops.softmax_cross_entropy(logits, self.train_data.labels[:2])
-        self.model.backward(dlogits, **self._backward_options)
+        self.model.backward(dlogits, input_grad=False)
         # The update kernel, on a throwaway copy of one bias so the real weights and state stay untouched.
         scratch = Param("warm-up", self.model.params()[-1].value.copy())
         make_optimizer(self.config.optimizer, [scratch], momentum=self.config.momentum).step(0.0)
@@ -137,7 +134,22 @@ class Trainer:
 
     # ------------------------------------------------------------------ the run
     def events(self) -> Iterator[Event]:
-        """Run the training, yielding Compiling, TrainStart, then Step per step and EpochEnd per epoch, then Done."""
+        """Run the training, yielding Compiling, TrainStart, then Step per step and EpochEnd per epoch, then Done.
+
+        With an `out_dir`, the run holds that folder's lock throughout (a second process training into it gets
+        a FolderInUseError), and first clears the temporary files that killed writes left there."""
+        if self.out_dir is None:
+            yield from self._events()
+            return
+        with run_lock(self.out_dir):
+            if self._resume is None and self.checkpoint_path.exists():
+                # Checked again under the lock: two runs started together both saw an empty folder.
+                raise FolderInUseError(f"{self.out_dir} already holds a run; choose another folder, or continue "
+                                       f"it with --resume {self.checkpoint_path}")
+            atomic.remove_stale_temporaries(self.out_dir)
+            yield from self._events()
+
+    def _events(self) -> Iterator[Event]:
         config, started = self.config, time.perf_counter()
         yield Compiling(f"compiling kernels for {config.model} (first run only; Numba caches them)")
         self._warm_up()
@@ -173,7 +185,8 @@ class Trainer:
                 t0 = time.perf_counter()
                 index = order[(step - 1) * batch: step * batch]
                 labels = self.train_data.labels[index]
-                loss, batch_correct = self._train_step(self.train_data.images[index], labels, lr)
+                loss, batch_correct = train_step(self.model, self.optimizer, to_float(self.train_data.images[index]),
+                                                 labels, lr)
                 if not math.isfinite(loss):
                     yield self._finish_diverged(epoch, step, loss)
                     return
@@ -190,7 +203,12 @@ class Trainer:
                            eta_s=train_time / global_step * (total_steps - global_step),
                            elapsed_s=now - run_start)
 
-            val = evaluate(self.model, self.val_data) if self.val_data is not None else None
+            with np.errstate(all="ignore"):  # a diverged model is reported below, not as NumPy warnings
+                val = evaluate(self.model, self.val_data) if self.val_data is not None else None
+            if not self._weights_finite() or (val is not None and not math.isfinite(val.loss)):
+                # The last update broke the weights: keep the previous checkpoint as the last good one.
+                yield self._finish_diverged(epoch, self.steps_per_epoch, val.loss if val else math.nan)
+                return
             row = {"epoch": epoch + 1, "loss": loss_sum / seen, "accuracy": correct / seen,
                    "val_loss": val.loss if val else None, "val_accuracy": val.accuracy if val else None,
                    "lr": lr, "steps": self.steps_per_epoch, "elapsed_s": round(time.perf_counter() - run_start, 3)}
@@ -201,19 +219,6 @@ class Trainer:
 
         yield Done("completed", f"trained {plural(config.epochs, 'epoch')}", config.epochs, self.checkpoint_path)
 
-    def _train_step(self, images, labels, lr) -> tuple[float, int]:
-        """One forward/backward/update; returns (loss, correct). Parameters are left untouched when the loss
-        is not finite, so the caller can stop on divergence with the last good weights."""
-        # Overflow is detected by the loss check below, so NumPy's warnings would only be noise on stderr.
-        with np.errstate(over="ignore", invalid="ignore"):
-            logits = self.model.forward(to_float(images), training=True)
-            loss, dlogits, probs = ops.softmax_cross_entropy(logits, labels)
-            if not math.isfinite(loss):
-                return loss, 0
-            self.model.backward(dlogits, **self._backward_options)
-            self.optimizer.step(lr)
-        return loss, int(np.count_nonzero(probs.argmax(axis=1) == labels))
-
     def _finish_stopped(self, epoch, steps_done, loss_sum, correct, seen, lr, run_start) -> Done:
         """Save what was learned. The cut-short epoch gets a metrics row (no validation) but does not count as
         completed: a resumed run trains that epoch again, from the weights saved here."""
@@ -221,9 +226,16 @@ class Trainer:
         if seen:
             rows.append({"epoch": epoch + 1, "loss": loss_sum / seen, "accuracy": correct / seen, "lr": lr,
                          "steps": steps_done, "elapsed_s": round(time.perf_counter() - run_start, 3)})
+        if not self._weights_finite():
+            return self._finish_diverged(epoch, steps_done, math.nan)
         path = self._save(epoch, rows)
         where = f"; saved {path}" if path else ""
         return Done("stopped", f"stopped in epoch {epoch + 1} after step {steps_done}{where}", epoch, path)
+
+    def _weights_finite(self) -> bool:
+        """The weights and the optimiser's state are all finite: only then is a checkpoint worth keeping."""
+        arrays = [*self.model.state_dict().values(), *self.optimizer.state_arrays().values()]
+        return all(np.isfinite(value).all() for value in arrays if value.dtype.kind == "f")
 
     def _finish_diverged(self, epoch, step, loss) -> Done:
         """Keep the last good checkpoint on disk (the last epoch end, or the starting weights) untouched."""

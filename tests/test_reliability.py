@@ -1,0 +1,96 @@
+"""Nothing lost, nothing crashes, as a user meets it: scheduler signals, two runs in one folder, closed pipes."""
+
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from convtui.core.storage.run_lock import LOCK_FILE, run_lock
+from tests.test_cli import ROOT, assert_one_line_error, convtui, env
+
+pytestmark = pytest.mark.slow  # real training in subprocesses
+
+
+def start_training(out, *extra):
+    return subprocess.Popen(
+        [sys.executable, "-m", "convtui", "train", "--model", "mlp-relu", "--epochs", "3", "--log-every", "1",
+         "--no-validate", "--out", str(out), *extra],
+        cwd=ROOT, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def signal_once_training(process, signum):
+    try:
+        for line in process.stdout:
+            if " step " in line:  # training is under way
+                process.send_signal(signum)
+                break
+        return process.communicate(timeout=120)
+    finally:
+        process.kill()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_a_scheduler_signal_saves_like_ctrl_c_and_exits_128_plus_its_number(tmp_path, signum):
+    out = tmp_path / "run"
+    stdout, stderr = signal_once_training(start_training(out), signum)
+    name = signal.Signals(signum).name
+    assert f"{name}: stopping after the current step to save" in stderr, stderr
+    assert "stopped: stopped in epoch 1 after step" in stderr and "Traceback" not in stderr
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.npz", "config.json", "metrics.csv"]
+    evaluation = convtui("eval", out)
+    assert evaluation.returncode == 0 and "test accuracy:" in evaluation.stdout
+    resumed = convtui("train", "--resume", out / "checkpoint.npz", "--epochs", "1", "--limit", "200")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "completed: trained 1 epoch" in resumed.stdout
+
+
+def test_a_second_run_into_a_busy_folder_is_refused_and_a_stale_lock_is_taken_over(tmp_path):
+    out = tmp_path / "run"
+    with run_lock(out):  # as a live run holds it
+        result = convtui("train", "--model", "softmax", "--epochs", "1", "--limit", "100", "--out", out)
+        assert_one_line_error(result, 2, f"convtui train: error: {out} is in use by another convtui run "
+                                         f"(pid {os.getpid()})")
+        assert not (out / "config.json").exists()  # the refused run wrote nothing
+    # A lock file left by a process that was killed: nobody holds it any more.
+    (out / LOCK_FILE).write_text("999999\n")
+    result = convtui("train", "--model", "softmax", "--epochs", "1", "--limit", "100", "--out", out)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.npz", "config.json", "metrics.csv"]
+
+
+def test_a_killed_write_leaves_no_clutter_for_the_next_run(tmp_path):
+    out = tmp_path / "run"
+    result = convtui("train", "--model", "softmax", "--epochs", "1", "--limit", "100", "--out", out)
+    assert result.returncode == 0
+    (out / ".checkpoint.npz.0badf00d.tmp").write_bytes(b"half a checkpoint")  # what SIGKILL mid-write leaves
+    resumed = convtui("train", "--resume", out / "checkpoint.npz", "--epochs", "2", "--limit", "100")
+    assert resumed.returncode == 0, resumed.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.npz", "config.json", "metrics.csv"]
+
+
+@pytest.mark.parametrize("command", [
+    ["eval", "{run}"],
+    ["xo"],
+    ["train", "--model", "softmax", "--epochs", "1", "--limit", "300", "--log-every", "1", "--out", "{fresh}"],
+    ["--help"],
+    ["train", "--help"],
+])
+def test_every_command_survives_a_closed_pipe(tmp_path, command):
+    run = tmp_path / "run"
+    assert convtui("train", "--model", "softmax", "--epochs", "1", "--limit", "100", "--out", run).returncode == 0
+    args = [part.format(run=run, fresh=tmp_path / "fresh") for part in command]
+    shell = f"{sys.executable} -m convtui {' '.join(args)} | head -1"
+    result = subprocess.run(["bash", "-o", "pipefail", "-c", shell], cwd=ROOT, env=env(), capture_output=True,
+                            text=True, timeout=180)
+    assert len(result.stdout.splitlines()) == 1
+    assert "Traceback" not in result.stderr and "BrokenPipeError" not in result.stderr, result.stderr
+    assert result.returncode in (0, 1), result.stderr
+    # A reader that is gone before the first line: every write meets a closed pipe.
+    process = subprocess.Popen([sys.executable, "-m", "convtui", *args], cwd=ROOT, env=env(),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process.stdout.close()
+    stderr = process.stderr.read()
+    assert process.wait(timeout=180) in (0, 1), stderr
+    assert "Traceback" not in stderr and "BrokenPipeError" not in stderr and "Exception ignored" not in stderr
