@@ -30,7 +30,7 @@ def run(args) -> int:
     from convtui.core.storage.checkpoint import load_model
     from convtui.core.storage.datasets import DataError, load_split
     from convtui.core.training.evaluate import confusion_matrix, evaluate
-    from convtui.core.training.text import format_confusion_matrix, plural
+    from convtui.core.training.text import format_confusion_matrix
     from convtui.core.storage.run_folder import CHECKPOINT_FILE
 
     path = Path(args.checkpoint)
@@ -43,9 +43,13 @@ def run(args) -> int:
     if image_shape != model.input_shape:
         raise DataError(f"{path}: the model takes images of shape {model.input_shape}, the test set has "
                         f"{image_shape}")
+    n_outputs = model.shapes()[-1][1][0]
+    if test.n_classes > n_outputs:
+        raise DataError(f"{path}: the model tells {n_outputs} classes apart, the test set has labels up to "
+                        f"{test.n_classes - 1}")
     result = evaluate(model, test)
-    confusion = confusion_matrix(test.labels, result.predictions)
-    print(f"model {checkpoint.model_name}, {plural(checkpoint.epoch, 'epoch')} trained ({path})")
+    confusion = confusion_matrix(test.labels, result.predictions, n_classes=n_outputs)
+    print(f"model {checkpoint.model_name}, {checkpoint.trained()} trained ({path})")
     print(f"test accuracy: {100 * result.accuracy:.2f}% ({result.n_correct}/{len(test)}), "
           f"loss {result.loss:.4f}")
     print(format_confusion_matrix(confusion))

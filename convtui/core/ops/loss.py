@@ -50,6 +50,10 @@ def softmax_cross_entropy(logits, labels):
     """Fused softmax + mean cross-entropy: returns (loss, dlogits = (softmax - onehot) / N, probs)."""
     if logits.ndim != 2 or labels.shape != (logits.shape[0],):
         raise ValueError(f"softmax_cross_entropy wants logits (N, K) and labels (N,), got {logits.shape} and {labels.shape}")
+    if len(labels) and (labels.min() < 0 or labels.max() >= logits.shape[1]):
+        # The kernel indexes with each label unchecked: a label past the last class would write out of bounds.
+        raise ValueError(f"labels must be 0 to {logits.shape[1] - 1} for {logits.shape[1]} classes, "
+                         f"got {labels.min()} to {labels.max()}")
     logits = np.ascontiguousarray(logits)
     probs = np.empty_like(logits)
     dlogits = np.empty_like(logits)

@@ -26,7 +26,7 @@ from convtui.core.errors import ConvtuiError
 from convtui.core.nn.architectures import build_from_architecture
 from convtui.core.nn.sequential import Sequential
 from convtui.core.storage import atomic
-from convtui.core.storage.checkpoint_meta import FORMAT, VERSION, check_arrays, check_meta
+from convtui.core.storage.checkpoint_meta import FORMAT, VERSION, check_arrays, check_meta, member_budget
 from convtui.core.storage.safe_npz import read_npz
 from convtui.core.training.config import TrainConfig
 
@@ -56,6 +56,19 @@ class Checkpoint:
         """Epochs completed when it was saved; a resumed run starts at this 0-based epoch."""
         return int(self.meta["epoch"])
 
+    @property
+    def steps_into_epoch(self) -> int:
+        """Steps of the next epoch trained before a stop cut it short (a resumed run trains that epoch again)."""
+        steps = self.meta.get("steps_into_epoch", 0)
+        return steps if isinstance(steps, int) and not isinstance(steps, bool) and steps > 0 else 0
+
+    def trained(self) -> str:
+        """What the weights have seen, for a person: "2 epochs", or "1 epoch and 297 steps of epoch 2"."""
+        text = f"{self.epoch} epoch{'' if self.epoch == 1 else 's'}"
+        if self.steps_into_epoch:
+            text += f" and {self.steps_into_epoch} steps of epoch {self.epoch + 1}"
+        return text
+
     def state_dict(self) -> dict[str, np.ndarray]:
         return {**self.params, **self.buffers}
 
@@ -83,7 +96,8 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
     try:
-        arrays = read_npz(path)
+        # meta first: its architecture bounds what the weights may hold before a byte of them is allocated
+        arrays = read_npz(path, first="meta", budget=member_budget)
     except zipfile.BadZipFile:
         raise CheckpointError(f"{path}: damaged or not a convtui checkpoint (not an .npz archive)") from None
     except OSError as exc:

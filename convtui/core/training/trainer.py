@@ -30,7 +30,7 @@ from convtui.core.storage.run_lock import FolderInUseError, run_lock
 from convtui.core.storage.checkpoint import (CheckpointError, load_checkpoint, restore_optimizer, restore_params,
                                      save_checkpoint)
 from convtui.core.training.config import TrainConfig
-from convtui.core.storage.datasets import Dataset, load_split, to_float
+from convtui.core.storage.datasets import DataError, Dataset, load_split, to_float
 from convtui.core.training.evaluate import evaluate
 from convtui.core.training.events import Compiling, Done, EpochEnd, Event, Step, TrainStart
 from convtui.core.nn.layers import Param
@@ -66,7 +66,13 @@ class Trainer:
             val_data = load_split("test", config.data)
         self.train_data = train_data.head(config.limit)
         self.val_data = val_data if config.validate else None
-        self.model = build_model(config.model, config.seed, dropout=config.dropout)
+        # The model's input and output come from the data (28x28 and 10 classes for MNIST-like folders).
+        n_classes = max(self.train_data.n_classes, self.val_data.n_classes if self.val_data is not None else 0)
+        if self.val_data is not None and self.val_data.input_shape != self.train_data.input_shape:
+            raise DataError(f"the test images are {self.val_data.input_shape}, the training images "
+                            f"{self.train_data.input_shape}: they must match")
+        self.model = build_model(config.model, config.seed, dropout=config.dropout,
+                                 input_shape=self.train_data.input_shape, n_classes=n_classes)
         self.optimizer = make_optimizer(config.optimizer, self.model.params(), momentum=config.momentum)
         self.shuffle_rng = rng_for(config.seed, SHUFFLE_STREAM)
         self.start_epoch = 0
@@ -96,12 +102,14 @@ class Trainer:
         return {"shuffle": self.shuffle_rng.bit_generator.state,
                 "dropout": [layer.rng.bit_generator.state for layer in dropout_layers(self.model)]}
 
-    def _save(self, epochs_completed: int, rows: list[dict]) -> Path | None:
-        """Checkpoint (after `epochs_completed` epochs) and metrics.csv, atomically; None without an out_dir."""
+    def _save(self, epochs_completed: int, rows: list[dict], steps_into_epoch: int = 0) -> Path | None:
+        """Checkpoint (after `epochs_completed` epochs, plus `steps_into_epoch` steps of the next one when a stop
+        cut it short) and metrics.csv, atomically; None without an out_dir."""
         if self.out_dir is None:
             return None
         save_checkpoint(self.checkpoint_path, model=self.model, optimizer=self.optimizer, config=self.config,
-                        epoch=epochs_completed, history=self.history, rng_states=self._rng_states())
+                        epoch=epochs_completed, history=self.history, rng_states=self._rng_states(),
+                        extra={"steps_into_epoch": steps_into_epoch})
         runs.write_metrics(self.out_dir, rows)
         return self.checkpoint_path
 
@@ -228,7 +236,7 @@ class Trainer:
                          "steps": steps_done, "elapsed_s": round(time.perf_counter() - run_start, 3)})
         if not self._weights_finite():
             return self._finish_diverged(epoch, steps_done, math.nan)
-        path = self._save(epoch, rows)
+        path = self._save(epoch, rows, steps_into_epoch=steps_done)
         where = f"; saved {path}" if path else ""
         return Done("stopped", f"stopped in epoch {epoch + 1} after step {steps_done}{where}", epoch, path)
 
