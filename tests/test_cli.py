@@ -46,6 +46,11 @@ def softmax_run(tmp_path_factory):
     (["--limit", "0"], "--limit 0 is invalid"),
     (["--threads", "0"], "--threads 0 is invalid"),
     (["--dropout", "1.5"], "--dropout 1.5 is invalid"),
+    (["--threads", "40000"], "--threads 40000 is invalid: must be a whole number from 1 to 256"),
+    (["--threads", "100000"], "--threads 100000 is invalid"),
+    (["--epochs", "100000"], "--epochs 100000 is invalid"),
+    (["--batch-size", "99999999"], "--batch-size 99999999 is invalid"),
+    (["--seed", "-1"], "--seed -1 is invalid"),
 ])
 def test_bad_flag_values_exit_2_with_one_line(flags, fragment, tmp_path):
     result = convtui("train", "--model", "softmax", *flags, "--out", tmp_path / "run")

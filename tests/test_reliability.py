@@ -94,3 +94,28 @@ def test_every_command_survives_a_closed_pipe(tmp_path, command):
     stderr = process.stderr.read()
     assert process.wait(timeout=180) in (0, 1), stderr
     assert "Traceback" not in stderr and "BrokenPipeError" not in stderr and "Exception ignored" not in stderr
+
+
+@pytest.mark.parametrize("setting, value", [("threads", 40000), ("threads", 100000), ("epochs", -5),
+                                            ("batch_size", "100"), ("lr", 1e309)])
+def test_settings_read_back_from_a_run_are_range_checked_too(tmp_path, setting, value):
+    """A config.json or checkpoint from elsewhere holding an absurd value is refused with one line, before any
+    thread pool starts (libgomp aborts on 40,000 threads and segfaults on 100,000)."""
+    import json
+
+    import numpy as np
+
+    out = tmp_path / "run"
+    assert convtui("train", "--model", "softmax", "--epochs", "1", "--limit", "100", "--out", out).returncode == 0
+    manifest = json.loads((out / "config.json").read_text())
+    manifest["config"][setting] = value
+    (out / "config.json").write_text(json.dumps(manifest))
+    with np.load(out / "checkpoint.npz") as archive:
+        arrays = {key: archive[key] for key in archive.files}
+    meta = json.loads(arrays["meta"].tobytes())
+    meta["config"][setting] = value
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    np.savez(out / "checkpoint.npz", **arrays)
+    for command in (["train", "--resume", out / "checkpoint.npz", "--epochs", "2"], ["eval", out]):
+        result = convtui(*command)
+        assert_one_line_error(result, 1, f"{out / 'checkpoint.npz'}: its saved config is not valid")
