@@ -158,3 +158,46 @@ def test_stale_temporaries_of_killed_writes_are_removed(tmp_path):
     removed = atomic.remove_stale_temporaries(tmp_path)
     assert sorted(p.name for p in removed) == [".checkpoint.npz.0123abcd.tmp", ".metrics.csv.deadbeef.tmp"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.tmp"]
+
+
+@pytest.mark.parametrize("model_name", ["softmax", "mlp", "cnn"])
+def test_a_checkpoint_describes_its_own_architecture(tmp_path, model_name):
+    """Another program can rebuild the model from the file alone: the layers, their hyper-parameters and the
+    input scaling are in `meta`, and the arrays carry the layers' names."""
+    from convtui.core.nn.architectures import build_from_architecture
+
+    model = build_model(model_name, seed=2)
+    path = save_checkpoint(tmp_path / "c.npz", model=model, optimizer=None,
+                           config=TrainConfig.for_model(model_name), epoch=0)
+    with np.load(path, allow_pickle=False) as archive:
+        meta = json.loads(archive["meta"].tobytes())
+        names = {key for key in archive.files if key.startswith("param/")}
+    assert meta["version"] == 2 and meta["input"].startswith("pixel / 255")
+    assert meta["architecture"] == json.loads(json.dumps(model.architecture()))
+    weighted = [spec["name"] for spec in meta["architecture"]["layers"] if spec["kind"] in ("Conv2D", "Dense")]
+    assert names == {f"param/{name}.{part}" for name in weighted for part in ("w", "b")}
+    rebuilt = build_from_architecture(meta["architecture"], init_weights=False)
+    rebuilt.load_state_dict(load_checkpoint(path).state_dict())
+    x = np.random.default_rng(1).random((2, 1, 28, 28), dtype=np.float32)
+    np.testing.assert_array_equal(rebuilt.forward(x), model.forward(x))
+
+
+def test_version_1_checkpoints_still_load_and_resume(saved, tmp_path):
+    """Files written before the architecture was stored: the preset name gives it."""
+    path, model, optimizer, config = saved
+    with np.load(path, allow_pickle=False) as archive:
+        arrays = {key: archive[key] for key in archive.files}
+    meta = json.loads(arrays["meta"].tobytes())
+    for key in ("architecture", "input", "steps_into_epoch"):
+        meta.pop(key, None)
+    meta["version"] = 1
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    old = tmp_path / "v1.npz"
+    np.savez(old, **arrays)
+    loaded, checkpoint = load_model(old)
+    assert checkpoint.meta["version"] == 1 and checkpoint.architecture["layers"][-1]["name"] == "output"
+    x = np.random.default_rng(0).random((3, 1, 28, 28), dtype=np.float32)
+    np.testing.assert_array_equal(loaded.forward(x), model.forward(x))
+    fresh = make_optimizer("adam", loaded.params())
+    restore_optimizer(fresh, checkpoint)
+    assert fresh.t == optimizer.t
