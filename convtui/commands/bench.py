@@ -12,6 +12,7 @@ import json
 
 from convtui.core.errors import EXIT_ERROR, EXIT_OK, UsageError
 from convtui import runtime
+from convtui.commands.flags import check_flag
 from convtui.core.training.config import MODELS
 
 DEFAULTS = {"batch_size": 100, "steps": 50, "warmup": 10}
@@ -53,7 +54,7 @@ def parse(args) -> dict:
     if args.model not in MODELS:
         raise UsageError(f"--model {args.model} is invalid: choose one of {', '.join(MODELS)}")
     return {"model_name": args.model, "batch_size": _count(args, "batch_size", 1), "steps": _count(args, "steps", 1),
-            "warmup": _count(args, "warmup", 0), "threads": _count(args, "threads", 1),
+            "warmup": _count(args, "warmup", 0), "threads": check_flag("threads", _count(args, "threads", 1)),
             "compile_times": args.compile}
 
 

@@ -20,11 +20,9 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from convtui import runtime
+    from convtui.commands.flags import check_flag
 
-    if args.threads is not None and not 1 <= args.threads <= runtime.MAX_THREADS:
-        raise UsageError(f"--threads {args.threads} is invalid: must be a whole number from 1 to "
-                         f"{runtime.MAX_THREADS}")
-    runtime.configure(args.threads)
+    runtime.configure(check_flag("threads", args.threads))
     from pathlib import Path
 
     from convtui.core.storage.checkpoint import load_model

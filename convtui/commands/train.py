@@ -21,6 +21,7 @@ from pathlib import Path
 
 from convtui import runtime
 from convtui.core.errors import EXIT_ERROR, EXIT_OK, UsageError
+from convtui.commands.flags import check_flag, flag_message
 from convtui.core.training.config import ConfigError, TrainConfig, config_field, field_problem
 
 CLI_ONLY = ("out", "resume")
@@ -89,13 +90,6 @@ def build_config(args):
         raise UsageError(flag_message(exc)) from None
 
 
-def flag_message(exc: ConfigError) -> str:
-    """The CLI's wording of a config problem: the flag and the value the user typed."""
-    if exc.setting is None:
-        return str(exc)
-    return f"--{exc.setting.replace('_', '-')} {exc.value} is invalid: {exc.rule}"
-
-
 def _resumed_thread_count(args) -> int | None:
     """The thread count a resumed run was trained with, read from the config.json beside its checkpoint without
     numpy (the BLAS thread count must be set before numpy loads, or a resumed run would not repeat the original)."""
@@ -112,9 +106,7 @@ def _resumed_thread_count(args) -> int | None:
 
 
 def run(args) -> int:
-    problem = field_problem(config_field("threads"), args.threads)
-    if problem is not None:  # before any thread pool starts: libgomp aborts on absurd counts
-        raise UsageError(f"--threads {args.threads} is invalid: {problem}")
+    check_flag("threads", args.threads)  # before any thread pool starts: libgomp aborts on absurd counts
     runtime.configure(_resumed_thread_count(args))
     try:
         config, checkpoint = build_config(args)

@@ -23,15 +23,18 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from convtui.cli import UsageError
+    from convtui.core.errors import UsageError
     from convtui.toy.formatting import format_grid
-    from convtui.toy.images import ImageFormatError, all_images
+    from convtui.toy.images import ImageFormatError, load_images
     from convtui.toy.xo import FILTERS, convolve, find_filter, pool, relu
 
     try:
-        images = {image.name: image for image in all_images()}
+        found, skipped = load_images()
     except ImageFormatError as exc:
         raise UsageError(f"cannot read the shipped images: {exc}") from exc
+    for problem in skipped:  # the learner's files that were not read: said, never silently dropped
+        print(f"convtui xo: skipped {problem}", file=sys.stderr)
+    images = {image.name: image for image in found}
     if args.image not in images:
         raise UsageError(f"unknown image {args.image!r}; choose one of: {', '.join(images)}")
     if args.filter == "all":
