@@ -88,6 +88,7 @@ def test_every_command_survives_a_closed_pipe(tmp_path, command):
     assert "Traceback" not in result.stderr and "BrokenPipeError" not in result.stderr, result.stderr
     assert result.returncode in (0, 1), result.stderr
     # A reader that is gone before the first line: every write meets a closed pipe.
+    args = [part.format(run=run, fresh=tmp_path / "fresh-2") for part in command]
     process = subprocess.Popen([sys.executable, "-m", "convtui", *args], cwd=ROOT, env=env(),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     process.stdout.close()

@@ -6,7 +6,7 @@ The checks themselves live in `TrainConfig` (`field_problem`); this module only 
 from __future__ import annotations
 
 from convtui.core.errors import UsageError
-from convtui.core.training.config import ConfigError, config_field, field_problem
+from convtui.core.training.config import ConfigError, config_field, field_problem, shown_value
 
 
 def check_flag(name: str, value):
@@ -14,7 +14,7 @@ def check_flag(name: str, value):
     that take a setting before a config exists (eval's and bench's --threads)."""
     problem = field_problem(config_field(name), value)
     if problem is not None:
-        raise UsageError(f"--{name.replace('_', '-')} {value} is invalid: {problem}")
+        raise UsageError(f"--{name.replace('_', '-')} {shown_value(value)} is invalid: {problem}")
     return value
 
 
@@ -22,4 +22,4 @@ def flag_message(exc: ConfigError) -> str:
     """The CLI's wording of a config problem: the flag and the value the user typed."""
     if exc.setting is None:
         return str(exc)
-    return f"--{exc.setting.replace('_', '-')} {exc.value} is invalid: {exc.rule}"
+    return f"--{exc.setting.replace('_', '-')} {shown_value(exc.value)} is invalid: {exc.rule}"

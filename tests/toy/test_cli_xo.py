@@ -1,5 +1,6 @@
 """`convtui xo`: the same grids as the app, as text or markdown; bad names give one line and exit 2."""
 
+import os
 import subprocess
 import sys
 
@@ -58,3 +59,49 @@ def test_headless_command_never_imports_textual():
             "assert 'textual' not in sys.modules")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
+
+
+GOOD_O = "label: o\n" + ".........\n" * 4 + "....#....\n" + ".........\n" * 4
+
+# Files in the learner's folder that are not images: each is one line on stderr naming it, never a hang (a
+# FIFO), never gigabytes of memory (/dev/zero), and the good images still print.
+BAD_USER_FILES = [
+    ("pipe.txt", lambda p: os.mkfifo(p), "is a FIFO (named pipe), not an image file"),
+    ("zero.txt", lambda p: os.symlink("/dev/zero", p), "is a character device, not an image file"),
+    ("folder.txt", lambda p: p.mkdir(), "is a folder, not an image file"),
+    ("huge.txt", lambda p: p.write_bytes(b"#" * 10_000_000), "is 10,000,000 bytes; an image file is at most 64 KB"),
+    ("grid.txt", lambda p: p.write_text("label: x\n#########\n"), "wants 9 rows of 9 cells, got 1 rows of [9]"),
+    ("latin1.txt", lambda p: p.write_bytes(b"\xff" + GOOD_O.encode()), "is not UTF-8 text (byte 0)"),
+]
+
+
+def run_cli(*argv, xo_dir):
+    env = {**os.environ, "CONVTUI_XO_DIR": str(xo_dir)}
+    return subprocess.run([sys.executable, "-m", "convtui", "xo", *argv], capture_output=True, text=True,
+                          timeout=60, env=env)
+
+
+@pytest.mark.parametrize("name, make, reason", BAD_USER_FILES, ids=[case[0] for case in BAD_USER_FILES])
+def test_bad_user_files_are_one_line_each_and_good_ones_still_print(tmp_path, name, make, reason):
+    (tmp_path / "good.txt").write_text(GOOD_O)
+    make(tmp_path / name)
+    result = run_cli("--image", "good", "--filter", "x", "--stage", "pool", xo_dir=tmp_path)
+    assert result.returncode == 0
+    assert result.stderr == f"convtui xo: skipped {tmp_path / name}: {reason}\n"
+    assert result.stdout.startswith("image good (label o), 9x9\n")
+    bad_name = run_cli("--image", name.removesuffix(".txt"), xo_dir=tmp_path)
+    assert bad_name.returncode == 2 and bad_name.stdout == ""
+    assert bad_name.stderr.splitlines() == [f"convtui xo: skipped {tmp_path / name}: {reason}",
+                                            f"convtui xo: error: unknown image {name.removesuffix('.txt')!r}; "
+                                            "choose one of: x, x-noisy, x-rotated, x-scaled, x-shifted, x-thick, "
+                                            "o, o-noisy, o-rotated, o-scaled, o-shifted, o-thick, good"]
+
+
+def test_a_user_x_never_replaces_the_lecture_x(tmp_path):
+    (tmp_path / "x.txt").write_text(GOOD_O)
+    lecture = run_cli("--image", "x", "--stage", "conv", "--filter", "x", xo_dir=tmp_path)
+    assert lecture.returncode == 0 and lecture.stderr == ""
+    assert lecture.stdout.startswith("image x (label x), 9x9\n-1 -1 -1 -1 -1 -1 -1 -1 -1\n-1  1 -1")
+    yours = run_cli("--image", "x-yours", "--stage", "conv", "--filter", "x", xo_dir=tmp_path)
+    assert yours.returncode == 0
+    assert yours.stdout.startswith("image x-yours (label o), 9x9\n")

@@ -152,3 +152,70 @@ def test_snapshot_runs_compare(snap_compare, tmp_path, monkeypatch):
         await pilot.pause()
 
     assert snap_compare(RunsApp("runs"), terminal_size=(120, 40), run_before=run_before)
+
+
+GOOD_METRICS = "epoch,loss,accuracy,val_loss,val_accuracy,lr\n1,0.5,0.9,0.4,0.91,0.5\n2,0.3,0.93,0.3,0.94,0.5\n"
+# A runs/ folder as classmates pass them around: damaged ones are listed with their reason, never a crash.
+DAMAGED_RUNS = {
+    "not-utf8": ({"metrics.csv": GOOD_METRICS.encode() + b"3,\xff,0.9,0.4,0.9,0.5\n"},
+                 "metrics.csv is not UTF-8 text (byte 94)"),
+    "oversized-field": ({"metrics.csv": (GOOD_METRICS + "3," + "9" * 200_000 + ",0.9,0.4,0.9,0.5\n").encode()},
+                        "metrics.csv line 4 is not valid CSV: field larger than field limit (131072)"),
+    "nul-bytes": ({"metrics.csv": GOOD_METRICS.encode() + b"\0" * 64}, "metrics.csv line 4 holds a NUL byte"),
+    "garbage-config": ({"metrics.csv": GOOD_METRICS.encode(), "config.json": b"\x00\x01garbage{"},
+                       "config.json line 1 holds a NUL byte"),
+    "deep-config": ({"metrics.csv": GOOD_METRICS.encode(), "config.json": b"[" * 100_000},
+                    "config.json is nested too deeply"),
+    "markup[red]name": ({"metrics.csv": b"epoch,loss\n1,0.5\n"}, "metrics.csv lacks the column(s) accuracy"),
+}
+
+
+async def test_damaged_runs_are_listed_with_their_reason_and_never_crash_the_app(tmp_path):
+    root = tmp_path / "runs"
+    (root / "good").mkdir(parents=True)
+    (root / "good" / "metrics.csv").write_text(GOOD_METRICS)
+    (root / "good" / "config.json").write_text(json.dumps({"config": {"model": "softmax"}}))
+    (root / "damaged-checkpoint").mkdir()
+    (root / "damaged-checkpoint" / "metrics.csv").write_text(GOOD_METRICS)
+    (root / "damaged-checkpoint" / "checkpoint.npz").write_bytes(b"PK\x03\x04 cut short")
+    for name, (files, _) in DAMAGED_RUNS.items():
+        (root / name).mkdir()
+        for file_name, data in files.items():
+            (root / name / file_name).write_bytes(data)
+    import os
+
+    os.symlink("loop", root / "loop")
+    app = RunsApp(root)
+    async with app.run_test(size=(160, 40)) as pilot:
+        screen = app.screen
+        await pilot.pause()
+        listing = screen.query_one("#runs-list")
+        labels = {item.name: str(item.query_one("Label").render()) for item in listing.children}
+        assert len(labels) == len(DAMAGED_RUNS) + 3
+        assert labels[str(root / "good")] == "  good | softmax | 2 epochs | test 94.00% | no checkpoint"
+        assert labels[str(root / "damaged-checkpoint")] == "  damaged-checkpoint | ? | 2 epochs | test 94.00%"
+        assert labels[str(root / "loop")] == f"✗ loop: cannot read {root}/loop: Too many levels of symbolic links"
+        for name, (_, reason) in DAMAGED_RUNS.items():
+            assert labels[str(root / name)].startswith(f"✗ {name}: {reason}"), labels[str(root / name)]
+
+        names = [item.name for item in listing.children]
+        for name, (_, reason) in [*DAMAGED_RUNS.items(), ("loop", (None, "Too many levels of symbolic links"))]:
+            listing.index = names.index(str(root / name))
+            await pilot.press("enter")
+            assert reason in message(screen) and str(root / name) in message(screen)
+            await pilot.press("space")  # comparing a bad run says why too, and draws nothing
+            assert reason in message(screen)
+        assert screen.compared == {} and screen.current is None
+
+        listing.index = names.index(str(root / "damaged-checkpoint"))
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: "damaged or not a convtui checkpoint" in message(screen))
+        assert str(root / "damaged-checkpoint" / "checkpoint.npz") in message(screen)
+        listing.index = names.index(str(root / "good"))
+        await pilot.press("enter")
+        assert message(screen) == "good | softmax | 2 epochs | test 94.00% | no checkpoint"
+        screen.query_one("#runs-path").value = str(tmp_path / "typed[/]path")  # text, never markup
+        screen.query_one("#runs-path").focus()
+        await pilot.press("enter")
+        assert message(screen) == f"{tmp_path}/typed[/]path does not exist"
+        assert app.is_running

@@ -51,7 +51,7 @@ def _padding(spec: dict):
 
 def _init(spec: dict) -> str:
     value = spec.get("init", "zeros")
-    if value not in INITIALIZERS:
+    if not isinstance(value, str) or value not in INITIALIZERS:
         raise ValueError(f"layer {spec.get('name')!r}: unknown initialiser {value!r}")
     return value
 
@@ -61,7 +61,7 @@ def check_spec(spec) -> dict:
     if not isinstance(spec, dict):
         raise ValueError(f"a layer must be described by an object, not {type(spec).__name__}")
     kind, name = spec.get("kind"), spec.get("name")
-    if kind not in LAYER_KINDS:
+    if not isinstance(kind, str) or kind not in LAYER_KINDS:
         raise ValueError(f"unknown layer kind {kind!r}")
     if not isinstance(name, str) or not NAME.fullmatch(name):
         raise ValueError(f"a {kind} layer has an invalid name {name!r}")

@@ -7,12 +7,13 @@ passes here can be evaluated and resumed alike: nothing is checked later, lazily
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 
 from convtui.core.errors import ConvtuiError
 from convtui.core.nn.architectures import preset_architecture
-from convtui.core.nn.specs import check_architecture
+from convtui.core.nn.specs import check_architecture, walk_shapes
 from convtui.core.training.config import MODELS, OPTIMIZERS, TrainConfig
 
 FORMAT, VERSION = "convtui-checkpoint", 2
@@ -20,6 +21,10 @@ READABLE_VERSIONS = (1, 2)
 MAX_META_BYTES = 8 << 20
 MAX_EPOCH = 1_000_000
 MAX_HISTORY = 100_000
+MAX_ACTIVATION = 1 << 24  # values one layer may output per image (64 MB of float32); the cnn's largest is 25,088
+# What the project's own validators raise on values of the wrong type or size (a list where a name belongs, an
+# integer too large for a float): all of them mean "damaged", none may escape as a traceback.
+_CHECK_ERRORS = (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError, RecursionError)
 
 
 def _decode(raw) -> dict:
@@ -92,8 +97,8 @@ def check_meta(raw) -> tuple[dict, TrainConfig, dict]:
         raise ValueError("damaged checkpoint metadata (config must be an object)")
     try:
         config = TrainConfig.from_dict(meta["config"])
-    except (ConvtuiError, TypeError, ValueError) as exc:
-        raise ValueError(f"its saved config is not valid ({exc})") from None
+    except (ConvtuiError, *_CHECK_ERRORS) as exc:
+        raise ValueError(f"its saved config is not valid ({_first_line(exc)})") from None
     if config.model != meta["model"]:
         raise ValueError("damaged checkpoint metadata (config and model disagree)")
     _check_history(meta.get("history", []))
@@ -101,9 +106,52 @@ def check_meta(raw) -> tuple[dict, TrainConfig, dict]:
     architecture = meta.get("architecture") if version >= 2 else preset_architecture(config.model, config.dropout)
     try:
         architecture = check_architecture(architecture)
-    except ValueError as exc:
-        raise ValueError(f"its architecture is not valid ({exc})") from None
+    except _CHECK_ERRORS as exc:
+        raise ValueError(f"its architecture is not valid ({_first_line(exc)})") from None
+    _check_activations(architecture)
     return meta, config, architecture
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text[:200]
+
+
+def _check_activations(architecture: dict) -> None:
+    """Each layer's output for one image must stay within MAX_ACTIVATION values: the weights are bounded by
+    `specs`, but a huge input shape pooled down to a few features would pass there and then need gigabytes for
+    a single image in `eval`."""
+    shape, where = architecture["input_shape"], "its input is"
+    for spec in [None, *architecture["layers"]]:
+        if spec is not None:
+            shape, where = walk_shapes(shape, [spec]), f"layer {spec['name']!r} gives"
+        if math.prod(shape) > MAX_ACTIVATION:
+            raise ValueError(f"its architecture is not valid ({where} {tuple(shape)} per image, "
+                             f"more than {MAX_ACTIVATION:,} values)")
+
+
+def weight_count(architecture: dict) -> int:
+    """How many numbers the weights of a checked architecture hold (w and b of every Conv2D and Dense)."""
+    total = 0
+    for spec in architecture["layers"]:
+        if spec["kind"] == "Conv2D":
+            f_h, f_w = (spec["kernel_size"],) * 2 if isinstance(spec["kernel_size"], int) else spec["kernel_size"]
+            total += spec["out_channels"] * (spec["in_channels"] * f_h * f_w + 1)
+        elif spec["kind"] == "Dense":
+            total += spec["out_features"] * (spec["in_features"] + 1)
+    return total
+
+
+def member_budget(raw) -> int | None:
+    """For `safe_npz.read_npz(first="meta")`: the most bytes the other members of a checkpoint whose `meta` is
+    `raw` may hold: the weights plus two optimiser slots per weight (Adam's m and v), at 8 bytes per number so
+    float64 files still load, and a little for `opt/t`. None when `meta` itself is bad: read nothing more, and
+    `check_meta` says what is wrong."""
+    try:
+        _, _, architecture = check_meta(raw)
+    except ValueError:
+        return None
+    return 3 * 8 * weight_count(architecture) + (64 << 10)
 
 
 def _finite_floats(name: str, array: np.ndarray) -> np.ndarray:

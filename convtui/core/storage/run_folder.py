@@ -11,7 +11,9 @@ import csv
 import io
 import json
 import math
+import os
 import platform
+import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,6 +68,13 @@ def write_metrics(folder: Path, rows: list[dict]) -> Path:
 
 # The columns the train command promises (issue 2); more columns are kept, fewer is an error.
 REQUIRED_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr")
+# Run folders are passed between classmates and copied off servers: read them as untrusted. A real metrics.csv
+# is ~60 bytes per epoch (4 MB is 60,000 epochs) and a config.json a few KB; larger files are refused before
+# they are read, so a wrong or hostile file costs no memory.
+MAX_METRICS_BYTES = 4 * 1024 * 1024
+MAX_CONFIG_BYTES = 1024 * 1024
+# Fractions 0..1 in metrics.csv (an empty cell is "not measured"): outside that they would be drawn as nonsense.
+FRACTION_COLUMNS = ("accuracy", "val_accuracy")
 
 
 class RunError(ConvtuiError):
@@ -88,11 +97,12 @@ class Run:
 
     @property
     def model_name(self) -> str:
-        return str(self.config.get("model", "?"))
+        model = self.config.get("model")
+        return model if isinstance(model, str) and 0 < len(model) <= 40 and model.isprintable() else "?"
 
     def final(self, column: str) -> float | None:
         """The last finite value of a column, or None (e.g. no validation was run)."""
-        values = [v for v in self.metrics.get(column, []) if not math.isnan(v)]
+        values = [v for v in self.metrics.get(column, []) if math.isfinite(v)]
         return values[-1] if values else None
 
     def summary(self) -> str:
@@ -106,24 +116,74 @@ class Run:
         return " | ".join(parts)
 
 
+def _reason(exc: OSError) -> str:
+    return exc.strerror or str(exc)
+
+
+def _file_kind(path: Path) -> str | None:
+    """"file", "folder", "other" (FIFO, device, ...) or None when nothing is there; RunError when the path
+    cannot be looked at (no permission on a folder on the way, a symlink loop)."""
+    try:
+        mode = os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        if os.path.islink(path):
+            raise RunError(f"{path} is a symlink to nothing") from None
+        return None
+    except OSError as exc:
+        raise RunError(f"cannot read {path}: {_reason(exc)}") from None
+    return "file" if stat.S_ISREG(mode) else "folder" if stat.S_ISDIR(mode) else "other"
+
+
+def _read_text(path: Path, limit: int) -> str:
+    """The UTF-8 text of a regular file of at most `limit` bytes, or RunError naming the file and the problem.
+
+    The kind and size are checked before reading, and the open is non-blocking, so a FIFO or /dev/zero under
+    the expected name neither hangs nor fills memory."""
+    try:
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            raise RunError(f"{path} is not a regular file")
+        if info.st_size > limit:
+            raise RunError(f"{path} is {info.st_size:,} bytes, over the {limit // 1024:,} KB a run file may be")
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        try:
+            data = os.read(fd, limit + 1)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise RunError(f"cannot read {path}: {_reason(exc)}") from None
+    if len(data) > limit:  # it grew after the size check
+        raise RunError(f"{path} is over the {limit // 1024:,} KB a run file may be")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RunError(f"{path} is not UTF-8 text (byte {exc.start}): damaged or not written by convtui") from None
+    if "\0" in text:
+        line = text.count("\n", 0, text.index("\0")) + 1
+        raise RunError(f"{path} line {line} holds a NUL byte: the file is damaged")
+    return text
+
+
 def _number(text: str) -> float:
     # An empty cell means "not measured" (e.g. no validation set): NaN keeps the column aligned by epoch.
     return float(text) if text.strip() else math.nan
 
 
 def read_metrics(path: Path) -> dict[str, list[float]]:
-    """metrics.csv -> {column: [value per row]}; raises RunError on a missing column or a non-number."""
+    """metrics.csv -> {column: [value per row]}; raises RunError on anything that is not a convtui metrics file."""
+    reader = csv.reader(io.StringIO(_read_text(path, MAX_METRICS_BYTES), newline=""))
     try:
-        with open(path, newline="") as handle:
-            rows = list(csv.reader(handle))
-    except OSError as exc:
-        raise RunError(f"cannot read {path}: {exc.strerror or exc}") from None
+        rows = list(reader)
+    except csv.Error as exc:  # e.g. "field larger than field limit (131072)"
+        raise RunError(f"{path} line {reader.line_num} is not valid CSV: {exc}") from None
     if not rows:
         raise RunError(f"{path} is empty")
     header = [name.strip() for name in rows[0]]
     missing = [name for name in REQUIRED_COLUMNS if name not in header]
     if missing:
         raise RunError(f"{path} lacks the column(s) {', '.join(missing)}")
+    if len(set(header)) != len(header):
+        raise RunError(f"{path} names a column twice")
     columns: dict[str, list[float]] = {name: [] for name in header}
     for line_number, row in enumerate(rows[1:], start=2):
         if not any(cell.strip() for cell in row):
@@ -131,19 +191,29 @@ def read_metrics(path: Path) -> dict[str, list[float]]:
         if len(row) != len(header):
             raise RunError(f"{path} line {line_number} has {len(row)} values, expected {len(header)}")
         try:
-            for name, cell in zip(header, row):
-                columns[name].append(_number(cell))
+            values = {name: _number(cell) for name, cell in zip(header, row)}
         except ValueError:
             raise RunError(f"{path} line {line_number} holds a value that is not a number") from None
+        # A diverged loss may be inf or nan (the plots leave those points out); the epoch is the x axis and
+        # an accuracy is a fraction, so those must be real numbers.
+        if not math.isfinite(values["epoch"]):
+            raise RunError(f"{path} line {line_number}: the epoch is {values['epoch']}, not a number of epochs")
+        for name in FRACTION_COLUMNS:
+            if not (math.isnan(values[name]) or 0.0 <= values[name] <= 1.0):
+                raise RunError(f"{path} line {line_number}: {name} is {values[name]}, not a fraction 0..1")
+        for name, value in values.items():
+            columns[name].append(value)
     return columns
 
 
 def read_config(path: Path) -> dict:
+    """config.json -> a flat dict of settings; raises RunError on anything that is not a JSON object."""
+    text = _read_text(path, MAX_CONFIG_BYTES)
     try:
-        config = json.loads(path.read_text())
-    except OSError as exc:
-        raise RunError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except ValueError:
+        config = json.loads(text)
+    except RecursionError:
+        raise RunError(f"{path} is nested too deeply to be a convtui config") from None
+    except ValueError:  # JSONDecodeError, and an integer of more than 4300 digits
         raise RunError(f"{path} is not valid JSON") from None
     if not isinstance(config, dict):
         raise RunError(f"{path} does not hold a JSON object")
@@ -157,33 +227,84 @@ def read_run(path: str | Path) -> Run:
     text = str(path).strip()
     if not text:
         raise RunError("give a run folder or a checkpoint path")
+    if "\0" in text:
+        raise RunError(f"{text!r} is not a path")
     path = Path(text).expanduser()
-    if not path.exists():
+    kind = _file_kind(path)
+    if kind is None:
         raise RunError(f"{path} does not exist")
-    if path.is_file():
+    if kind == "file":
         if path.suffix != ".npz":
             raise RunError(f"{path} is not a run folder or a .npz checkpoint")
         folder, checkpoint = path.parent, path
-    else:
+    elif kind == "folder":
         folder = path
-        checkpoint = folder / CHECKPOINT_FILE if (folder / CHECKPOINT_FILE).is_file() else None
+        checkpoint_kind = _file_kind(folder / CHECKPOINT_FILE)
+        if checkpoint_kind not in (None, "file"):
+            raise RunError(f"{folder / CHECKPOINT_FILE} is not a regular file")
+        checkpoint = folder / CHECKPOINT_FILE if checkpoint_kind == "file" else None
+    else:
+        raise RunError(f"{path} is not a run folder or a .npz checkpoint")
     metrics_path, config_path = folder / METRICS_FILE, folder / CONFIG_FILE
-    if checkpoint is None and not metrics_path.is_file():
+    has_metrics, has_config = _file_kind(metrics_path) is not None, _file_kind(config_path) is not None
+    if checkpoint is None and not has_metrics:
         raise RunError(f"{folder} holds neither {METRICS_FILE} nor {CHECKPOINT_FILE}: not a run folder")
     return Run(
         path=folder, name=folder.name or str(folder),
-        config=read_config(config_path) if config_path.is_file() else {},
-        metrics=read_metrics(metrics_path) if metrics_path.is_file() else {},
+        config=read_config(config_path) if has_config else {},
+        metrics=read_metrics(metrics_path) if has_metrics else {},
         checkpoint=checkpoint)
 
 
-def find_runs(root: str | Path = "runs") -> list[Path]:
-    """Run folders under `root` (any depth up to two), newest first; [] when `root` is missing."""
-    root = Path(root)
-    if not root.is_dir():
+def _subfolders(folder: Path) -> list[Path]:
+    """The folders in `folder` (following symlinks), or [] when it cannot be listed."""
+    try:
+        with os.scandir(folder) as entries:
+            names = [entry.name for entry in entries]
+    except OSError:
         return []
-    found = {p.parent for pattern in (f"*/{METRICS_FILE}", f"*/*/{METRICS_FILE}", f"*/{CHECKPOINT_FILE}",
-                                      f"*/*/{CHECKPOINT_FILE}") for p in root.glob(pattern)}
-    if (root / METRICS_FILE).is_file() or (root / CHECKPOINT_FILE).is_file():
-        found.add(root)
-    return sorted(found, key=lambda p: (-p.stat().st_mtime, str(p)))
+    return [folder / name for name in sorted(names) if _quiet_kind(folder / name) == "folder"]
+
+
+def _quiet_kind(path: Path) -> str | None:
+    try:
+        return _file_kind(path)
+    except RunError:
+        return "unreadable"
+
+
+def _looks_like_run(folder: Path) -> bool:
+    return any(_quiet_kind(folder / name) is not None for name in (METRICS_FILE, CHECKPOINT_FILE))
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return os.stat(path).st_mtime
+    except OSError:
+        return 0.0
+
+
+def find_runs(root: str | Path = "runs") -> list[Path]:
+    """Run folders under `root` (any depth up to two), newest first; [] when `root` is missing.
+
+    A folder that cannot be looked into (no permission, a symlink loop) at the first level is listed too, so
+    opening it says why; raises RunError when `root` itself cannot be listed."""
+    root = Path(root)
+    if _quiet_kind(root) != "folder":
+        return []
+    found = {root} if _looks_like_run(root) else set()
+    try:
+        with os.scandir(root) as entries:
+            first_level = sorted(root / entry.name for entry in entries)
+    except OSError as exc:
+        raise RunError(f"cannot list {root}: {_reason(exc)}") from None
+    for entry in first_level:
+        kind = _quiet_kind(entry)
+        if kind == "unreadable":
+            found.add(entry)
+        elif kind == "folder":
+            if _looks_like_run(entry):
+                found.add(entry)
+            else:
+                found.update(sub for sub in _subfolders(entry) if _looks_like_run(sub))
+    return sorted(found, key=lambda p: (-_mtime(p), str(p)))

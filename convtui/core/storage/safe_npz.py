@@ -17,16 +17,20 @@ MAX_MEMBERS = 1024
 MAX_TOTAL_BYTES = 1 << 30  # 1 GiB uncompressed: the cnn's checkpoint with Adam's moments is about 40 MB
 ALLOWED_KINDS = "fiub"  # float, signed and unsigned integer, bool; never object, string or structured
 _HEADER_LIMIT = 1 << 16
+_CHUNK = 4 << 20
 
 
-def _read_exact(handle, count: int) -> bytes:
-    data = handle.read(count)
-    if len(data) != count:
-        raise ValueError("a member ends early")
-    return data
+def _read_into(handle, array: np.ndarray) -> None:
+    """Fill `array` from `handle` in bounded chunks: no second copy of the data, and nothing is inflated past it."""
+    view, filled = memoryview(array.reshape(-1)).cast("B"), 0
+    while filled < len(view):
+        got = handle.readinto(view[filled:filled + _CHUNK])
+        if not got:
+            raise ValueError("a member ends early")
+        filled += got
 
 
-def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> np.ndarray:
+def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, budget: int) -> np.ndarray:
     with archive.open(info) as handle:
         version = np.lib.format.read_magic(handle)
         if version == (1, 0):
@@ -45,16 +49,22 @@ def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> np.ndarray:
         nbytes = count * dtype.itemsize
         if nbytes > info.file_size:
             raise ValueError(f"member {info.filename!r} claims shape {shape}, more than the bytes it holds")
-        data = _read_exact(handle, nbytes)
+        if nbytes > budget:
+            raise ValueError(f"member {info.filename!r} claims shape {shape}, more than this archive may hold")
+        array = np.empty(shape[::-1] if fortran else shape, dtype=dtype)
+        _read_into(handle, array)
         if handle.read(1):
             raise ValueError(f"member {info.filename!r} holds more bytes than its shape {shape}")
-    array = np.frombuffer(data, dtype=dtype)
-    return (array.reshape(shape[::-1]).T if fortran else array.reshape(shape)).copy()
+    return array.T if fortran else array
 
 
-def read_npz(path) -> dict[str, np.ndarray]:
+def read_npz(path, first: str | None = None, budget=None) -> dict[str, np.ndarray]:
     """All members of the archive at `path`, by name without `.npy`. Raises ValueError (or OSError for the
-    file itself) with a reason; never unpickles and never allocates beyond `MAX_TOTAL_BYTES`."""
+    file itself) with a reason; never unpickles and never allocates beyond `MAX_TOTAL_BYTES`.
+
+    With `first` and `budget`, member `first` is read before the others and `budget(its array)` says how many
+    bytes the others may hold together (a checkpoint's architecture says how many weights it has), or None to
+    read no further (the caller's own check of `first` will say what is wrong)."""
     with zipfile.ZipFile(path) as archive:
         members = archive.infolist()
         if len(members) > MAX_MEMBERS:
@@ -70,10 +80,21 @@ def read_npz(path) -> dict[str, np.ndarray]:
             total += info.file_size
             if total > MAX_TOTAL_BYTES:
                 raise ValueError(f"its members add up to more than {MAX_TOTAL_BYTES >> 20} MB")
-        arrays = {}
+        if first is not None:
+            members.sort(key=lambda info: info.filename != f"{first}.npy")  # stable: the rest keep their order
+            if members and members[0].filename != f"{first}.npy":
+                return {}  # without `first` nothing says what the rest may hold; the caller names the problem
+        arrays, left = {}, MAX_TOTAL_BYTES
         for info in members:
             name = info.filename[:-len(".npy")]
             if name in arrays:
                 raise ValueError(f"member {info.filename!r} appears twice")
-            arrays[name] = _read_member(archive, info)
+            arrays[name] = _read_member(archive, info, left)
+            if name == first and budget is not None:
+                left = budget(arrays[name])
+                if left is None:
+                    break
+                left = min(left, MAX_TOTAL_BYTES)
+            else:
+                left -= arrays[name].nbytes
         return arrays

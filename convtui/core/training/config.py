@@ -130,7 +130,7 @@ class TrainConfig:
             problem = field_problem(f, getattr(self, f.name))
             if problem is not None:
                 value = getattr(self, f.name)
-                shown = repr(value) if isinstance(value, str) and f.metadata["kind"] is not str else value
+                shown = shown_value(repr(value) if isinstance(value, str) and f.metadata["kind"] is not str else value)
                 raise ConfigError(f"{f.metadata['label']} {shown} is invalid: {problem}", f.name, value, problem)
         return self
 
@@ -169,7 +169,8 @@ def field_problem(f, value) -> str | None:
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
             return f"must be a whole number from {low} to {high:,}"
     elif kind is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or abs(value) > 1e308 \
+                or not math.isfinite(value):  # the size check first: math.isfinite(10**400) overflows
             return "must be a number"
         if f.name == "lr" and not 0.0 < value <= high:
             return f"must be a number above 0 and at most {high:g}"
@@ -180,6 +181,12 @@ def field_problem(f, value) -> str | None:
     elif not isinstance(value, str):
         return "must be text"
     return None
+
+
+def shown_value(value) -> str:
+    """A value as a message quotes it: a file from elsewhere may hold a 400-digit number, so keep it short."""
+    text = str(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def config_field(name: str):

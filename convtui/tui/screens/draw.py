@@ -140,6 +140,9 @@ class DrawScreen(Screen):
             if run.checkpoint is None:
                 raise RunError(f"{run.path} has no checkpoint.npz to predict with")
             model, checkpoint = load_model(run.checkpoint)
+            if model.input_shape != (1, 28, 28):  # the canvas is MNIST's 28x28; a model for other sizes can't read it
+                raise RunError(f"{run.checkpoint}: the model takes {model.input_shape[1]}x{model.input_shape[2]} "
+                               f"images, the canvas draws 28x28 digits")
         except Exception as exc:  # RunError, CheckpointError, OSError: all are the user's to fix
             self.app.call_from_thread(self.notify, str(exc), severity="error", timeout=8)
             return

@@ -11,6 +11,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.markup import escape
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Label, ListItem, ListView, Static
 
@@ -59,6 +60,7 @@ class RunsScreen(Screen):
         super().__init__()
         self.runs_root = Path(runs_root)
         self.found: list[Path] = []
+        self.listed: dict[Path, Run | RunError] = {}  # each found folder read once per rescan, or why it cannot be
         self.compared: dict[Path, Run] = {}  # in the order they were added
         self.current: Run | None = None
         self.evaluated_on = 0
@@ -89,23 +91,36 @@ class RunsScreen(Screen):
 
     # ---------------------------------------------------------------- listing and opening
     def action_rescan(self) -> None:
-        self.found = find_runs(self.runs_root)
         listing = self.query_one("#runs-list", ListView)
         listing.clear()
+        self.listed = {}
+        try:
+            self.found = find_runs(self.runs_root)
+        except RunError as exc:
+            self.found = []
+            listing.append(ListItem(Label(escape(str(exc)))))
+            return
         if not self.found:
-            listing.append(ListItem(Label(f"no runs in {self.runs_root}/ yet: train one first")))
+            listing.append(ListItem(Label(escape(f"no runs in {self.runs_root}/ yet: train one first"))))
             return
         for path in self.found:
             listing.append(ListItem(Label(self.list_text(path)), name=str(path)))
         listing.index = 0
 
     def list_text(self, path: Path) -> str:
+        """The list line of a run: its summary, or for a folder that cannot be read, why (it stays listed)."""
+        if path not in self.listed:
+            try:
+                self.listed[path] = read_run(path)
+            except RunError as exc:
+                self.listed[path] = exc
+        run = self.listed[path]
+        if isinstance(run, RunError):
+            # The list is narrow: name the file inside the folder rather than repeat the folder's path.
+            reason = str(run).removeprefix(f"{path}/")
+            return escape(f"✗ {path.name}: {reason}")  # folder names and messages are text, not markup
         mark = "●" if path in self.compared else " "
-        try:
-            summary = read_run(path).summary()
-        except RunError as exc:
-            summary = f"{path.name}: {exc}"
-        return f"{mark} {summary}"
+        return escape(f"{mark} {run.summary()}")
 
     def refresh_marks(self) -> None:
         for item in self.query_one("#runs-list", ListView).children:
@@ -163,6 +178,7 @@ class RunsScreen(Screen):
         self.replot()
 
     def message(self, text: str, error: bool = False) -> None:
+        text = escape(text)  # paths and file contents are text, not markup
         self.query_one("#runs-message", Static).update(f"[b red]{text}[/]" if error else text)
         if error:
             self.notify(text, severity="error", timeout=6)
