@@ -22,7 +22,7 @@ from convtui.tui.widgets.confusion import ConfusionMatrix
 from convtui.tui.widgets.heatmap import HeatmapGrid
 from convtui.tui.widgets.plots import MetricPlot
 
-QUICK_EVAL_IMAGES = 1000  # the confusion matrix on opening; `e` evaluates all 10,000 test digits
+QUICK_EVAL_IMAGES = 1000  # the confusion matrix on opening; `e` evaluates every test digit (10,000 for MNIST)
 
 
 class RunsScreen(Screen):
@@ -33,7 +33,7 @@ class RunsScreen(Screen):
         "1,000 test digits and its conv1 filters), space adds the highlighted run to the comparison or takes it "
         "out: every compared run is drawn in the same plots, e.g. softmax, mlp and cnn.\n\n"
         "o types a path instead: a run folder or a checkpoint.npz, for example one trained headless with "
-        "`convtui train --out runs/cnn` on a server. e evaluates the open run on all 10,000 test digits.")
+        "`convtui train --out runs/cnn` on a server. e evaluates the open run on the whole test set.")
 
     BINDINGS = [
         Binding("o", "open_path", "Open path"),
@@ -221,16 +221,22 @@ class RunsScreen(Screen):
         try:
             model, _ = load_model(run.checkpoint)
             data_folder = run.config.get("data")
-            test = load_split("test", data_folder, limit=limit)
+            everything = load_split("test", data_folder, image_size=None)
+            test = everything.head(limit)
+            if (1, *test.images.shape[1:]) != model.input_shape:
+                raise ValueError(f"the model takes {model.input_shape} images, the test set has "
+                                 f"{(1, *test.images.shape[1:])}")
             with kernel_lock:
                 result = evaluate(model, test)  # the same numbers as `convtui eval`
         except Exception as exc:  # CheckpointError, DataError, OSError: one line for the user
             call(self.message, str(exc), True)
             return
-        confusion = snapshots.confusion_matrix(test.labels, result.predictions)
-        call(self.show_evaluation, run, confusion, snapshots.first_conv_filters(model), len(test))
+        confusion = snapshots.confusion_matrix(test.labels, result.predictions,
+                                               n_classes=result.probabilities.shape[1])
+        call(self.show_evaluation, run, confusion, snapshots.first_conv_filters(model), len(test), len(everything))
 
-    def show_evaluation(self, run: Run, confusion: np.ndarray, filters: np.ndarray | None, n: int) -> None:
+    def show_evaluation(self, run: Run, confusion: np.ndarray, filters: np.ndarray | None, n: int,
+                        total: int) -> None:
         self.evaluated_on = n
         self.query_one("#runs-confusion", ConfusionMatrix).set_matrix(confusion, snapshots.per_class_accuracy(confusion))
         grid = self.query_one("#runs-filters", HeatmapGrid)
@@ -240,5 +246,5 @@ class RunsScreen(Screen):
             grid.set_images(list(filters), [str(k) for k in range(len(filters))],
                             title="conv1 filters (red +, blue -)")
         accuracy = np.trace(confusion) / max(confusion.sum(), 1)
-        more = "" if n >= 10000 else " (e: all 10,000)"
+        more = "" if n >= total else f" (e: all {total:,})"
         self.message(f"{run.summary()} | {accuracy * 100:.2f}% right on {n:,} test digits{more}")
