@@ -1,13 +1,13 @@
 """The convtui Textual app: a lesson index, one screen per lesson, help, quit, and a "too small" guard.
 
-How a screen plugs in
+How a lesson plugs in
 ---------------------
-1. Add (or keep) an entry in `convtui/tui/lessons.py`: `Lesson(name, title, summary, "module:Class", part)`.
-2. Write `Class` in that module as a `textual.screen.Screen` subclass whose `__init__` takes no required
-   arguments. Give it `BINDINGS` with descriptions (the footer and the `?` help list them) and, optionally,
-   a `HELP` string (plain text or Rich markup) that `?` shows above the keys. Include a `Footer()` in `compose`.
-3. That is all: the index imports the module lazily when the learner opens the lesson; until the module exists
-   the entry shows "coming soon" and opens a placeholder. `convtui --screen NAME` opens it directly.
+1. Add an entry to `convtui/tui/lessons.py`: `Lesson(name, title, summary, "module:Class", part)`.
+2. Write `Class` in that module as a `LessonScreen` (convtui/tui/screens/lesson_base.py): its docstring says
+   what a lesson provides (BINDINGS, HELP, state, `compose_lesson`, `refresh_lesson`). Layout goes in
+   convtui.tcss.
+3. That is all: the index imports the module when the learner opens the lesson, and `convtui --screen NAME`
+   opens it directly. A lesson that fails to import or build says why in a notification; the app stays up.
 
 The app owns these keys on every screen: `?` help, `q` quit, `escape`/`backspace` back to the index.
 To open a lesson from code use `app.open_lesson("name")`; to push any other screen, `app.push_screen(Screen())`.
@@ -15,42 +15,17 @@ To open a lesson from code use `app.open_lesson("name")`; to push any other scre
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import sys
 
 from textual import events
 from textual.app import App
 from textual.binding import Binding
-from textual.screen import Screen
+from textual.markup import escape
 
-from convtui.tui.lessons import LESSONS, Lesson, find_lesson
-
-# Below this the lesson layouts break, so the app shows a plain message instead.
-MIN_WIDTH, MIN_HEIGHT = 80, 24
-
-
-def lesson_available(lesson: Lesson) -> bool:
-    """True when the lesson's screen module exists (found without importing it)."""
-    module_name = lesson.target.split(":")[0]
-    try:
-        return importlib.util.find_spec(module_name) is not None
-    except ModuleNotFoundError:
-        return False
-
-
-def load_lesson_screen(lesson: Lesson) -> Screen:
-    """Import the lesson's screen lazily; a missing module gives the placeholder, a broken one says why."""
-    from convtui.tui.screens.placeholder import PlaceholderScreen
-
-    module_name, class_name = lesson.target.split(":")
-    if not lesson_available(lesson):
-        return PlaceholderScreen(lesson)
-    try:
-        screen_class = getattr(importlib.import_module(module_name), class_name)
-        return screen_class()
-    except Exception as exc:  # a bug in one lesson must not take the whole app down
-        return PlaceholderScreen(lesson, problem=f"{type(exc).__name__}: {exc}")
+from convtui.tui.lessons import find_lesson, unknown_screen_message
+from convtui.tui.screens.help import HelpScreen
+from convtui.tui.screens.index import IndexScreen
+from convtui.tui.screens.too_small import MIN_HEIGHT, MIN_WIDTH, TooSmallScreen
 
 
 class ConvTuiApp(App):
@@ -62,8 +37,9 @@ class ConvTuiApp(App):
     ENABLE_COMMAND_PALETTE = False  # every action has its own key; ctrl+p would only crowd the footer
     # Screens get the class -narrow below 110 columns (side-by-side panels stack) and -wide above.
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
-    # Below 30 rows lesson screens drop their intro paragraph so the panels fit in 24 rows.
-    VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]
+    # Below 30 rows lesson screens drop their intro paragraph so the panels fit in 24 rows; from 36 rows the
+    # channels lesson has room for its full input slices.
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall"), (36, "-very-tall")]
     BINDINGS = [
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit"),
@@ -78,8 +54,6 @@ class ConvTuiApp(App):
         self.initial_screen = initial_screen
 
     def on_mount(self) -> None:
-        from convtui.tui.screens.index import IndexScreen
-
         self.push_screen(IndexScreen())
         if self.initial_screen:
             self.open_lesson(self.initial_screen)
@@ -91,20 +65,20 @@ class ConvTuiApp(App):
         if lesson is None:
             self.notify(unknown_screen_message(name), severity="error")
             return
-        self.push_screen(load_lesson_screen(lesson))
+        try:
+            screen = lesson.load_screen()
+        except Exception as exc:  # a bug in one lesson must not take the whole app down
+            self.notify(escape(f"{lesson.title} could not open: {type(exc).__name__}: {exc}"),
+                        title="Lesson failed", severity="error", timeout=15)
+            return
+        self.push_screen(screen)
 
     # ---------------------------------------------------------------- keys
     def action_help(self) -> None:
-        from convtui.tui.screens.help import HelpScreen
-        from convtui.tui.screens.too_small import TooSmallScreen
-
         if not isinstance(self.screen, HelpScreen | TooSmallScreen):
             self.push_screen(HelpScreen(self.screen))
 
     def action_back(self) -> None:
-        from convtui.tui.screens.index import IndexScreen
-        from convtui.tui.screens.too_small import TooSmallScreen
-
         if not isinstance(self.screen, IndexScreen | TooSmallScreen) and len(self.screen_stack) > 2:
             self.pop_screen()
 
@@ -114,8 +88,6 @@ class ConvTuiApp(App):
 
     def check_size(self, width: int | None = None, height: int | None = None) -> None:
         """Cover everything with a plain message while the terminal is under MIN_WIDTH x MIN_HEIGHT."""
-        from convtui.tui.screens.too_small import TooSmallScreen
-
         width = self.size.width if width is None else width
         height = self.size.height if height is None else height
         too_small = width < MIN_WIDTH or height < MIN_HEIGHT
@@ -126,10 +98,6 @@ class ConvTuiApp(App):
             self.screen.update_size(width, height)
         elif not too_small and showing:
             self.pop_screen()
-
-
-def unknown_screen_message(name: str) -> str:
-    return f"unknown screen {name!r}; choose one of: {', '.join(lesson.name for lesson in LESSONS)}"
 
 
 def run_app(screen: str | None = None) -> int:

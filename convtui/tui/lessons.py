@@ -1,12 +1,17 @@
 """The lesson index, in the lecture's order. The app builds its index screen and `--screen NAME` from this list.
 
-Each entry names a Screen class by import path, so the index never imports every screen at start-up.
-An entry whose module is not there yet shows as "coming soon" in the index.
+Each entry names a Screen class by import path, so the index never imports every screen at start-up: a lesson's
+module is imported when the learner opens it (`load_screen`).
 """
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the list itself needs no Textual: `--screen NAME` is checked before the app starts
+    from textual.screen import Screen
 
 
 @dataclass(frozen=True)
@@ -16,6 +21,11 @@ class Lesson:
     summary: str
     target: str  # "package.module:ScreenClass"
     part: str  # heading in the index
+
+    def load_screen(self) -> Screen:
+        """Import the lesson's module and build its screen. Raises whatever the import or the screen raises."""
+        module_name, class_name = self.target.split(":")
+        return getattr(importlib.import_module(module_name), class_name)()
 
 
 LESSONS: tuple[Lesson, ...] = (
@@ -56,3 +66,7 @@ LESSONS: tuple[Lesson, ...] = (
 
 def find_lesson(name: str) -> Lesson | None:
     return next((lesson for lesson in LESSONS if lesson.name == name), None)
+
+
+def unknown_screen_message(name: str) -> str:
+    return f"unknown screen {name!r}; choose one of: {', '.join(lesson.name for lesson in LESSONS)}"

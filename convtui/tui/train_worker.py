@@ -2,6 +2,8 @@
 
 The worker thread pulls events from `Trainer.events()`, so pausing is simply not pulling the next one, and
 stopping asks the trainer to stop after the current step (it then writes its checkpoint and yields `Done`).
+The screen steers a run through its `RunControl` only: pause, resume, follow a digit, and `request_stop()`, the
+one way to stop a run (the stop key, leaving the screen and quitting all use it; a cancelled worker too).
 Between steps it computes the panels' numeric snapshots (never touching a widget) and posts small messages;
 step updates are throttled so the UI redraws at most ~10 times a second whatever the training speed.
 The UI is not thread-safe: only the screen's message handlers, on the UI thread, change widgets.
@@ -135,20 +137,36 @@ latest_model = LatestModel()
 
 
 @dataclass
-class SessionControl:
-    """Flags the UI thread sets and the worker thread reads; threading.Event makes that safe."""
+class RunControl:
+    """What the UI thread asks of a run, read by the worker thread; threading.Event makes that safe. The screen
+    makes it before the worker starts, so a stop asked for while the data loads is not lost."""
 
-    resume: threading.Event = field(default_factory=threading.Event)
-    stop: threading.Event = field(default_factory=threading.Event)
     feature_index: int = 0  # which test digit the feature-map view follows (an int write is atomic)
+    unpaused: threading.Event = field(default_factory=threading.Event)  # cleared while paused
+    stopping: threading.Event = field(default_factory=threading.Event)
     snapshot_now: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self):
-        self.resume.set()
+        self.unpaused.set()
 
     @property
-    def paused(self) -> bool:
-        return not self.resume.is_set()
+    def stop_requested(self) -> bool:
+        return self.stopping.is_set()
+
+    def pause(self) -> None:
+        self.unpaused.clear()
+
+    def resume(self) -> None:
+        self.unpaused.set()
+
+    def request_stop(self) -> None:
+        """Stop after the current step; the trainer keeps what was learned (checkpoint) and yields Done."""
+        self.stopping.set()
+        self.unpaused.set()  # a paused run must wake up to finish
+
+    def follow_digit(self, index: int) -> None:
+        self.feature_index = index
+        self.snapshot_now.set()
 
 
 class TrainingSession:
@@ -156,13 +174,15 @@ class TrainingSession:
 
     `trainer` needs `events()` (the generator), `request_stop()` and `model`. `post` sends a message to the
     screen (Textual's `post_message` is thread-safe). `cancelled` tells whether Textual cancelled the worker
-    (the screen closed); that stops the run like the stop key does.
+    (the screen closed); that stops the run like the stop key does. `control` is the screen's RunControl.
     """
 
     def __init__(self, trainer, samples: Samples, post: Callable[[Message], bool],
-                 cancelled: Callable[[], bool] = lambda: False, clock: Callable[[], float] = time.monotonic):
+                 cancelled: Callable[[], bool] = lambda: False, clock: Callable[[], float] = time.monotonic,
+                 control: RunControl | None = None):
         self.trainer, self.samples, self.post, self.cancelled, self.clock = trainer, samples, post, cancelled, clock
-        self.control = SessionControl()
+        self.control = control if control is not None else RunControl()
+        self._stop_passed_on = False
         self.bands = snapshots.BandHistory()
         self.model_copy = None  # the model as of the last snapshot, epoch end or the end, for the draw screen
         self._ema: tuple[float, float] | None = None
@@ -174,22 +194,14 @@ class TrainingSession:
         self._sizes = CALIBRATION_IMAGES  # (train, test) images per snapshot, set from the first one's speed
         self._calibrated = False
 
-    # ---------------------------------------------------------------- controls (UI thread)
-    def pause(self) -> None:
-        self.control.resume.clear()
-
-    def resume(self) -> None:
-        self.control.resume.set()
-
-    def stop(self) -> None:
-        """Stop after the current step; the trainer keeps what was learned (checkpoint) and yields Done."""
-        self.control.stop.set()
-        self.trainer.request_stop()
-        self.control.resume.set()  # a paused run must wake up to finish
-
-    def follow_digit(self, index: int) -> None:
-        self.control.feature_index = index
-        self.control.snapshot_now.set()
+    def _pass_on_stop(self) -> None:
+        """Where a stop reaches the trainer, just before it is asked for its next step: from the control, or
+        from Textual cancelling the worker (the screen closed)."""
+        if self.cancelled():
+            self.control.request_stop()
+        if self.control.stop_requested and not self._stop_passed_on:
+            self._stop_passed_on = True
+            self.trainer.request_stop()
 
     # ---------------------------------------------------------------- the loop (worker thread)
     def run(self) -> None:
@@ -202,12 +214,11 @@ class TrainingSession:
 
     def _run(self, stream: Iterator[ev.Event]) -> None:
         while True:
+            self._pass_on_stop()
             with kernel_lock:  # the step runs inside next(); the lock is free between steps
                 event = next(stream, None)
             if event is None:
                 return
-            if self.cancelled() and not self.control.stop.is_set():
-                self.stop()
             if isinstance(event, ev.Step):
                 self._on_step(event)
             else:
@@ -228,9 +239,9 @@ class TrainingSession:
                     self.model_copy = self.trainer.model.inference_copy()
                 self.post(TrainEvent(event))
             # Pausing between events holds the generator still: the trainer does no work meanwhile.
-            while not self.control.resume.wait(0.1):
+            while not self.control.unpaused.wait(0.1):
                 if self.cancelled():
-                    self.stop()
+                    self.control.request_stop()
                 if self.control.snapshot_now.is_set():
                     self._snapshot(self._last_x)
 

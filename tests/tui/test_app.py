@@ -1,4 +1,5 @@
-"""The app shell: index, lazy lesson screens, placeholder, help, back, quit, --screen, terminal too small."""
+"""The app shell: index, lazy lesson screens, a lesson that fails to open, help, back, quit, --screen, terminal too
+small."""
 
 from __future__ import annotations
 
@@ -7,11 +8,11 @@ import sys
 
 import pytest
 
-from convtui.tui.app import ConvTuiApp, lesson_available, run_app
+from convtui.tui.app import ConvTuiApp, run_app
 from convtui.tui.lessons import LESSONS, find_lesson
 from convtui.tui.screens.help import HelpScreen
 from convtui.tui.screens.index import IndexScreen
-from convtui.tui.screens.placeholder import PlaceholderScreen
+from convtui.tui.screens.lesson_base import LessonScreen
 from convtui.tui.screens.too_small import TooSmallScreen
 from textual.widgets import OptionList, Static
 
@@ -58,21 +59,35 @@ async def test_a_burst_of_keys_opens_the_lesson_the_cursor_reached():
         assert app.screen.__class__.__name__ == "FiltersScreen"  # the 5th lesson in the index
 
 
-async def test_missing_module_opens_a_placeholder(monkeypatch):
+async def test_every_lesson_is_a_lesson_screen():
+    """Every entry of the index imports and builds (there is no "coming soon" any more); the X/O, mechanics and
+    curve lessons all share the one lesson-screen base."""
+    from textual.app import App
+
+    async with App().run_test():  # screens are built inside a running app
+        screens = {lesson.name: lesson.load_screen() for lesson in LESSONS}
+    assert set(screens) == {lesson.name for lesson in LESSONS}
+    not_lessons = sorted(name for name, screen in screens.items() if not isinstance(screen, LessonScreen))
+    assert not_lessons == ["draw", "runs", "train"]  # the MNIST tools, not lessons with a lesson body
+
+
+async def test_a_lesson_that_fails_to_import_says_why_and_the_app_stays_up(monkeypatch):
     from convtui.tui import app as app_module
     from convtui.tui.lessons import Lesson
 
     ghost = Lesson("ghost", "Ghost lesson", "not written", "convtui.tui.screens.no_such_module:Nope", "Part")
     monkeypatch.setattr(app_module, "find_lesson", lambda name: ghost if name == "ghost" else find_lesson(name))
-    assert not lesson_available(ghost)
     app = ConvTuiApp()
+    notes = []
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
+        monkeypatch.setattr(app, "notify", lambda message, **options: notes.append((message, options)))
         app.open_lesson("ghost")
         await pilot.pause()
-        assert isinstance(app.screen, PlaceholderScreen)
-        message = str(app.screen.query_one("#placeholder-message", Static).render())
-        assert "Coming soon" in message
+        assert isinstance(app.screen, IndexScreen)
+        [(message, options)] = notes
+        assert message.startswith("Ghost lesson could not open: ModuleNotFoundError")
+        assert "convtui.tui.screens.no_such_module" in message and options["severity"] == "error"
 
 
 async def test_help_lists_the_keys_of_the_screen_underneath():

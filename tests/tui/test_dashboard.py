@@ -10,6 +10,7 @@ from convtui.core.storage.checkpoint import load_model
 from convtui.core.training.config import TrainConfig
 from convtui.core.nn.architectures import build_model
 from convtui.tui import train_worker
+from convtui.tui.run_state import RunState
 from convtui.tui.screens.dashboard import DashboardScreen
 from convtui.tui.screens.dashboard_panels import Panels
 from convtui.tui.widgets.plots import MetricPlot
@@ -175,7 +176,7 @@ def feed_synthetic_run(screen):
     images, labels = to_float(test.images), test.labels.astype(np.int64)
     model = build_model("mlp", 0)
     screen.epochs = 2
-    screen.state = "running"
+    screen.state = RunState.COMPILING  # then the TrainStart below moves it to RUNNING
     screen.set_class(True, "running")
     screen.on_train_event(TrainEvent(ev.TrainStart("mlp", 2, 100, 10000, 10000, 0, 0.4)))
     history = snapshots.BandHistory()

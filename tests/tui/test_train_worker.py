@@ -105,7 +105,7 @@ def test_first_snapshot_calibrates_sample_sizes_within_the_samples():
 
 def test_stop_asks_the_trainer_and_ends_with_done():
     holder = {}
-    trainer = ScriptedTrainer(steps=100, on_step=lambda n: n == 10 and holder["session"].stop())
+    trainer = ScriptedTrainer(steps=100, on_step=lambda n: n == 10 and holder["session"].control.request_stop())
     posted = []
     session = tw.TrainingSession(trainer, samples(), posted.append, clock=FakeClock(0.01))
     holder["session"] = session
@@ -119,18 +119,18 @@ def test_pause_holds_the_generator_until_resume():
     trainer = ScriptedTrainer(steps=50)
     posted = []
     session = tw.TrainingSession(trainer, samples(), posted.append)
-    session.pause()
+    session.control.pause()
     thread = threading.Thread(target=session.run)
     thread.start()
     try:
         thread.join(0.5)
         # Paused after the first event: the trainer has not been asked for a single step.
         assert thread.is_alive() and trainer.steps_run == 0
-        session.resume()
+        session.control.resume()
         thread.join(10)
         assert not thread.is_alive() and trainer.steps_run == 50
     finally:
-        session.stop()
+        session.control.request_stop()
         thread.join(10)
 
 
@@ -155,7 +155,7 @@ def test_a_crashing_trainer_is_reported_not_raised():
 
 def test_feature_digit_wraps_around_the_test_sample():
     session = tw.TrainingSession(ScriptedTrainer(), samples(), lambda m: True)
-    session.follow_digit(53)
+    session.control.follow_digit(53)
     image, label = session.feature_digit()
     np.testing.assert_array_equal(image, session.samples.test_images[3])
     assert label == session.samples.test_labels[3] and session.control.snapshot_now.is_set()

@@ -179,7 +179,7 @@ async def test_lessons_fit_80_columns(name, widget_id):
     app = ConvTuiApp(initial_screen=name)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
-        assert type(app.screen).__name__ not in ("TooSmallScreen", "PlaceholderScreen")
+        assert type(app.screen).__name__ not in ("TooSmallScreen", "IndexScreen")
         assert app.screen.has_class("-narrow") and app.screen.has_class("-short")
         for widget in app.screen.query(NumberGrid):
             if widget.display:

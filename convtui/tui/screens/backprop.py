@@ -10,14 +10,14 @@ from __future__ import annotations
 import numpy as np
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
-from textual.screen import Screen
-from textual.widgets import Footer, Header, Sparkline, Static
+from textual.containers import Horizontal
+from textual.widgets import Sparkline, Static
 
 from convtui.toy.backprop import (DEFAULT_SEED, OUTPUTS, WEIGHTS, BackpropState, Gradients, error, error_terms,
                                   finite_difference, forward, forward_terms, gradients, make_state, name, step,
                                   with_eta)
 from convtui.toy.formatting import format_value
+from convtui.tui.screens.lesson_base import LessonScreen, lesson_state
 from convtui.tui.widgets.grid import NumberGrid
 
 PAGES = ("forward", "backward dE/dW", "checks and dE/dX", "update")
@@ -29,7 +29,7 @@ def v(value: float, decimals: int = 2) -> str:
     return f"({format_value(value, decimals)})"
 
 
-class BackpropScreen(Screen):
+class BackpropScreen(LessonScreen):
     """Forward, backward and update for one convolutional layer, with a target to learn."""
 
     TITLE = "Backprop through one conv layer"
@@ -39,22 +39,6 @@ class BackpropScreen(Screen):
             "core's conv backward and finite differences, plus dE/dX, 4 the update. u takes one step "
             "W <- W - eta dE/dW, t takes ten; + and - change eta (too big and E grows). r rolls a new problem, "
             "0 starts this one again.")
-    DEFAULT_CSS = """
-    BackpropScreen .mech-text {
-        padding: 0 1;
-    }
-    BackpropScreen #bp-history-row {
-        height: 2;
-        margin: 0 1;
-    }
-    BackpropScreen #bp-history-label {
-        width: 13;
-        color: $text-muted;
-    }
-    BackpropScreen #bp-history {
-        width: 1fr;
-    }
-    """
     BINDINGS = [
         Binding("1", "page(0)", "page", key_display="1-4"),
         Binding("2", "page(1)", "backward", show=False),
@@ -68,57 +52,47 @@ class BackpropScreen(Screen):
         Binding("0", "restart", "restart", show=False),
     ]
 
+    seed = lesson_state(DEFAULT_SEED)  # which problem: the input, the target and the first W
+    state: BackpropState = lesson_state(lambda: make_state(DEFAULT_SEED))  # W, eta and the error history
+    page = lesson_state(0)
+
     def __init__(self) -> None:
         super().__init__()
-        self.seed = DEFAULT_SEED
-        self.state: BackpropState = make_state(self.seed)
-        self.page = 0
-        self.grads: Gradients | None = None
+        self.grads: Gradients | None = None  # of `state`, worked out as the lesson is drawn
 
-    def compose(self) -> ComposeResult:
-        yield Header()
-        with Vertical(classes="lesson-body"):
-            yield Static(id="bp-status", classes="status")
-            with Horizontal(classes="panel-row"):
-                yield NumberGrid(decimals=0, title="X", id="bp-x", classes="panel")
-                yield NumberGrid(title="W", id="bp-w", classes="panel")
-                yield NumberGrid(title="H = X * W", id="bp-h", classes="panel")
-                yield NumberGrid(title="target T", id="bp-t", classes="panel")
-                yield NumberGrid(title="dE/dW", id="bp-dw", classes="panel")
-            yield Static(id="bp-page", classes="mech-text")
-            with Horizontal(id="bp-history-row"):
-                yield Static("E per update", id="bp-history-label")
-                yield Sparkline([], id="bp-history")
-        yield Footer()
-
-    def on_mount(self) -> None:
-        self.refresh_view()
+    def compose_lesson(self) -> ComposeResult:
+        yield Static(id="bp-status", classes="status")
+        with Horizontal(classes="panel-row"):
+            yield NumberGrid(decimals=0, title="X", id="bp-x", classes="panel")
+            yield NumberGrid(title="W", id="bp-w", classes="panel")
+            yield NumberGrid(title="H = X * W", id="bp-h", classes="panel")
+            yield NumberGrid(title="target T", id="bp-t", classes="panel")
+            yield NumberGrid(title="dE/dW", id="bp-dw", classes="panel")
+        yield Static(id="bp-page", classes="explanation")
+        with Horizontal(id="bp-history-row"):
+            yield Static("E per update", id="bp-history-label")
+            yield Sparkline([], id="bp-history")
 
     # ---------------------------------------------------------------- keys
     def action_page(self, page: int) -> None:
         self.page = page
-        self.refresh_view()
 
     def action_update(self, count: int) -> None:
         for _ in range(count):
             self.state = step(self.state)
-        self.refresh_view()
 
     def action_eta(self, delta: int) -> None:
         self.state = with_eta(self.state, delta)
-        self.refresh_view()
 
     def action_reroll(self) -> None:
         self.seed += 1
         self.state = make_state(self.seed, self.state.eta)
-        self.refresh_view()
 
     def action_restart(self) -> None:
         self.state = make_state(self.seed, self.state.eta)
-        self.refresh_view()
 
     # ---------------------------------------------------------------- drawing
-    def refresh_view(self) -> None:
+    def refresh_lesson(self) -> None:
         state = self.state
         self.grads = grads = gradients(state)
         self.query_one("#bp-x", NumberGrid).set_values(state.x)
@@ -126,7 +100,6 @@ class BackpropScreen(Screen):
         self.query_one("#bp-h", NumberGrid).set_values(grads.h)
         self.query_one("#bp-t", NumberGrid).set_values(state.target)
         self.query_one("#bp-dw", NumberGrid).set_values(grads.dE_dW)
-        self.query_one("#bp-dw", NumberGrid).display = self.size.width >= 100
         updates = len(state.history) - 1
         self.query_one("#bp-status", Static).update(
             f"page [b]{self.page + 1} {PAGES[self.page]}[/b]   E = [b]{format_value(state.history[-1], 4)}[/b]"

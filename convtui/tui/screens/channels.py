@@ -3,7 +3,7 @@
 For the selected output cell, each channel row shows the padded input slice with the window in [brackets], the
 3x3 patch, the filter's slice, their element-wise products and the channel's sum; the output volume and the
 total (sums + bias) sit beside them, checked against the core's `conv2d_forward`. The maths is in
-`convtui.toy.channels`. On a small terminal the full 7x7 slices are hidden and the patches remain.
+`convtui.toy.channels`. On a small terminal the full 7x7 slices are hidden and the patches remain (convtui.tcss).
 """
 
 from __future__ import annotations
@@ -11,17 +11,14 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Static
 
-from convtui.toy.channels import (CHANNELS, DEFAULT_SEED, FILTERS, CellWork, cell_order, cell_work,
-                                  make_example, output_size)
+from convtui.toy.channels import (CHANNELS, DEFAULT_SEED, FILTERS, CellWork, ChannelsExample, cell_order,
+                                  cell_work, make_example, output_size)
 from convtui.toy.formatting import format_value
+from convtui.tui.screens.lesson_base import LessonScreen, cursor_bindings, lesson_state
 from convtui.tui.widgets.grid import NumberGrid
 from convtui.tui.widgets.mech_grid import IndexedGrid
-
-# Below this the three full 7x7 slices do not fit, so only the 3x3 patches are shown.
-FULL_WIDTH, FULL_HEIGHT = 105, 36
 
 
 def signed(value: float) -> str:
@@ -30,7 +27,7 @@ def signed(value: float) -> str:
     return f"({text})" if value < 0 else text
 
 
-class ChannelsScreen(Screen):
+class ChannelsScreen(LessonScreen):
     """The lecture's "one more example", worked output cell by output cell."""
 
     TITLE = "Multiple feature maps (channels)"
@@ -40,94 +37,70 @@ class ChannelsScreen(Screen):
             "window is multiplied by the filter's slice and summed; the three channel sums plus the filter's "
             "bias give the cell. The total is checked against the core's conv kernel. Numbers come from a fixed "
             "seed: r rolls new ones, 0 goes back.")
-    DEFAULT_CSS = """
-    ChannelsScreen #ch-rows, ChannelsScreen #ch-outputs {
-        width: auto;
-        height: auto;
-    }
-    ChannelsScreen .ch-row {
-        width: auto;
-        height: auto;
-    }
-    """
     BINDINGS = [
         Binding("n", "step(1)", "next cell", key_display="n/N"),
         Binding("N", "step(-1)", "previous cell", show=False),
-        Binding("up", "move(-1, 0)", "cell", key_display="←↑↓→"),
-        Binding("down", "move(1, 0)", "cell down", key_display="↓", show=False),
-        Binding("left", "move(0, -1)", "cell left", key_display="←", show=False),
-        Binding("right", "move(0, 1)", "cell right", key_display="→", show=False),
+        *cursor_bindings("cell", show=True),
         Binding("f", "next_filter", "filter"),
         Binding("r", "reroll", "re-roll"),
         Binding("0", "reset", "seed 0", show=False),
     ]
 
+    seed = lesson_state(DEFAULT_SEED)
+    position = lesson_state((0, 0, 0))  # (filter k, row i, column j) of the output cell
+
+    @property
+    def example(self) -> ChannelsExample:
+        """The numbers of the current seed (made once per seed: they go through the core's conv kernel)."""
+        if self._example is None or self._example.seed != self.seed:
+            self._example = make_example(self.seed)
+        return self._example
+
     def __init__(self) -> None:
         super().__init__()
-        self.seed = DEFAULT_SEED
-        self.example = make_example(self.seed)
-        self.position = (0, 0, 0)  # (filter k, row i, column j) of the output cell
-        self.work: CellWork | None = None
+        self._example: ChannelsExample | None = None
 
-    def compose(self) -> ComposeResult:
-        yield Header()
-        with Vertical(classes="lesson-body"):
-            yield Static(id="ch-status", classes="status")
-            with Horizontal(classes="panel-row"):
-                with Vertical(id="ch-rows"):
-                    for c in range(CHANNELS):
-                        with Horizontal(classes="ch-row"):
-                            yield IndexedGrid(id=f"ch-input-{c}", classes="panel ch-full")
-                            yield NumberGrid(decimals=0, id=f"ch-patch-{c}", classes="panel")
-                            yield NumberGrid(decimals=0, id=f"ch-weights-{c}", classes="panel")
-                            yield NumberGrid(decimals=0, id=f"ch-products-{c}", classes="panel")
-                            yield Static(id=f"ch-sum-{c}", classes="caption")
-                with Vertical(id="ch-outputs"):
-                    for k in range(FILTERS):
-                        yield NumberGrid(decimals=0, id=f"ch-output-{k}", classes="panel")
-                    yield Static(id="ch-bias", classes="caption")
-        yield Footer()
-
-    def on_mount(self) -> None:
-        self.refresh_view()
-
-    def on_resize(self) -> None:
-        full = self.size.width >= FULL_WIDTH and self.size.height >= FULL_HEIGHT
-        for grid in self.query(".ch-full"):
-            grid.display = full
+    def compose_lesson(self) -> ComposeResult:
+        yield Static(id="ch-status", classes="status")
+        with Horizontal(classes="panel-row"):
+            with Vertical(id="ch-rows"):
+                for c in range(CHANNELS):
+                    with Horizontal(classes="ch-row"):
+                        yield IndexedGrid(id=f"ch-input-{c}", classes="panel ch-full")
+                        yield NumberGrid(decimals=0, id=f"ch-patch-{c}", classes="panel")
+                        yield NumberGrid(decimals=0, id=f"ch-weights-{c}", classes="panel")
+                        yield NumberGrid(decimals=0, id=f"ch-products-{c}", classes="panel")
+                        yield Static(id=f"ch-sum-{c}", classes="caption")
+            with Vertical(id="ch-outputs"):
+                for k in range(FILTERS):
+                    yield NumberGrid(decimals=0, id=f"ch-output-{k}", classes="panel")
+                yield Static(id="ch-bias", classes="caption")
 
     # ---------------------------------------------------------------- keys
     def action_step(self, delta: int) -> None:
         order = cell_order()
         self.position = order[(order.index(self.position) + delta) % len(order)]
-        self.refresh_view()
 
     def action_move(self, di: int, dj: int) -> None:
         k, i, j = self.position
         n = output_size()
         self.position = (k, min(max(i + di, 0), n - 1), min(max(j + dj, 0), n - 1))
-        self.refresh_view()
 
     def action_next_filter(self) -> None:
         k, i, j = self.position
         self.position = ((k + 1) % FILTERS, i, j)
-        self.refresh_view()
 
     def action_reroll(self) -> None:
         self.seed += 1
-        self.example = make_example(self.seed)
-        self.refresh_view()
 
     def action_reset(self) -> None:
         self.seed = DEFAULT_SEED
-        self.example = make_example(self.seed)
-        self.refresh_view()
 
     # ---------------------------------------------------------------- drawing
-    def refresh_view(self) -> None:
+    def refresh_lesson(self) -> None:
         ex = self.example
         k, i, j = self.position
-        self.work = work = cell_work(ex, k, i, j)
+        work = cell_work(ex, k, i, j)
         rows, cols = work.rows, work.cols
         for c in range(CHANNELS):
             full = self.query_one(f"#ch-input-{c}", IndexedGrid)

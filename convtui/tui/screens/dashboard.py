@@ -1,7 +1,8 @@
 """Train on MNIST and watch it learn: the live dashboard, on the same event generator as `convtui train`.
 
 The form (left) is derived from TrainConfig. Training runs on a thread worker (see `train_worker`); this screen
-only turns the worker's messages into widget updates, on the UI thread.
+only turns the worker's messages into widget updates, on the UI thread. `state` is a RunState (see run_state):
+every change goes through its transition table. The one way to ask a run to stop is `self.control.request_stop()`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 from textual.worker import get_current_worker
@@ -20,10 +22,11 @@ from textual.worker import get_current_worker
 from convtui.core.training import events as ev
 from convtui.core.training.config import ConfigError, TrainConfig
 from convtui.core.training.text import format_event
+from convtui.tui.run_state import RunState, next_state
 from convtui.tui.screens.dashboard_form import TrainForm, form_message
 from convtui.tui.screens.dashboard_panels import Panels
-from convtui.tui.train_worker import (SnapshotReady, StepUpdate, TrainEvent, TrainFailed, TrainingSession,
-                                      latest_model, make_samples)
+from convtui.tui.train_worker import (RunControl, SnapshotReady, StepUpdate, TrainEvent, TrainFailed,
+                                      TrainingSession, latest_model, make_samples)
 
 REPLOT_INTERVAL_S = 0.25  # the plots redraw at most 4 times a second; the status line up to 10
 
@@ -65,12 +68,14 @@ class DashboardScreen(Screen):
     DashboardScreen.form-hidden TrainForm { display: none; }
     """
 
+    state: reactive[RunState] = reactive(RunState.IDLE, init=False)
+
     def __init__(self, runs_root: str | Path = "runs", initial: TrainConfig | None = None,
                  sample_sizes: tuple[int, int] = (300, 1000)):
         super().__init__()
         self.runs_root, self.initial, self.sample_sizes = Path(runs_root), initial, sample_sizes
-        self.session: TrainingSession | None = None
-        self.state = "idle"  # idle, compiling, running, paused, stopping, done, failed
+        self.control: RunControl | None = None  # the current run's pause, stop and digit controls
+        self.session: TrainingSession | None = None  # set by the worker once the trainer is built
         self.epochs = 0
         self.last_step: ev.Step | None = None
         self.last_done: ev.Done | None = None
@@ -93,9 +98,16 @@ class DashboardScreen(Screen):
     def on_mount(self) -> None:
         self.query_one("#form-model").focus()
 
+    def validate_state(self, wanted: RunState) -> RunState:
+        return next_state(self.state, wanted)  # raises IllegalTransition on a move the table does not allow
+
+    def watch_state(self, state: RunState) -> None:
+        self.set_class(state.in_progress, "running")
+        self.show_status()
+
     # ---------------------------------------------------------------- keys
     def action_start(self) -> None:
-        if self.state in ("compiling", "running", "paused", "stopping"):
+        if self.state.in_progress:
             self.notify("a run is in progress: x stops it first", severity="warning")
             return
         form = self.query_one(TrainForm)
@@ -112,26 +124,21 @@ class DashboardScreen(Screen):
         self.action_start()
 
     def action_pause(self) -> None:
-        if self.session is None:
-            return
-        if self.state == "running":
-            self.session.pause()
-            self.state = "paused"
-        elif self.state == "paused":
-            self.session.resume()
-            self.state = "running"
-        self.show_status()
+        if self.state is RunState.RUNNING:
+            self.control.pause()
+            self.state = RunState.PAUSED
+        elif self.state is RunState.PAUSED:
+            self.control.resume()
+            self.state = RunState.RUNNING
 
     def action_stop(self) -> None:
-        if self.state in ("compiling", "running", "paused"):
-            self.state = "stopping"
-            if self.session is not None:  # else the worker sees "stopping" once the data is loaded
-                self.session.stop()
-            self.show_status()
+        if self.state.can_stop:
+            self.state = RunState.STOPPING
+            self.control.request_stop()  # reaches the trainer even while it is still loading the data
 
     def action_settings(self) -> None:
         """Show or hide the settings form (it hides itself while a run is going)."""
-        if self.state in ("compiling", "running", "paused", "stopping"):
+        if self.state.in_progress:
             self.notify("settings are shown again when the run ends", severity="information")
             return
         hidden = not self.has_class("form-hidden")
@@ -148,14 +155,14 @@ class DashboardScreen(Screen):
     def action_digit(self, delta: int) -> None:
         """Follow another test digit through the layers (panel 7)."""
         self.feature_index = max(0, self.feature_index + delta)
-        if self.session is not None:
-            self.session.follow_digit(self.feature_index)
+        if self.control is not None:
+            self.control.follow_digit(self.feature_index)
         self.say(f"feature maps follow test digit #{self.feature_index}")
 
     def action_leave(self) -> None:
         """Back to the lessons. During a run, stop it first (saving its checkpoint) and go back once the step in
         flight has ended, so a lesson never competes with training for the two cores."""
-        if self.state in ("compiling", "running", "paused", "stopping"):
+        if self.state.in_progress:
             self.leaving = True
             self.action_stop()
             self.say("stopping the run; back to the lessons when the current step has finished ...")
@@ -172,17 +179,17 @@ class DashboardScreen(Screen):
         from convtui.core.storage.run_folder import default_run_dir
 
         self.epochs = config.epochs
-        self.state, self.last_step, self.last_done, self.snapshots_shown = "compiling", None, None, 0
+        self.last_step, self.last_done, self.snapshots_shown = None, None, 0
         self.session = None
-        self.set_class(True, "running")
+        self.control = RunControl(feature_index=self.feature_index)
+        self.state = RunState.COMPILING
         self.set_focus(None)
         self.query_one(Panels).clear()
         self.say(f"{config.model}: loading MNIST ...")
-        self.show_status()
-        self.run_training(config, default_run_dir(config.model, self.runs_root))
+        self.run_training(config, default_run_dir(config.model, self.runs_root), self.control)
 
     @work(thread=True, exclusive=True, group="training")
-    def run_training(self, config: TrainConfig, out_dir: Path) -> None:
+    def run_training(self, config: TrainConfig, out_dir: Path, control: RunControl) -> None:
         """On a worker thread: build the trainer (loads data), then pull its events until Done."""
         from convtui.core.training.trainer import Trainer
 
@@ -193,20 +200,18 @@ class DashboardScreen(Screen):
         except Exception as exc:  # DataError, CheckpointError, a full disk: one line in the app
             self.post_message(TrainFailed(f"cannot start: {exc}"))
             return
-        session = TrainingSession(trainer, samples, self.post_message, lambda: worker.is_cancelled)
-        session.control.feature_index = self.feature_index
-        self.session = session
-        if self.state == "stopping":  # x pressed while the data was loading
-            session.stop()
-        session.run()
+        # A stop asked for while the data was loading is already in `control`: the session passes it on.
+        self.session = TrainingSession(trainer, samples, self.post_message, lambda: worker.is_cancelled,
+                                       control=control)
+        self.session.run()
 
     def on_train_event(self, message: TrainEvent) -> None:
         event = message.event
         text = format_event(event, self.epochs)
         if isinstance(event, ev.Compiling):
-            self.state = "compiling" if self.state != "stopping" else self.state
+            self.state = RunState.COMPILING  # already so (or stopping): see run_state.IGNORED
         elif isinstance(event, ev.TrainStart):
-            self.state = "running" if self.state == "compiling" else self.state
+            self.state = RunState.RUNNING  # unless x was pressed while it loaded
             self.start_event = event
         elif isinstance(event, ev.EpochEnd):
             self.share_model(f"after epoch {event.epoch + 1}")
@@ -217,7 +222,6 @@ class DashboardScreen(Screen):
             panels.replot()
         elif isinstance(event, ev.Done):
             self.finish(event)  # says the formatted text with what to do next
-            self.show_status()
             if self.leaving:
                 self.leaving = False
                 self.app.notify(f"training stopped on leaving the dashboard: {event.message}", timeout=6)
@@ -255,18 +259,16 @@ class DashboardScreen(Screen):
         self.snapshots_shown += 1
 
     def on_train_failed(self, message: TrainFailed) -> None:
-        self.state = "failed"
-        self.set_class(False, "running")
+        self.state = RunState.FAILED
         self.say(message.text)
         self.notify(message.text, severity="error", timeout=8)
-        self.show_status()
         if self.leaving:  # the run ended on its own while we waited to leave: go back as asked
             self.leaving = False
             self.app.action_back()
 
     def finish(self, done: ev.Done) -> None:
-        self.last_done, self.state = done, "done"
-        self.set_class(False, "running")
+        self.last_done = done
+        self.state = RunState.DONE
         self.set_class(True, "form-hidden")
         self.query_one(Panels).replot()
         steps = self.last_step.global_step if self.last_step is not None else 0
@@ -280,20 +282,20 @@ class DashboardScreen(Screen):
 
     def on_unmount(self) -> None:
         # Quitting the app (q) ends the run too; the trainer saves what was learned before the worker returns.
-        if self.session is not None:
-            self.session.stop()
+        if self.control is not None:
+            self.control.request_stop()
 
     # ---------------------------------------------------------------- status line
     def show_status(self) -> None:
         step, state = self.last_step, self.state
-        if state == "compiling":
+        if state is RunState.COMPILING:
             text = "[b]compiling kernels[/b] (first run only) and loading MNIST ..."
         elif step is None:
-            text = {"idle": "ready: choose settings, then press s (or enter) to start",
-                    "failed": "failed: see the message below; n shows the settings",
-                    "stopping": "stopping after the current step ..."}.get(state, state)
+            text = {RunState.IDLE: "ready: choose settings, then press s (or enter) to start",
+                    RunState.FAILED: "failed: see the message below; n shows the settings",
+                    RunState.STOPPING: "stopping after the current step ..."}.get(state, str(state))
         else:
-            label = {"running": "training", "paused": "[b]paused[/b] (space resumes)",
-                     "stopping": "stopping ...", "done": "finished"}.get(state, state)
+            label = {RunState.RUNNING: "training", RunState.PAUSED: "[b]paused[/b] (space resumes)",
+                     RunState.STOPPING: "stopping ...", RunState.DONE: "finished"}.get(state, str(state))
             text = f"{label} | {format_event(step, self.epochs)} | lr {step.lr:.3g}"
         self.query_one("#status", Static).update(text)

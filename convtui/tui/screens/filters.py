@@ -6,11 +6,13 @@ import numpy as np
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.timer import Timer
 from textual.widgets import Static
 
 from convtui.toy.formatting import format_value
 from convtui.toy.xo import FILTER_SIZE, FILTERS, window_step
-from convtui.tui.screens.xo_base import XOLessonScreen, cursor_bindings
+from convtui.tui.screens.lesson_base import cursor_bindings, lesson_state
+from convtui.tui.screens.xo_base import XOLessonScreen
 from convtui.tui.widgets.grid import NumberGrid
 
 WINDOW_STYLE = "bold color(226)"  # yellow brackets: the 3x3 window on the image
@@ -34,11 +36,12 @@ class FiltersScreen(XOLessonScreen):
         Binding("r", "reset", "Reset"),
     ] + cursor_bindings("Move window")
 
+    window = lesson_state((0, 0))  # top-left of the 3x3 window = the map cell it fills in
+    maps: dict[str, np.ndarray] = lesson_state(dict)  # per filter, NaN where not computed yet
+    timer: Timer | None = lesson_state(None)  # set while autoplay walks the window
+
     def __init__(self) -> None:
         super().__init__()
-        self.window = (0, 0)
-        self.maps: dict[str, np.ndarray] = {}
-        self.timer = None
         self.image_changed()
 
     @property
@@ -68,12 +71,13 @@ class FiltersScreen(XOLessonScreen):
         return self.maps[self.toy_filter.name]
 
     def visit(self) -> None:
-        """Compute the output cell under the window for the current filter and keep it."""
+        """Compute the output cell under the window for the current filter and keep it. The drawing calls it, so
+        whatever brings a window into view (a key, another filter, another image) fills in its cell."""
         row, col = self.window
         self.current_map()[row, col] = window_step(self.image.pixels, self.toy_filter.weights, row, col).value
 
     # ---------------------------------------------------------------- drawing
-    def update_lesson(self) -> None:
+    def refresh_lesson(self) -> None:
         self.visit()
         row, col = self.window
         step = window_step(self.image.pixels, self.toy_filter.weights, row, col)
@@ -116,40 +120,35 @@ class FiltersScreen(XOLessonScreen):
         last = self.out_size - 1
         row, col = self.window
         self.window = (min(last, max(0, row + d_row)), min(last, max(0, col + d_col)))
-        self.update_lesson()
 
     def action_step(self) -> None:
         """Next window position in reading order, wrapping to the top-left after the last."""
         row, col = self.window
         index = (row * self.out_size + col + 1) % (self.out_size ** 2)
         self.window = divmod(index, self.out_size)
-        self.update_lesson()
 
     def action_complete(self) -> None:
         for row in range(self.out_size):
             for col in range(self.out_size):
                 self.current_map()[row, col] = window_step(self.image.pixels, self.toy_filter.weights,
                                                            row, col).value
-        self.update_lesson()
+        self.mutate_reactive(FiltersScreen.maps)
 
     def action_reset(self) -> None:
         self.stop_autoplay()
         self.maps[self.toy_filter.name][:] = np.nan
         self.window = (0, 0)
-        self.update_lesson()
 
     def action_autoplay(self) -> None:
         if self.timer is not None:
             self.stop_autoplay()
         else:
             self.timer = self.set_interval(AUTOPLAY_SECONDS, self.autoplay_tick)
-        self.update_lesson()
 
     def autoplay_tick(self) -> None:
         last = (self.out_size - 1, self.out_size - 1)
         if self.window == last:
             self.stop_autoplay()
-            self.update_lesson()
         else:
             self.action_step()
 

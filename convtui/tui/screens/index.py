@@ -27,11 +27,9 @@ class LessonList(OptionList):
 class IndexScreen(Screen):
     """Pick a lesson with the arrow keys and Enter."""
 
-    HELP = ("Lessons follow the lecture. Move with up/down (or j/k), open with Enter. "
-            "Lessons marked 'coming soon' are not built yet.")
-    def compose(self) -> ComposeResult:
-        from convtui.tui.app import lesson_available
+    HELP = "Lessons follow the lecture. Move with up/down (or j/k), open with Enter."
 
+    def compose(self) -> ComposeResult:
         yield Header()
         yield Static("Learn convolutional neural networks from the lecture, one screen at a time.",
                      id="index-intro")
@@ -44,8 +42,6 @@ class IndexScreen(Screen):
                 part = lesson.part
                 options.append(Option(Text(part, style="bold underline"), disabled=True))
             prompt = Text.assemble((f"  {lesson.title}", "bold"), (f"\n    {lesson.summary}", "dim"))
-            if not lesson_available(lesson):
-                prompt.append("  (coming soon)", style="dim italic")
             options.append(Option(prompt, id=lesson.name))
         yield LessonList(*options, id="lessons")
         yield Footer()

@@ -9,18 +9,18 @@ from __future__ import annotations
 import numpy as np
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
-from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.containers import Horizontal
+from textual.widgets import Static
 
 from convtui.toy.padding import (LECTURE_EXAMPLE, PaddingReport, PaddingSetup, explain, padded_input,
                                  receptive_field, sample_input, view_window, window_sums)
+from convtui.tui.screens.lesson_base import LessonScreen, cursor_bindings, lesson_state
 from convtui.tui.widgets.mech_grid import IndexedGrid
 
 EXPLAIN_LINES = 7  # lines under the grids; the grids get what is left of the screen
 
 
-class PaddingScreen(Screen):
+class PaddingScreen(LessonScreen):
     """The padding and stride explorer."""
 
     TITLE = "Padding and stride"
@@ -30,14 +30,6 @@ class PaddingScreen(Screen):
             "i*s + f - 1 of the padded input, is shown in \\[brackets]. The output grid holds what the core's conv "
             "kernel computes with an all-ones filter: the sum of each window. Press l for the lecture's example "
             "(5x5 filter on 32x32: 28x28 VALID, 32x32 SAME).")
-    DEFAULT_CSS = """
-    PaddingScreen .mech-text {
-        padding: 0 1;
-    }
-    PaddingScreen IndexedGrid {
-        min-width: 24;  /* room for the titles when n or the output is tiny */
-    }
-    """
     BINDINGS = [
         Binding("n", "adjust('n', 1)", "size", key_display="n/N"),
         Binding("N", "adjust('n', -1)", "input size n - 1", show=False),
@@ -49,75 +41,65 @@ class PaddingScreen(Screen):
         Binding("p", "adjust('p', 1)", "pad p", key_display="p/P"),
         Binding("P", "adjust('p', -1)", "explicit padding p - 1", show=False),
         Binding("l", "lecture", "lecture"),
-        Binding("up", "move(-1, 0)", "neuron", key_display="←↑↓→"),
-        Binding("down", "move(1, 0)", "neuron down", key_display="↓", show=False),
-        Binding("left", "move(0, -1)", "neuron left", key_display="←", show=False),
-        Binding("right", "move(0, 1)", "neuron right", key_display="→", show=False),
-    ]
+    ] + cursor_bindings("neuron", show=True)
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.setup = PaddingSetup()
-        self.neuron = (0, 0)
-        self.report: PaddingReport = explain(self.setup)
+    setup: PaddingSetup = lesson_state(PaddingSetup)
+    neuron = lesson_state((0, 0))  # (row, column) of the output neuron whose receptive field is shown
 
-    def compose(self) -> ComposeResult:
-        yield Header()
-        with Vertical(classes="lesson-body"):
-            yield Static(id="pad-settings", classes="status")
-            with Horizontal(classes="panel-row"):
-                yield IndexedGrid(id="pad-input", classes="panel")
-                yield IndexedGrid(id="pad-output", classes="panel")
-            yield Static(id="pad-explain", classes="mech-text")
-        yield Footer()
+    @property
+    def report(self) -> PaddingReport:
+        return explain(self.setup)
 
-    def on_mount(self) -> None:
-        self.refresh_view()
+    def validate_neuron(self, neuron: tuple[int, int]) -> tuple[int, int]:
+        last = max(self.report.out - 1, 0)
+        return min(max(neuron[0], 0), last), min(max(neuron[1], 0), last)
 
-    def on_resize(self) -> None:
-        self.refresh_view()
+    def watch_setup(self) -> None:
+        self.neuron = self.neuron  # a smaller output: keep the neuron on it
+
+    def compose_lesson(self) -> ComposeResult:
+        yield Static(id="pad-settings", classes="status")
+        with Horizontal(classes="panel-row"):
+            yield IndexedGrid(id="pad-input", classes="panel")
+            yield IndexedGrid(id="pad-output", classes="panel")
+        yield Static(id="pad-explain", classes="explanation")
 
     # ---------------------------------------------------------------- keys
     def action_adjust(self, field: str, delta: int) -> None:
         self.setup = self.setup.adjusted(field, delta)
-        self.refresh_view()
 
     def action_next_mode(self) -> None:
         self.setup = self.setup.next_mode()
-        self.refresh_view()
 
     def action_lecture(self) -> None:
         """Jump to the lecture's 5x5 filter on 32x32; pressed again, flip between VALID and SAME."""
         at_example = all(getattr(self.setup, key) == value for key, value in LECTURE_EXAMPLE.items())
         mode = "same" if at_example and self.setup.mode == "valid" else "valid"
         self.setup = PaddingSetup(**LECTURE_EXAMPLE, mode=mode, p=self.setup.p)
-        self.refresh_view()
 
     def action_move(self, di: int, dj: int) -> None:
-        self.neuron = (self.neuron[0] + di, self.neuron[1] + dj)
-        self.refresh_view()
+        self.neuron = (self.neuron[0] + di, self.neuron[1] + dj)  # validate_neuron keeps it on the output
 
     # ---------------------------------------------------------------- drawing
-    def view_sizes(self, out_cell: int) -> tuple[int, int, int]:
-        """How many input cells (square window), output rows and output columns fit on the screen now."""
+    def view_sizes(self, report: PaddingReport, out_cell: int) -> tuple[int, int, int]:
+        """How many input cells (square window), output rows and output columns fit on the screen now. This is
+        which part of the arrays to show (a 64x64 input on 80x24), not layout, so it is computed here."""
         width = max(self.size.width, 80) - 4
         height = max(self.size.height, 24) - 2 - 1 - EXPLAIN_LINES - 3  # header+footer, settings, text, frame
-        out_cols = max(1, min(self.report.out, 8, (width // 3) // out_cell))
-        out_width = max(out_cols * out_cell + 5, 25)  # min-width 24 in DEFAULT_CSS, plus the margin
+        out_cols = max(1, min(report.out, 8, (width // 3) // out_cell))
+        out_width = max(out_cols * out_cell + 5, 25)  # min-width 24 in convtui.tcss, plus the margin
         in_cols = max(1, (width - out_width - 6) // 4)
         return max(1, min(in_cols, height)), max(1, height), out_cols
 
-    def refresh_view(self) -> None:
-        self.report = report = explain(self.setup)
-        setup = self.setup
+    def refresh_lesson(self) -> None:
+        setup, report = self.setup, self.report
         out = report.out
-        self.neuron = (min(max(self.neuron[0], 0), max(out - 1, 0)), min(max(self.neuron[1], 0), max(out - 1, 0)))
         i, j = self.neuron
         x = sample_input(setup.n)
         padded = padded_input(x, report.pad_before, report.pad_after)
         sums = window_sums(x, setup) if out else np.full((1, 1), np.nan)
         out_cell = max(2, len(str(int(np.nanmax(sums)))) if out else 2) + 2
-        in_size, out_rows, out_cols = self.view_sizes(out_cell)
+        in_size, out_rows, out_cols = self.view_sizes(report, out_cell)
         rows, cols = receptive_field(i, j, setup.f, setup.s)
 
         # The input: a window that follows the receptive field, so large n stays usable on a small terminal.
@@ -141,11 +123,11 @@ class PaddingScreen(Screen):
         output.border_title = f"output {out}x{out}" if out else "no output"
         output.border_subtitle = "window sums"
 
-        self.query_one("#pad-settings", Static).update(self.settings_line())
-        self.query_one("#pad-explain", Static).update(self.explain_text(x, sums))
+        self.query_one("#pad-settings", Static).update(self.settings_line(report))
+        self.query_one("#pad-explain", Static).update(self.explain_text(report, sums))
 
-    def settings_line(self) -> str:
-        setup, report = self.setup, self.report
+    def settings_line(self, report: PaddingReport) -> str:
+        setup = self.setup
         if setup.mode == "explicit":
             padding = f"explicit p = {setup.p}"
         elif setup.mode == "same":
@@ -155,8 +137,8 @@ class PaddingScreen(Screen):
         return (f"n = [b]{setup.n}[/b]   f = [b]{setup.f}[/b]   s = [b]{setup.s}[/b]   padding [b]{padding}[/b]"
                 f"   neuron [b]{self.neuron}[/b]")
 
-    def explain_text(self, x: np.ndarray, sums: np.ndarray) -> str:
-        setup, report, rule = self.setup, self.report, self.report.same_rule
+    def explain_text(self, report: PaddingReport, sums: np.ndarray) -> str:
+        setup, rule = self.setup, report.same_rule
         n, f, s = setup.n, setup.f, setup.s
         lines = [f"out = {report.formula}"]
         if report.error:

@@ -6,11 +6,13 @@ import numpy as np
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
+from textual.markup import escape
 from textual.widgets import Static
 
-from convtui.toy.images import LABELS, ImageFormatError, mismatches, save_user_image, user_dir
+from convtui.toy.images import LABELS, ImageFormatError, XOImage, mismatches, save_user_image, user_dir
 from convtui.toy.vote import shipped_vote_weights, vote
-from convtui.tui.screens.xo_base import XOLessonScreen, cursor_bindings
+from convtui.tui.screens.lesson_base import cursor_bindings, lesson_state
+from convtui.tui.screens.xo_base import XOLessonScreen
 from convtui.tui.widgets.grid import NumberGrid
 
 MISMATCH_STYLE = "bold color(203)"
@@ -36,14 +38,16 @@ class PixelsScreen(XOLessonScreen):
         Binding("s", "save", "Save"),
     ] + cursor_bindings("Move cursor")
 
+    comparing = lesson_state(False)
+    other_index = lesson_state(1)  # the image compared with (taken modulo the number of images)
+    editing = lesson_state(False)
+    cursor = lesson_state((4, 4))
+    edit_pixels: np.ndarray = lesson_state(None)  # the edited copy; replaced, never changed in place
+    edit_label = lesson_state("x")
+
     def __init__(self) -> None:
         super().__init__()
-        self.comparing = False
-        self.other_index = 1 % len(self.images)
-        self.editing = False
-        self.cursor = (4, 4)
-        self.edit_pixels: np.ndarray = self.image.pixels.copy()
-        self.edit_label = self.image.label
+        self.image_changed()
 
     def compose_lesson(self) -> ComposeResult:
         yield Static(id="pixels-caption", classes="status")
@@ -62,12 +66,15 @@ class PixelsScreen(XOLessonScreen):
     def shown_pixels(self) -> np.ndarray:
         return self.edit_pixels if self.editing else self.image.pixels
 
+    @property
+    def other_image(self) -> XOImage:
+        return self.images[self.other_index % len(self.images)]  # the list may have shrunk since
+
     def differing_cells(self) -> list[tuple[int, int]]:
-        return mismatches(self.shown_pixels(), self.images[self.other_index].pixels)
+        return mismatches(self.shown_pixels(), self.other_image.pixels)
 
     # ---------------------------------------------------------------- drawing
-    def update_lesson(self) -> None:
-        self.other_index %= len(self.images)
+    def refresh_lesson(self) -> None:
         self.query_one("#pixels-caption", Static).update(self.image_caption())
         grid = self.query_one("#pixels-image", NumberGrid)
         grid.set_values(self.shown_pixels())
@@ -78,7 +85,7 @@ class PixelsScreen(XOLessonScreen):
         other.display = self.comparing
         lines = []
         if self.comparing:
-            other_image = self.images[self.other_index]
+            other_image = self.other_image
             other.set_values(other_image.pixels)
             other.border_title = f"compared with {other_image.name}"
             differ = self.differing_cells()
@@ -96,6 +103,9 @@ class PixelsScreen(XOLessonScreen):
                          f"[b]{result.prediction.upper()}[/b] ({result.probabilities.max():.0%}); s saves")
         if not lines:
             lines.append("m compares with another image, e edits this one")
+        if self.skipped:  # files in the learner's folder that are not images: say so rather than hide them
+            lines.append(f"{len(self.skipped)} file(s) in {user_dir()} not read: "
+                         + "; ".join(escape(f"{p.path.name} ({p.reason})") for p in self.skipped))
         self.query_one("#pixels-status", Static).update("\n".join(lines))
 
     # ---------------------------------------------------------------- keys
@@ -103,16 +113,13 @@ class PixelsScreen(XOLessonScreen):
         self.comparing = not self.comparing
         if self.comparing and self.other_index == self.image_index:
             self.other_index = (self.image_index + 1) % len(self.images)
-        self.update_lesson()
 
     def action_next_other(self) -> None:
         self.comparing = True
         self.other_index = (self.other_index + 1) % len(self.images)
-        self.update_lesson()
 
     def action_edit(self) -> None:
         self.editing = not self.editing
-        self.update_lesson()
 
     def action_move(self, d_row: int, d_col: int) -> None:
         if not self.editing:
@@ -120,19 +127,18 @@ class PixelsScreen(XOLessonScreen):
         last = self.edit_pixels.shape[0] - 1
         row, col = self.cursor
         self.cursor = (min(last, max(0, row + d_row)), min(last, max(0, col + d_col)))
-        self.update_lesson()
 
     def action_toggle_pixel(self) -> None:
         if not self.editing:
             self.editing = True
         else:
-            self.edit_pixels[self.cursor] = -self.edit_pixels[self.cursor]
-        self.update_lesson()
+            flipped = self.edit_pixels.copy()
+            flipped[self.cursor] = -flipped[self.cursor]
+            self.edit_pixels = flipped
 
     def action_switch_label(self) -> None:
         self.editing = True
         self.edit_label = LABELS[1 - LABELS.index(self.edit_label)]
-        self.update_lesson()
 
     def action_save(self) -> None:
         if not self.editing:
@@ -149,4 +155,4 @@ class PixelsScreen(XOLessonScreen):
             return
         self.on_screen_resume()
         self.select_image(saved.name)
-        self.notify(f"saved as {saved.name} in {saved.path.parent}")
+        self.notify(escape(f"saved as {saved.name} in {saved.path.parent}"))

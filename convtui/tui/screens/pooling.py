@@ -8,9 +8,11 @@ from textual.binding import Binding
 from textual.containers import Container
 from textual.widgets import Static
 
+from convtui.core.training.text import plural
 from convtui.toy.formatting import format_value
-from convtui.toy.xo import POOL, POOL_STRIDE, convolve, is_partial_window, pool, pool_window, relu
-from convtui.tui.screens.xo_base import XOLessonScreen, cursor_bindings
+from convtui.toy.xo import FILTER_SIZE, POOL, POOL_STRIDE, convolve, is_partial_window, pool, pool_window, relu
+from convtui.tui.screens.lesson_base import cursor_bindings, lesson_state
+from convtui.tui.screens.xo_base import XOLessonScreen
 from convtui.tui.widgets.grid import NumberGrid
 
 WINDOW_STYLE = "bold color(226)"  # yellow: the window feeding the cursor's cell
@@ -31,10 +33,16 @@ class PoolingScreen(XOLessonScreen):
         Binding("t", "toggle_mode", "Max/mean"),
     ] + cursor_bindings("Move cursor")
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.mode = "max"
-        self.cursor = (0, 0)
+    mode = lesson_state("max")
+    cursor = lesson_state((0, 0))  # a cell of the pooled map
+
+    def validate_cursor(self, cursor: tuple[int, int]) -> tuple[int, int]:
+        last = self.pooled_size() - 1
+        return min(max(cursor[0], 0), last), min(max(cursor[1], 0), last)
+
+    def pooled_size(self) -> int:
+        # Partial windows at the edge are kept, so a 7x7 map pools to 4x4.
+        return -(-(self.image.pixels.shape[0] - FILTER_SIZE + 1) // POOL_STRIDE)
 
     def compose_lesson(self) -> ComposeResult:
         yield Static(id="pooling-caption", classes="status")
@@ -43,11 +51,11 @@ class PoolingScreen(XOLessonScreen):
             yield NumberGrid(title="pooled", id="pooling-output", classes="panel")
         yield Static(id="pooling-status", classes="status")
 
-    def update_lesson(self) -> None:
+    def refresh_lesson(self) -> None:
         rectified = relu(convolve(self.image.pixels, self.toy_filter.weights))
         pooled = pool(rectified, self.mode)
         size, out = rectified.shape[0], pooled.shape[0]
-        i, j = self.cursor = (min(self.cursor[0], out - 1), min(self.cursor[1], out - 1))
+        i, j = self.cursor
         top, left, bottom, right = pool_window(i, j, size)
         window = rectified[top:bottom + 1, left:right + 1]
         symbol = self.toy_filter.symbol
@@ -74,8 +82,7 @@ class PoolingScreen(XOLessonScreen):
         result.cursor = (i, j)
 
         cells = " ".join(format_value(v) for v in window.reshape(-1))
-        kind = f"partial window, {window.size} cell{'s' if window.size > 1 else ''}" \
-            if is_partial_window(i, j, size) else "full window"
+        kind = f"partial window, {plural(window.size, 'cell')}" if is_partial_window(i, j, size) else "full window"
         self.query_one("#pooling-status", Static).update(
             f"cell ({i}, {j}) <- rows {top}-{bottom}, cols {left}-{right} ({kind}): "
             f"{self.mode}({cells}) = [b]{format_value(pooled[i, j])}[/b]\n"
@@ -83,9 +90,7 @@ class PoolingScreen(XOLessonScreen):
 
     def action_move(self, d_row: int, d_col: int) -> None:
         row, col = self.cursor
-        self.cursor = (max(0, row + d_row), max(0, col + d_col))  # update_lesson clips to the pooled size
-        self.update_lesson()
+        self.cursor = (row + d_row, col + d_col)  # validate_cursor keeps it on the pooled map
 
     def action_toggle_mode(self) -> None:
         self.mode = "mean" if self.mode == "max" else "max"
-        self.update_lesson()

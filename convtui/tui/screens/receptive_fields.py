@@ -9,18 +9,18 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
-from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.containers import Horizontal
+from textual.widgets import Static
 
 from convtui.toy.receptive import (PRESETS, Footprint, layer_shapes, receptive_field_size, sample_image,
                                    trace)
+from convtui.tui.screens.lesson_base import LessonScreen, cursor_bindings, lesson_state
 from convtui.tui.widgets.mech_grid import PIXEL_LAYERS, PixelMap
 
 LAYER_MAP_WIDTH = 28  # columns the selected layer's map is zoomed to (a 28x28 map is drawn 1:1)
 
 
-class ReceptiveFieldsScreen(Screen):
+class ReceptiveFieldsScreen(LessonScreen):
     """Trace one neuron of a conv/pool stack back to the input."""
 
     TITLE = "Receptive fields across layers"
@@ -30,46 +30,34 @@ class ReceptiveFieldsScreen(Screen):
             "edges part of the field is zero padding, so the footprint is clipped: compare 'size' with 'field' "
             "(the unclipped side). m switches between stacks; the first is the lecture's MNIST CNN (conv 5x5 "
             "SAME, pool 2, conv 5x5 SAME, pool 2).")
-    DEFAULT_CSS = """
-    ReceptiveFieldsScreen .mech-text {
-        padding: 0 1;
-    }
-    """
     BINDINGS = [
         Binding("right_square_bracket", "layer(1)", "layer", key_display="[ ]"),
         Binding("left_square_bracket", "layer(-1)", "shallower layer", key_display="[", show=False),
-        Binding("up", "move(-1, 0)", "cell", key_display="←↑↓→"),
-        Binding("down", "move(1, 0)", "cell down", key_display="↓", show=False),
-        Binding("left", "move(0, -1)", "cell left", key_display="←", show=False),
-        Binding("right", "move(0, 1)", "cell right", key_display="→", show=False),
+        *cursor_bindings("cell", show=True),
         Binding("c", "centre", "centre"),
         Binding("m", "next_stack", "stack"),
     ]
 
+    stack_index = lesson_state(0)
+    depth = lesson_state(len(PRESETS[0].layers))  # start at the deepest layer: the biggest footprint
+    cell = lesson_state((0, 0))  # (row, column) on the selected layer's output
+
     def __init__(self) -> None:
         super().__init__()
-        self.stack_index = 0
-        self.depth = len(PRESETS[0].layers)  # start at the deepest layer: the biggest footprint
-        self.cell = (0, 0)
-        self.footprints: list[Footprint] = []
+        self.footprints: list[Footprint] = []  # of `cell`, worked out as the lesson is drawn
         self.image = sample_image(self.model_stack)  # an MNIST digit (or the X) under the footprint
+        self.action_centre()
 
     @property
     def model_stack(self):
         return PRESETS[self.stack_index]
 
-    def compose(self) -> ComposeResult:
-        yield Header()
-        with Vertical(classes="lesson-body"):
-            with Horizontal(classes="panel-row"):
-                yield PixelMap(id="rf-input", classes="panel")
-                yield PixelMap(id="rf-layer", classes="panel")
-                yield Static(id="rf-legend", classes="caption")
-            yield Static(id="rf-table", classes="mech-text")
-        yield Footer()
-
-    def on_mount(self) -> None:
-        self.action_centre()
+    def compose_lesson(self) -> ComposeResult:
+        with Horizontal(classes="panel-row"):
+            yield PixelMap(id="rf-input", classes="panel")
+            yield PixelMap(id="rf-layer", classes="panel")
+            yield Static(id="rf-legend", classes="caption")
+        yield Static(id="rf-table", classes="explanation")
 
     # ---------------------------------------------------------------- keys
     def action_layer(self, delta: int) -> None:
@@ -79,17 +67,14 @@ class ReceptiveFieldsScreen(Screen):
         new = shapes[self.depth][1:]
         # Keep roughly the same place in the image when the map changes size.
         self.cell = tuple(min(c * n // o, n - 1) for c, o, n in zip(self.cell, old, new))
-        self.refresh_view()
 
     def action_move(self, di: int, dj: int) -> None:
         _, height, width = layer_shapes(self.model_stack)[self.depth]
         self.cell = (min(max(self.cell[0] + di, 0), height - 1), min(max(self.cell[1] + dj, 0), width - 1))
-        self.refresh_view()
 
     def action_centre(self) -> None:
         _, height, width = layer_shapes(self.model_stack)[self.depth]
         self.cell = ((height - 1) // 2, (width - 1) // 2)
-        self.refresh_view()
 
     def action_next_stack(self) -> None:
         self.stack_index = (self.stack_index + 1) % len(PRESETS)
@@ -98,7 +83,7 @@ class ReceptiveFieldsScreen(Screen):
         self.action_centre()
 
     # ---------------------------------------------------------------- drawing
-    def refresh_view(self) -> None:
+    def refresh_lesson(self) -> None:
         stack, layer = self.model_stack, self.depth
         shapes = layer_shapes(stack)
         self.footprints = trace(stack, layer, *self.cell)
@@ -136,7 +121,8 @@ class ReceptiveFieldsScreen(Screen):
         self.query_one("#rf-table", Static).update(self.table_text(shapes))
 
     def input_zoom(self) -> int:
-        """The largest zoom at which both maps, the legend and the table fit the terminal (at least 1)."""
+        """The largest zoom at which both maps, the legend and the table fit the terminal (at least 1). How big
+        to draw the image is content, not layout: CSS cannot scale a widget's pixels, so it is computed here."""
         size = self.model_stack.input_size
         width, height = max(self.size.width, 80), max(self.size.height, 24)
         levels = len(self.footprints) + 1  # table lines, with its header

@@ -30,7 +30,7 @@ class ReluScreen(XOLessonScreen):
             yield NumberGrid(title="after ReLU", id="relu-after", classes="panel")
         yield Static(id="relu-status", classes="status")
 
-    def update_lesson(self) -> None:
+    def refresh_lesson(self) -> None:
         before = convolve(self.image.pixels, self.toy_filter.weights)
         after = relu(before)
         negatives = list(zip(*np.nonzero(before < 0)))

@@ -8,6 +8,7 @@ from textual.containers import Container
 from textual.widgets import Static
 
 from convtui.toy.xo import FILTERS, stack
+from convtui.tui.screens.lesson_base import lesson_state
 from convtui.tui.screens.xo_base import XOLessonScreen
 from convtui.tui.widgets.grid import NumberGrid
 
@@ -31,11 +32,15 @@ class StackingScreen(XOLessonScreen):
         Binding("t", "toggle_mode", "Max/mean"),
     ]
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.depth = 2
-        self.stage_index = 1
-        self.mode = "max"
+    depth = lesson_state(2)
+    stage_index = lesson_state(1)
+    mode = lesson_state("max")
+
+    def validate_stage_index(self, index: int) -> int:
+        return min(max(index, 0), 3 * self.depth)  # the image, then conv, ReLU and pool per layer
+
+    def watch_depth(self) -> None:
+        self.stage_index = self.stage_index  # fewer layers: the stage shown may no longer exist
 
     def compose_lesson(self) -> ComposeResult:
         yield Static(id="stacking-caption", classes="status")
@@ -45,9 +50,8 @@ class StackingScreen(XOLessonScreen):
                 yield NumberGrid(id=f"stacking-map-{k}", classes="panel")
         yield Static(id="stacking-status", classes="status")
 
-    def update_lesson(self) -> None:
+    def refresh_lesson(self) -> None:
         stages = stack(self.image.pixels, self.depth, self.mode)
-        self.stage_index = min(self.stage_index, len(stages) - 1)
         stage = stages[self.stage_index]
         self.query_one("#stacking-caption", Static).update(self.image_caption())
         steps = []
@@ -74,13 +78,10 @@ class StackingScreen(XOLessonScreen):
             f"= {stage.maps.size} numbers; depth {self.depth}, {self.mode} pooling")
 
     def action_stage(self, step: int) -> None:
-        self.stage_index = max(0, self.stage_index + step)
-        self.update_lesson()
+        self.stage_index += step
 
     def action_depth(self) -> None:
         self.depth = self.depth % MAX_DEPTH + 1
-        self.update_lesson()
 
     def action_toggle_mode(self) -> None:
         self.mode = "mean" if self.mode == "max" else "max"
-        self.update_lesson()

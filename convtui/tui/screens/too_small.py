@@ -8,6 +8,9 @@ from textual.containers import Center, Middle
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+# Below this the lesson layouts break, so the app shows this screen instead.
+MIN_WIDTH, MIN_HEIGHT = 80, 24
+
 
 class TooSmallScreen(ModalScreen):
     """Covers the app until the terminal is at least MIN_WIDTH x MIN_HEIGHT; the app pops it on resize."""
@@ -24,8 +27,6 @@ class TooSmallScreen(ModalScreen):
                 yield Static(self.message(), id="too-small-message")
 
     def message(self) -> str:
-        from convtui.tui.app import MIN_HEIGHT, MIN_WIDTH
-
         return (f"Terminal too small: {self.width}x{self.height}.\n"
                 f"convtui needs at least {MIN_WIDTH}x{MIN_HEIGHT}.\n"
                 "Enlarge the window, or press q to quit.")

@@ -11,6 +11,7 @@ from textual.widgets import Static
 from convtui.toy.formatting import format_value
 from convtui.toy.vote import DEPTH, VoteWeights, shipped_vote_weights, vote
 from convtui.toy.xo import FILTERS
+from convtui.tui.screens.lesson_base import lesson_state
 from convtui.tui.screens.xo_base import XOLessonScreen
 
 
@@ -26,9 +27,7 @@ class VoteScreen(XOLessonScreen):
             "bias; the percentage is the softmax of the two scores.")
     BINDINGS = XOLessonScreen.IMAGE_BINDINGS
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.weights: VoteWeights | None = None
+    weights: VoteWeights | None = lesson_state(None)  # None until the worker has trained them
 
     def compose_lesson(self) -> ComposeResult:
         yield Static(id="vote-caption", classes="status")
@@ -48,9 +47,8 @@ class VoteScreen(XOLessonScreen):
 
     def weights_ready(self, weights: VoteWeights) -> None:
         self.weights = weights
-        self.update_lesson()
 
-    def update_lesson(self) -> None:
+    def refresh_lesson(self) -> None:
         self.query_one("#vote-caption", Static).update(self.image_caption())
         if self.weights is None:
             return

@@ -11,16 +11,10 @@ from rich.text import Text
 from textual.widget import Widget
 
 from convtui.core.training.snapshots import BandHistory
+from convtui.tui.widgets.plots import thin_indices
 
 COLOURS = ("cyan", "magenta", "yellow", "green", "blue", "red")
 OUTER, INNER, MEDIAN = "░", "▓", "█"
-
-
-def thin_indices(n: int, keep: int) -> np.ndarray:
-    """At most `keep` evenly spaced indices of range(n), always including the last one."""
-    if n <= keep:
-        return np.arange(n)
-    return np.unique(np.linspace(0, n - 1, keep).round().astype(int))
 
 
 def stretch_indices(n: int, width: int) -> np.ndarray:

@@ -14,7 +14,7 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widget import Widget
 
-from convtui.tui.widgets.heatmap import UPPER_HALF, grey
+from convtui.tui.widgets.heatmap import grey, paint_half_blocks
 
 SIZE = 28
 PEN_MODES = ("draw", "erase", "move")
@@ -116,12 +116,6 @@ class DrawingCanvas(Widget, can_focus=True):
 
     def _render_small(self) -> Text:
         cursor = CURSOR[self.mode]
-        lines = []
-        for r in range(0, SIZE, 2):
-            line = Text()
-            for c in range(SIZE):
-                top = cursor if (r, c) == (self.row, self.col) else grey(self.pixels[r, c])
-                bottom = cursor if (r + 1, c) == (self.row, self.col) else grey(self.pixels[r + 1, c])
-                line.append(UPPER_HALF, Style(color=top, bgcolor=bottom))
-            lines.append(line)
-        return Text("\n").join(lines)
+        colours = [[cursor if (r, c) == (self.row, self.col) else grey(self.pixels[r, c]) for c in range(SIZE)]
+                   for r in range(SIZE)]
+        return Text("\n").join(paint_half_blocks(colours))

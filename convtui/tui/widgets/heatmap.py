@@ -1,14 +1,17 @@
 """Small images in the terminal with half-block characters: one cell shows two pixels, top and bottom.
 
-`half_block_lines` turns a 2-D array into Rich text lines (the upper half `▀` takes the top pixel as its
-foreground colour, the cell background is the bottom pixel). `HeatmapGrid` lays out many such images with
-captions: conv filters, feature maps and (through `DigitGrid`) MNIST digits.
+This is the app's one half-block renderer. `paint_half_blocks` turns rows of colours into Rich text lines (the
+upper half `▀` takes the top pixel as its foreground colour, the cell background is the bottom pixel);
+`half_block_lines` does the same for a 2-D array of values through a colormap. `HeatmapGrid` lays out many such
+images with captions: conv filters, feature maps and (through `DigitGrid`) MNIST digits. The receptive-field
+maps (`mech_grid.PixelMap`) and the small drawing canvas paint through it too.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from functools import lru_cache
+from typing import Union
 
 import numpy as np
 from rich.color import Color
@@ -17,6 +20,7 @@ from rich.text import Text
 from textual.widget import Widget
 
 Colormap = Callable[[float], Color]
+CellColour = Union[Color, str, None]  # a Rich colour: Color.from_rgb(...), "color(45)", or None for none
 
 UPPER_HALF = "▀"
 
@@ -66,10 +70,30 @@ def _palette(colormap: Colormap, signed: bool) -> list[Color]:
 
 
 @lru_cache(maxsize=16384)
-def _cell_style(colormap: Colormap, signed: bool, top: int, bottom: int) -> Style:
-    # Thousands of cells per redraw: a cached Style per pair of palette indices keeps it to a dict lookup.
-    palette = _palette(colormap, signed)
-    return Style(color=palette[top], bgcolor=None if bottom < 0 else palette[bottom])
+def _cell_style(top: CellColour, bottom: CellColour) -> Style:
+    # Thousands of cells per redraw: a cached Style per pair of colours keeps it to a dict lookup, and equal
+    # neighbours get the very same Style object, so runs are found with `is`.
+    return Style(color=top, bgcolor=bottom)
+
+
+def paint_half_blocks(colours: Sequence[Sequence[CellColour]]) -> list[Text]:
+    """H rows of W colours -> ceil(H / 2) lines of W half-block cells (an odd last row has no background)."""
+    lines = []
+    for row in range(0, len(colours), 2):
+        upper = colours[row]
+        lower = colours[row + 1] if row + 1 < len(colours) else [None] * len(upper)
+        parts, run, run_style = [], 0, None
+        for top, bottom in zip(upper, lower):
+            style = _cell_style(top, bottom)
+            if style is run_style:
+                run += 1
+                continue
+            if run:
+                parts.append((UPPER_HALF * run, run_style))
+            run, run_style = 1, style
+        parts.append((UPPER_HALF * run, run_style))
+        lines.append(Text.assemble(*parts))
+    return lines
 
 
 def half_block_lines(array: np.ndarray, colormap: Colormap = grey, signed: bool = False) -> list[Text]:
@@ -80,22 +104,8 @@ def half_block_lines(array: np.ndarray, colormap: Colormap = grey, signed: bool 
     low = -1.0 if signed else 0.0
     a = np.clip(np.asarray(array, dtype=np.float64), low, 1.0)
     index = np.rint((a - low) / (1.0 - low) * (LEVELS - 1)).astype(int)
-    if index.shape[0] % 2:
-        index = np.vstack([index, np.full((1, index.shape[1]), -1)])  # -1: no bottom pixel
-    lines = []
-    for row in range(0, index.shape[0], 2):
-        parts, run, run_style = [], 0, None
-        for top, bottom in zip(index[row].tolist(), index[row + 1].tolist()):
-            style = _cell_style(colormap, signed, top, bottom)
-            if style is run_style:
-                run += 1
-                continue
-            if run:
-                parts.append((UPPER_HALF * run, run_style))
-            run, run_style = 1, style
-        parts.append((UPPER_HALF * run, run_style))
-        lines.append(Text.assemble(*parts))
-    return lines
+    palette = _palette(colormap, signed)
+    return paint_half_blocks([[palette[i] for i in row] for row in index.tolist()])
 
 
 class HeatmapGrid(Widget):

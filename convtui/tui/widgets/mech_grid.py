@@ -3,8 +3,9 @@
 IndexedGrid: a NumberGrid with row and column numbers, for showing a window onto a larger array (the padding
 explorer scrolls a 64x64 input on an 80x24 terminal), so "rows i*s .. i*s + f - 1" can be read off the labels.
 
-PixelMap: a map of cells drawn two rows per terminal line with half blocks, so a 28x28 image takes 28x14
-characters and its cells look square. Rectangles are painted in xterm-256 colours (no truecolor needed).
+PixelMap: a map of cells drawn two rows per terminal line with half blocks (heatmap's renderer), so a 28x28 image
+takes 28x14 characters and its cells look square. Rectangles are painted in xterm-256 colours (no truecolor
+needed).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from textual.reactive import reactive
 from textual.widget import Widget
 
 from convtui.tui.widgets.grid import NumberGrid
+from convtui.tui.widgets.heatmap import paint_half_blocks
 
 
 class IndexedGrid(NumberGrid):
@@ -46,9 +48,6 @@ class IndexedGrid(NumberGrid):
             text.append(f"{r + self.row_offset:>{label_width}} ", style="dim")
             text.append(line)
         return text
-
-    def plain_text(self) -> str:
-        return self.render().plain
 
     def get_content_width(self, container, viewport) -> int:
         return super().get_content_width(container, viewport) + self._label_width() + 1
@@ -120,18 +119,10 @@ class PixelMap(Widget):
 
     def render(self) -> Text:
         zoom = self.zoom
-        height, width = self.shape[0] * zoom, self.shape[1] * zoom
-        text = Text(no_wrap=True, overflow="crop")
-        for pair in range(0, height, 2):
-            if pair:
-                text.append("\n")
-            for c in range(width):
-                upper = self.colour_at(pair // zoom, c // zoom)
-                lower = self.colour_at((pair + 1) // zoom, c // zoom) if pair + 1 < height else None
-                if lower is None:
-                    text.append("▀", style=f"color({upper})")
-                else:
-                    text.append("▀", style=f"color({upper}) on color({lower})")
+        cells = [[f"color({self.colour_at(r, c)})" for c in range(self.shape[1])] for r in range(self.shape[0])]
+        colours = [[colour for colour in row for _ in range(zoom)] for row in cells for _ in range(zoom)]
+        text = Text("\n").join(paint_half_blocks(colours))
+        text.no_wrap, text.overflow = True, "crop"
         return text
 
     def get_content_width(self, container, viewport) -> int:

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 from textual_plotext import PlotextPlot
 
 MAX_POINTS = 150  # per series drawn; plotext's cost grows with points, the terminal has ~100 columns anyway
 
 
-def thin(xs: list[float], ys: list[float], keep: int = MAX_POINTS) -> tuple[list[float], list[float]]:
-    """Every k-th point so at most `keep` remain, always keeping the newest one."""
-    n = len(xs)
+def thin_indices(n: int, keep: int) -> np.ndarray:
+    """At most `keep` evenly spaced indices of range(n), always including the first and the last (newest) one.
+    The one thinning of a series in the app: the metric plots and the weight bands both use it."""
     if n <= keep:
-        return list(xs), list(ys)
-    stride = -(-n // keep)
-    idx = list(range(n - 1, -1, -stride))[::-1]
-    return [xs[i] for i in idx], [ys[i] for i in idx]
+        return np.arange(n)
+    return np.unique(np.linspace(0, n - 1, keep).round().astype(int))
 
 
 @dataclass
@@ -47,9 +46,6 @@ class MetricPlot(PlotextPlot):
     def set_series(self, key: str, label: str, xs, ys, marker: str = "braille") -> None:
         self.series[key] = Series(label, [float(x) for x in xs], [float(y) for y in ys], marker)
 
-    def point_count(self) -> int:
-        return sum(len(s.xs) for s in self.series.values())
-
     def replot(self) -> None:
         plt = self.plt
         plt.clear_data()
@@ -58,7 +54,8 @@ class MetricPlot(PlotextPlot):
         plt.xlabel(self.xlabel)
         shown = []
         for series in self.series.values():
-            xs, ys = thin(series.xs, series.ys)
+            kept = thin_indices(len(series.xs), MAX_POINTS).tolist()
+            xs, ys = [series.xs[i] for i in kept], [series.ys[i] for i in kept]
             finite = [(x, y) for x, y in zip(xs, ys) if y == y and abs(y) != float("inf")]
             if finite:
                 plt.plot([x for x, _ in finite], [y for _, y in finite], label=series.label, marker=series.marker)

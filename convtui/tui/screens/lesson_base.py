@@ -1,0 +1,125 @@
+"""The one way to write a lesson screen: every lesson in convtui/tui/lessons.py is a `LessonScreen`.
+
+A lesson subclass gives
+
+- `TITLE`, `HELP` (what `?` shows above the keys) and, optionally, `INTRO` (a paragraph above the panels that
+  short terminals drop);
+- `BINDINGS`; the arrow keys come from `cursor_bindings(...)` and call `action_move(row_step, col_step)`;
+- its state as `lesson_state(default)` attributes. Actions only assign state; keep it valid where it is set
+  (a `validate_<name>` method can clip it), so drawing never has to change it;
+- `compose_lesson()`, which yields the panels, and `refresh_lesson()`, which draws them from the state.
+
+The base adds the header, a scrolling body (PgUp/PgDn), the footer, and the redraw: `refresh_lesson()` runs on
+mount, on resize, and once after any message (a key press, a worker's result) that assigned a `lesson_state`,
+however many it assigned. Layout is in convtui.tcss (`.lesson-text`, `.panel-row`, `.pair`, `.panel`,
+`.status`, `.caption`, `.explanation`), not in Python.
+"""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Static
+
+ARROWS = (("up", -1, 0), ("down", 1, 0), ("left", 0, -1), ("right", 0, 1))
+
+
+class lesson_state(reactive):  # noqa: N801 - used like Textual's own `reactive`
+    """A piece of a lesson's state: assigning it redraws the lesson.
+
+    Every assignment counts, equal or not (`always_update`): some states hold NumPy arrays, which `!=` cannot
+    compare, and an assignment is the lesson saying that its state changed anyway.
+    """
+
+    def __init__(self, default) -> None:
+        super().__init__(default, init=False, always_update=True)
+
+
+class LessonBody(VerticalScroll, can_focus=False):
+    """The scrolling lesson body. It never takes focus, so arrow keys reach the lesson's own bindings without
+    `priority` (priority keys would overtake ordinary ones queued ahead of them); PgUp/PgDn scroll it instead."""
+
+
+def cursor_bindings(description: str, show: bool = False) -> list[Binding]:
+    """The arrow keys bound to `move(row_step, col_step)`, each described as `description`.
+
+    With `show`, the footer has one `←↑↓→ description` entry, and the help lists the other arrows as
+    "description down", "description left", "description right".
+    """
+    if not show:
+        return [Binding(key, f"move({d_row}, {d_col})", description, show=False)
+                for key, d_row, d_col in sorted(ARROWS, key=lambda arrow: "lrud".index(arrow[0][0]))]
+    arrows = {"up": "←↑↓→", "down": "↓", "left": "←", "right": "→"}
+    return [Binding(key, f"move({d_row}, {d_col})", description if key == "up" else f"{description} {key}",
+                    key_display=arrows[key], show=key == "up")
+            for key, d_row, d_col in ARROWS]
+
+
+class LessonScreen(Screen):
+    """Base of every lesson screen (see the module docstring for what a subclass provides)."""
+
+    INTRO = ""
+    HELP = ""
+    BINDINGS = [
+        Binding("pageup", "scroll_body(-1)", "Scroll up", show=False),
+        Binding("pagedown", "scroll_body(1)", "Scroll down", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._redraw_pending = False
+
+    # ---------------------------------------------------------------- what a lesson overrides
+    def compose_lesson(self) -> ComposeResult:
+        """Yield the lesson's panels (inside the scrolling body, under the intro)."""
+        yield from ()
+
+    def refresh_lesson(self) -> None:
+        """Draw every panel from the current state. Never assigns a `lesson_state` (it would redraw again)."""
+
+    # ---------------------------------------------------------------- the frame
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with LessonBody(classes="lesson-body"):
+            if self.INTRO:
+                yield Static(self.INTRO, classes="lesson-text")
+            yield from self.compose_lesson()
+        yield Footer(compact=True)
+
+    def action_scroll_body(self, direction: int) -> None:
+        body = self.query_one(LessonBody)
+        body.scroll_page_down() if direction > 0 else body.scroll_page_up()
+
+    # ---------------------------------------------------------------- the redraw
+    @classmethod
+    def lesson_state_names(cls) -> list[str]:
+        """The names of the class's `lesson_state` attributes, its own and inherited."""
+        names = []
+        for klass in cls.__mro__:
+            names += [name for name, value in vars(klass).items()
+                      if isinstance(value, lesson_state) and name not in names]
+        return names
+
+    def on_mount(self) -> None:
+        for name in self.lesson_state_names():
+            self.watch(self, name, self._state_changed, init=False)
+        self.refresh_lesson()
+
+    def on_resize(self) -> None:
+        # Some lessons size their views to the terminal (the padding input, the receptive-field zoom).
+        self._state_changed()
+
+    def _state_changed(self) -> None:
+        # After the current message, not at once: an action assigns several states, and the panels must be
+        # drawn from all of them together, once.
+        if not self._redraw_pending:
+            self._redraw_pending = True
+            self.call_next(self._redraw)
+
+    def _redraw(self) -> None:
+        self._redraw_pending = False
+        if self.is_mounted:
+            self.refresh_lesson()
