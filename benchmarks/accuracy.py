@@ -11,11 +11,14 @@ the training throughput, and whether the issue's target is met. Long: the full v
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
+
+from convtui import runtime  # noqa: E402  (imports no numpy: `configure` must run before numpy loads)
 
 # Targets from issue 2: cnn >= 99.0% after 2 epochs, softmax about 92%, mlp >= 97.5%.
 TARGETS = {"cnn": 0.990, "softmax": 0.915, "mlp": 0.975}
@@ -59,10 +62,7 @@ def train_once(model, seed, args, val_data):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    if args.threads:
-        for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "NUMBA_NUM_THREADS"):
-            os.environ[name] = str(args.threads)
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    runtime.configure(args.threads)  # as `convtui train --threads` does, before anything imports numpy
     from convtui.core.storage.datasets import load_split
     from convtui.core.storage.run_folder import package_versions
 

@@ -8,6 +8,10 @@ Each round runs `convtui bench --json` and, when a torch venv exists (default /t
 ../shared/bench/torch_reference.py, alternating the two so that a load spike hits both. The table shows each
 engine's median over the rounds. Run it on an idle machine: two-thread BLAS figures collapse under other load.
 torch is never a convtui dependency; it is only the yardstick here.
+
+This script does no numeric work itself: each `convtui bench --threads T` child calls
+`convtui.runtime.configure(T)` first thing. The parent leaves its own environment alone, so the PyTorch reference
+runs with exactly the variables it had before (Numba's OMP_WAIT_POLICY=PASSIVE would change torch's OpenMP pool).
 """
 
 from __future__ import annotations

@@ -16,11 +16,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
 
-from textual.app import App  # noqa: E402
+from textual.app import App  # noqa: E402  (textual loads no numpy; the convtui imports below, in measure(), do)
 
-from convtui.core.training.config import TrainConfig  # noqa: E402
-from convtui.tui.screens.dashboard import DashboardScreen  # noqa: E402
-from convtui.tui.screens.dashboard_panels import Panels  # noqa: E402
+from convtui import runtime  # noqa: E402
 
 
 class DashboardApp(App):
@@ -33,6 +31,10 @@ class DashboardApp(App):
 
 
 async def measure(presses: int, limit: int) -> list[float]:
+    from convtui.core.training.config import TrainConfig
+    from convtui.tui.screens.dashboard import DashboardScreen
+    from convtui.tui.screens.dashboard_panels import Panels
+
     config = TrainConfig.for_model("cnn", limit=limit, epochs=1)
     with tempfile.TemporaryDirectory() as runs:
         screen = DashboardScreen(runs_root=runs, initial=config)
@@ -74,7 +76,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--presses", type=int, default=40)
     parser.add_argument("--limit", type=int, default=20000)
+    parser.add_argument("--threads", type=int, default=None, help="numeric threads (default: all cores)")
     args = parser.parse_args()
+    runtime.configure(args.threads)  # as the app does, before the dashboard's imports load numpy
     latencies = asyncio.run(measure(args.presses, args.limit))
     print(f"{len(latencies)} key presses during cnn training: median {statistics.median(latencies):.1f} ms, "
           f"90th percentile {sorted(latencies)[int(0.9 * len(latencies))]:.1f} ms, worst {max(latencies):.1f} ms")

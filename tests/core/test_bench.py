@@ -1,4 +1,5 @@
-"""`convtui bench`: the FLOP count against hand-computed numbers, the JSON keys, and one-line usage errors."""
+"""`convtui bench`: the FLOP count against hand-computed numbers, the JSON keys, and one-line usage errors.
+The tests that start `convtui` or a compile probe in a subprocess are marked `slow`."""
 
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ def test_softmax_flops():
     assert model_flops(build_model("softmax", 0)) == (2 * 784 * 10, 3 * 2 * 784 * 10)
 
 
+@pytest.mark.slow
 def test_bench_json_has_the_reference_keys():
     result = convtui("bench", "--model", "softmax", "--steps", "3", "--warmup", "1", "--batch-size", "20",
                      "--threads", "1", "--no-compile", "--json")
@@ -49,18 +51,21 @@ def test_bench_json_has_the_reference_keys():
     assert "compile_s" not in data
 
 
+@pytest.mark.slow
 def test_bench_table_is_readable():
     result = convtui("bench", "--model", "mlp", "--steps", "2", "--warmup", "1", "--no-compile")
     assert result.returncode == 0, result.stderr
     assert "img/s" in result.stdout and "peak RSS" in result.stdout and "Traceback" not in result.stdout
 
 
+@pytest.mark.slow
 def test_compile_probe_runs_cold_then_cached():
     compile_s = measure_compile("softmax")
     assert set(compile_s) == {"cold_s", "cached_s", "startup_s"}
     assert all(value > 0 for value in compile_s.values())
 
 
+@pytest.mark.slow  # a subprocess each
 @pytest.mark.parametrize("flags, fragment", [
     (["--steps", "0"], "--steps 0 is invalid"),
     (["--batch-size", "-3"], "--batch-size -3 is invalid"),

@@ -1,6 +1,10 @@
-"""float64 central-difference gradient checks: x, w and b separately for every layer, and one whole network.
+"""Central-difference gradient checks: x, w and b separately for every layer, and whole networks.
 
-The scalar checked is L = sum(r * layer(x)) for a fixed random r, so dL/dy = r is what backward receives.
+float64 first: the scalar checked is L = sum(r * layer(x)) for a fixed random r, so dL/dy = r is what backward
+receives; float64 runs the direct loops. Then float32, through the paths training really runs (im2col + GEMM in
+one chunk or several, the fused Conv+ReLU(+MaxPool) steps on both of their layouts, fused Dense+ReLU): central
+differences in float32 would drown in rounding, so the float32 analytic gradient is compared with the float64
+numeric gradient of a "shadow" model holding the very same weight values.
 """
 
 from __future__ import annotations
@@ -9,6 +13,8 @@ import numpy as np
 import pytest
 
 from convtui.core import ops
+from convtui.core.ops import conv
+from convtui.core.nn.architectures import build_from_architecture
 from convtui.core.nn.layers import Conv2D, Dense, Dropout, Flatten, MaxPool2D, MeanPool2D, ReLU, Sigmoid
 from convtui.core.nn.sequential import Sequential
 
@@ -152,3 +158,115 @@ def test_whole_network_gradients():
     for p in model.params():
         np.testing.assert_allclose(analytic[p.name], numerical_gradient(loss, p.value), rtol=RTOL, atol=ATOL,
                                    err_msg=p.name)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# float32 through the training paths, against a float64 shadow of the same values
+# ----------------------------------------------------------------------------------------------------------
+
+# A float32 gradient is right to about 1e-6 of the sums behind it; 1e-3 relative (plus 1e-4 of the largest entry,
+# for the entries near zero) leaves a wide margin and still catches a 1% error in any entry that matters.
+F32_RTOL, F32_ATOL_FRACTION = 1e-3, 1e-4
+
+
+def assert_float32_close(analytic, numeric, what):
+    assert analytic.dtype == np.float32, f"{what}: the float32 path should give float32 gradients"
+    np.testing.assert_allclose(analytic, numeric, rtol=F32_RTOL, atol=F32_ATOL_FRACTION * np.abs(numeric).max(),
+                               err_msg=what)
+
+
+def lecture_like_float32(seed):
+    """The cnn preset in miniature: Conv+ReLU+MaxPool, Conv+ReLU, Flatten, Dense+ReLU, Dense: every fused step."""
+    rng = np.random.default_rng(seed)
+    return Sequential([
+        Conv2D(1, 3, 3, 1, "same", rng=rng, name="conv1"), ReLU(), MaxPool2D(2),  # (3, 4, 4)
+        Conv2D(3, 4, 3, 1, "same", rng=rng, name="conv2"), ReLU(),  # (4, 4, 4)
+        Flatten(),
+        Dense(4 * 4 * 4, 5, init="he_normal", rng=rng, name="dense1"), ReLU(),
+        Dense(5, 4, rng=rng, name="output"),
+    ], input_shape=(1, 8, 8))
+
+
+def strided_float32(seed):
+    """A plain conv (no ReLU after it: its own layer, not fused), stride 2 with asymmetric SAME padding, then a
+    fused Conv+ReLU+MaxPool with overlapping and partial windows, and a plain Dense."""
+    rng = np.random.default_rng(seed)
+    return Sequential([
+        Conv2D(2, 8, 3, 2, "same", rng=rng, name="conv1"), Sigmoid(),  # (8, 5, 5)
+        Conv2D(8, 4, 2, 1, "valid", rng=rng, name="conv2"), ReLU(), MaxPool2D(3, 2),  # (4, 4, 4) -> (4, 2, 2)
+        Flatten(),
+        Dense(4 * 2 * 2, 3, rng=rng, name="output"),
+    ], input_shape=(2, 10, 10))
+
+
+FLOAT32_MODELS = {"lecture-like": (lecture_like_float32, 3), "strided": (strided_float32, 4)}
+
+
+def fused_kinds(model):
+    from convtui.core.nn.sequential import fused_steps
+
+    return [type(step).__name__ for step in fused_steps(model.layers)]
+
+
+def shadow_numeric_gradients(model, x, labels):
+    """dL/dx and dL/dparam by central differences on a float64 copy of the same values (direct loops)."""
+    shadow = build_from_architecture(model.architecture(), dtype=np.float64, init_weights=False)
+    shadow.load_state_dict({name: value.astype(np.float64) for name, value in model.state_dict().items()})
+    x64 = x.astype(np.float64)
+
+    def loss():
+        return ops.softmax_cross_entropy(shadow.forward(x64, training=True), labels)[0]
+
+    numeric = {"x": numerical_gradient(loss, x64)}
+    numeric.update({p.name: numerical_gradient(loss, p.value) for p in shadow.params()})
+    return numeric
+
+
+@pytest.mark.parametrize("budget", ["one chunk", "chunks of one image"])
+@pytest.mark.parametrize("layout", ["channels-first", "channels-last"])
+@pytest.mark.parametrize("name", list(FLOAT32_MODELS))
+def test_float32_training_paths_match_the_float64_shadow(name, layout, budget, monkeypatch):
+    """One training step's forward and backward (Sequential's fused steps on the float32 im2col kernels) against
+    float64 central differences of the same weights, for every parameter and the input."""
+    # channels-last: the fused Conv+ReLU+MaxPool's NHWC forward and its sparse backward from the pooling winners.
+    monkeypatch.setattr(conv, "SPARSE_MIN_CHANNELS", 1 if layout == "channels-last" else 10**6)
+    if budget != "one chunk":  # im2col in chunks: dw summed over them, cols rebuilt in backward
+        monkeypatch.setattr(conv, "COLS_BUDGET_BYTES", 1)
+        monkeypatch.setattr(conv, "CHANNELS_LAST_BUDGET_BYTES", 1)
+    build, seed = FLOAT32_MODELS[name]
+    model = build(seed)
+    for layer in model.layers:  # non-zero biases, so a bias gradient that went to the wrong place shows
+        if isinstance(layer, (Conv2D, Dense)):
+            layer.b.value[...] = 0.1 * random(layer.b.value.shape, seed + 10)
+    assert {"_ConvReluMaxPool"} <= set(fused_kinds(model))
+    x = np.random.default_rng(seed + 20).random((2,) + model.input_shape, dtype=np.float32)
+    labels = np.array([0, 2])
+
+    _, dlogits, _ = ops.softmax_cross_entropy(model.forward(x, training=True), labels)
+    dx = model.backward(dlogits, input_grad=True)
+    analytic = {"x": dx, **{p.name: p.grad.copy() for p in model.params()}}
+    numeric = shadow_numeric_gradients(model, x, labels)
+    assert set(analytic) == set(numeric)
+    for key in numeric:
+        assert_float32_close(analytic[key], numeric[key], key)
+
+    # The trainer's own call skips the first layer's dx; the parameter gradients must not change.
+    _, dlogits, _ = ops.softmax_cross_entropy(model.forward(x, training=True), labels)
+    assert model.backward(dlogits, input_grad=False) is None
+    for p in model.params():
+        np.testing.assert_allclose(p.grad, analytic[p.name], rtol=1e-5, atol=1e-7, err_msg=p.name)
+
+
+def test_the_float32_models_cover_every_fused_step():
+    kinds = {kind for build, _ in FLOAT32_MODELS.values() for kind in fused_kinds(build(0))}
+    assert {"_ConvReluMaxPool", "_ConvRelu", "_DenseRelu", "Conv2D", "Dense"} <= kinds
+
+
+def test_the_float32_tolerance_catches_a_one_percent_error():
+    numeric = random((4, 5), 30)
+    analytic = numeric.astype(np.float32)
+    assert_float32_close(analytic, numeric, "exact")
+    wrong = analytic.copy()
+    wrong.flat[np.abs(numeric).argmax()] *= 1.01
+    with pytest.raises(AssertionError):
+        assert_float32_close(wrong, numeric, "one entry 1% off")

@@ -13,16 +13,24 @@ from convtui.core.nn.sequential import Sequential
 N_CLASSES = 10
 
 
+def correct_count(scores: np.ndarray, labels: np.ndarray) -> int:
+    """How many rows of `scores` (N, classes) put their highest score on the row's label. Logits and softmax
+    probabilities give the same count: the softmax keeps each row's order. The one accuracy of the package."""
+    return int(np.count_nonzero(np.asarray(scores).argmax(axis=1) == np.asarray(labels)))
+
+
+def accuracy(scores: np.ndarray, labels: np.ndarray) -> float:
+    """correct_count / N, from 0 to 1 (0 for no examples)."""
+    return correct_count(scores, labels) / max(len(labels), 1)
+
+
 @dataclass(frozen=True)
 class Evaluation:
     loss: float  # mean cross-entropy
     accuracy: float  # 0..1
     predictions: np.ndarray  # (N,) predicted class
-    probabilities: np.ndarray  # (N, 10) softmax outputs, float32
-
-    @property
-    def n_correct(self) -> int:
-        return int(round(self.accuracy * len(self.predictions)))
+    probabilities: np.ndarray  # (N, classes) softmax outputs, float32
+    n_correct: int
 
 
 def evaluate(model: Sequential, data: Dataset, batch_size: int = 1000) -> Evaluation:
@@ -35,9 +43,9 @@ def evaluate(model: Sequential, data: Dataset, batch_size: int = 1000) -> Evalua
         losses.append(loss * len(labels))
         probabilities.append(probs)
     probabilities = np.concatenate(probabilities)
-    predictions = probabilities.argmax(axis=1)
-    accuracy = float(np.mean(predictions == data.labels))
-    return Evaluation(float(sum(losses) / len(data)), accuracy, predictions, probabilities)
+    n_correct = correct_count(probabilities, data.labels)
+    return Evaluation(float(sum(losses) / len(data)), n_correct / len(data), probabilities.argmax(axis=1),
+                      probabilities, n_correct)
 
 
 def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, n_classes: int = N_CLASSES) -> np.ndarray:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from convtui.core.ops import softmax
-from convtui.core.training.evaluate import confusion_matrix, per_class_accuracy
+from convtui.core.training.evaluate import confusion_matrix, correct_count, per_class_accuracy
 from convtui.core.nn.layers import Conv2D, Dense, MaxPool2D, MeanPool2D, Param, ReLU, Sigmoid
 from convtui.core.nn.sequential import Sequential
 
@@ -43,7 +43,7 @@ class DigitPredictions:
 
 
 def predict(model: Sequential, images: np.ndarray, batch_size: int = 500) -> np.ndarray:
-    """Class probabilities (N, 10) for NCHW images, in batches."""
+    """Class probabilities (N, classes) for NCHW images, in batches."""
     return softmax(model.predict_logits(images, batch_size=batch_size).astype(np.float64))
 
 
@@ -65,7 +65,8 @@ def digit_predictions(model: Sequential, images: np.ndarray, labels: np.ndarray,
         images=images[order].reshape(len(order), images.shape[-2], images.shape[-1]),
         labels=labels[order], predicted=predicted[order],
         confidence=probs[order, predicted[order]], indices=order,
-        n_errors=int(wrong.sum()), n_evaluated=len(labels), loss=cross_entropy(probs, labels))
+        n_errors=len(labels) - correct_count(probs, labels), n_evaluated=len(labels),
+        loss=cross_entropy(probs, labels))
 
 
 def cross_entropy(probs: np.ndarray, labels: np.ndarray) -> float:
@@ -152,8 +153,8 @@ class Snapshot:
     step: int
     train: DigitPredictions
     test: DigitPredictions
-    confusion: np.ndarray  # (10, 10) on the test sample
-    class_accuracy: np.ndarray  # (10,)
+    confusion: np.ndarray  # (classes, classes) on the test sample
+    class_accuracy: np.ndarray  # (classes,)
     bands: list[Bands]
     filters: np.ndarray | None  # (K, FH, FW)
     feature_maps: list[tuple[str, np.ndarray]]
@@ -168,7 +169,7 @@ def take_snapshot(model: Sequential, step: int, train_images: np.ndarray, train_
     `feature_digit` is (image (1, 28, 28), label) to follow through the layers; default: the first test image.
     """
     test_probs = predict(model, test_images)
-    confusion = confusion_matrix(test_labels, test_probs.argmax(axis=1))
+    confusion = confusion_matrix(test_labels, test_probs.argmax(axis=1), n_classes=test_probs.shape[1])
     image, label = feature_digit if feature_digit is not None else (test_images[0], int(test_labels[0]))
     maps = feature_maps(model, image) if has_convolutions(model) else []
     return Snapshot(

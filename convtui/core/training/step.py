@@ -7,6 +7,7 @@ import math
 import numpy as np
 
 from convtui.core import ops
+from convtui.core.training.evaluate import correct_count
 
 
 def train_step(model, optimizer, x: np.ndarray, labels: np.ndarray, lr: float) -> tuple[float, int]:
@@ -24,4 +25,4 @@ def train_step(model, optimizer, x: np.ndarray, labels: np.ndarray, lr: float) -
             return loss, 0
         model.backward(dlogits, input_grad=False)
         optimizer.step(lr)
-    return loss, int(np.count_nonzero(probs.argmax(axis=1) == labels))
+    return loss, correct_count(probs, labels)
