@@ -37,7 +37,7 @@ def test_a_scheduler_signal_saves_like_ctrl_c_and_exits_128_plus_its_number(tmp_
     stdout, stderr = signal_once_training(start_training(out), signum)
     name = signal.Signals(signum).name
     assert f"{name}: stopping after the current step to save" in stderr, stderr
-    assert "stopped: stopped in epoch 1 after step" in stderr and "Traceback" not in stderr
+    assert "stopped in epoch 1 after step" in stderr and "Traceback" not in stderr
     assert sorted(p.name for p in out.iterdir()) == ["checkpoint.npz", "config.json", "metrics.csv"]
     evaluation = convtui("eval", out)
     assert evaluation.returncode == 0 and "test accuracy:" in evaluation.stdout

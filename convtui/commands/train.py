@@ -39,7 +39,7 @@ def _number(kind):
 
 
 METAVARS = {"epochs": "N", "batch_size": "B", "lr": "LR", "decay": "D", "momentum": "M", "dropout": "RATE",
-            "seed": "S", "limit": "N", "log_every": "STEPS", "threads": "T", "data": "DIR"}
+            "seed": "S", "limit": "N", "log_every": "STEPS", "threads": "T", "data": "DIR", "time_budget": "SECONDS"}
 
 
 def add_parser(sub) -> None:
@@ -193,7 +193,7 @@ def _train(config, out_dir: Path, checkpoint) -> int:
 
 def _show_plain(events, config):
     """Plain lines for logs and pipes: one every --log-every steps and one per epoch, no carriage returns."""
-    from convtui.core.training.events import Done, Step
+    from convtui.core.training.events import Compiling, Done, Step
     from convtui.core.training.text import format_event
 
     for event in events:
@@ -201,5 +201,7 @@ def _show_plain(events, config):
             return event
         if isinstance(event, Step) and event.step % config.log_every:
             continue
+        if isinstance(event, Compiling) and not event.cold:
+            continue  # loading from Numba's cache takes well under a second: TrainStart says how long
         print(format_event(event, config.epochs), flush=True)
     raise RuntimeError("training ended without a Done event")

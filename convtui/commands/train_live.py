@@ -37,6 +37,6 @@ def show_live(events, config, console: Console | None = None) -> Done:
                                 description=f"epoch {event.epoch + 1}/{config.epochs}")
             elif isinstance(event, EpochEnd):
                 progress.console.print(format_event(event))
-            elif isinstance(event, Compiling):
+            elif isinstance(event, Compiling) and event.cold:  # a warm cache loads in well under a second
                 progress.console.print(format_event(event))
     raise RuntimeError("training ended without a Done event")

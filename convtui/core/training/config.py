@@ -72,6 +72,7 @@ def _opt(help_text: str, label: str, kind=str, low=None, high=None, **extra) -> 
 
 
 MAX_EPOCHS, MAX_BATCH, MAX_COUNT, MAX_SEED, MAX_LR = 10_000, 65_536, 10 ** 9, 2 ** 63 - 1, 1e6
+MAX_BUDGET = 7 * 24 * 3600  # seconds
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,9 @@ class TrainConfig:
         "steps between plain progress lines (non-terminal output)", "log interval", int, 1, MAX_COUNT))
     threads: int | None = field(default=None, metadata=_opt(
         "numeric threads (BLAS and Numba); default: all cores", "thread count", int, 1, MAX_THREADS))
+    time_budget: int | None = field(default=None, metadata=_opt(
+        "stop after this many seconds of training, validate and save (a class-length run, e.g. 300); "
+        "default: no limit", "time budget", int, 1, MAX_BUDGET))
     data: str | None = field(default=None, metadata=_opt(
         "folder of MNIST-layout IDX files (e.g. Fashion-MNIST); default: the bundled MNIST", "data folder"))
 

@@ -11,9 +11,11 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Compiling:
-    """The kernels are being JIT-compiled (or loaded from Numba's cache). Shown, never a silent freeze."""
+    """The kernels are being JIT-compiled (`cold`: Numba's cache did not have them) or loaded from the cache.
+    A cold start is worth a message (it takes many seconds); a warm one is not."""
 
     message: str
+    cold: bool = True
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,7 @@ class EpochEnd:
 
 @dataclass(frozen=True)
 class Done:
-    reason: str  # "completed", "stopped" (Ctrl-C or the app's stop key) or "diverged"
+    reason: str  # "completed" (all epochs, or the time budget used up), "stopped" (a signal or the app's key), "diverged"
     message: str
     epochs_completed: int
     checkpoint: str | None  # path of the last good checkpoint, if one was written

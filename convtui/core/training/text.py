@@ -55,7 +55,9 @@ def format_epoch(event: EpochEnd) -> str:
 
 
 def format_done(event: Done) -> str:
-    return f"{event.reason}: {event.message}"
+    """"completed: trained 2 epochs", "diverged: loss became nan ..."; a message that already starts with its
+    reason ("stopped in epoch 2 after step 297 ...") is not prefixed twice."""
+    return event.message if event.message.startswith(event.reason) else f"{event.reason}: {event.message}"
 
 
 def format_event(event: Event, epochs: int | None = None) -> str:

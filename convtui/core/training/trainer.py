@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -37,9 +38,10 @@ from convtui.core.nn.layers import Param
 from convtui.core.nn.architectures import SHUFFLE_STREAM, build_model, dropout_layers, rng_for
 from convtui.core.nn.optimizers import make_optimizer
 from convtui.core.training.step import train_step
-from convtui.core.training.text import plural
+from convtui.core.training.text import format_duration, plural
 
 StopRequest = threading.Event | Callable[[], bool] | None
+RATE_WINDOW_STEPS = 20
 
 
 class Trainer:
@@ -159,7 +161,9 @@ class Trainer:
 
     def _events(self) -> Iterator[Event]:
         config, started = self.config, time.perf_counter()
-        yield Compiling(f"compiling kernels for {config.model} (first run only; Numba caches them)")
+        cold = self._kernel_cache_is_cold()
+        yield Compiling(f"compiling kernels for {config.model} (first run only; Numba caches them)" if cold else
+                        f"loading kernels for {config.model} from Numba's cache", cold=cold)
         self._warm_up()
         compile_s = time.perf_counter() - started
         if self._resume is not None:
@@ -181,6 +185,9 @@ class Trainer:
 
         total_steps = self.steps_per_epoch * (config.epochs - self.start_epoch)
         global_step, train_time, run_start = 0, 0.0, time.perf_counter()
+        # images/s over the last steps only: a rate over the whole epoch so far swings wildly on its first
+        # steps, and one over the whole run hides a slowdown.
+        recent: deque[tuple[int, float]] = deque(maxlen=RATE_WINDOW_STEPS)
         for epoch in range(self.start_epoch, config.epochs):
             self.epoch = epoch
             lr = config.learning_rate(epoch)
@@ -189,6 +196,10 @@ class Trainer:
             for step in range(1, self.steps_per_epoch + 1):
                 if self._stop_requested():
                     yield self._finish_stopped(epoch, step - 1, loss_sum, correct, seen, lr, run_start)
+                    return
+                if config.time_budget is not None and train_time >= config.time_budget:
+                    yield self._finish_stopped(epoch, step - 1, loss_sum, correct, seen, lr, run_start,
+                                               budget_reached=True)
                     return
                 t0 = time.perf_counter()
                 index = order[(step - 1) * batch: step * batch]
@@ -204,10 +215,11 @@ class Trainer:
                 # Only the steps' own time counts, so a paused consumer (the app's space key) does not drag
                 # the images/s and ETA figures down.
                 train_time, epoch_time = train_time + (now - t0), epoch_time + (now - t0)
+                recent.append((len(labels), now - t0))
                 yield Step(epoch=epoch, step=step, global_step=global_step, total_steps=total_steps,
                            loss=loss, accuracy=batch_correct / len(labels), running_loss=loss_sum / seen,
                            running_accuracy=correct / seen, lr=lr,
-                           images_per_s=seen / max(epoch_time, 1e-9),
+                           images_per_s=sum(n for n, _ in recent) / max(sum(s for _, s in recent), 1e-9),
                            eta_s=train_time / global_step * (total_steps - global_step),
                            elapsed_s=now - run_start)
 
@@ -227,18 +239,39 @@ class Trainer:
 
         yield Done("completed", f"trained {plural(config.epochs, 'epoch')}", config.epochs, self.checkpoint_path)
 
-    def _finish_stopped(self, epoch, steps_done, loss_sum, correct, seen, lr, run_start) -> Done:
-        """Save what was learned. The cut-short epoch gets a metrics row (no validation) but does not count as
-        completed: a resumed run trains that epoch again, from the weights saved here."""
-        rows = list(self.history)
-        if seen:
-            rows.append({"epoch": epoch + 1, "loss": loss_sum / seen, "accuracy": correct / seen, "lr": lr,
-                         "steps": steps_done, "elapsed_s": round(time.perf_counter() - run_start, 3)})
+    def _finish_stopped(self, epoch, steps_done, loss_sum, correct, seen, lr, run_start,
+                        budget_reached: bool = False) -> Done:
+        """Save what was learned. The cut-short epoch gets a metrics row but does not count as completed: a
+        resumed run trains that epoch again, from the weights saved here. A stop has no validation; a run that
+        used up its time budget is validated, because that figure is what a class-length run is for."""
         if not self._weights_finite():
             return self._finish_diverged(epoch, steps_done, math.nan)
+        val = None
+        if budget_reached and self.val_data is not None:
+            with np.errstate(all="ignore"):
+                val = evaluate(self.model, self.val_data)
+        rows = list(self.history)
+        if seen:
+            rows.append({"epoch": epoch + 1, "loss": loss_sum / seen, "accuracy": correct / seen,
+                         "val_loss": val.loss if val else None, "val_accuracy": val.accuracy if val else None,
+                         "lr": lr, "steps": steps_done, "elapsed_s": round(time.perf_counter() - run_start, 3)})
         path = self._save(epoch, rows, steps_into_epoch=steps_done)
         where = f"; saved {path}" if path else ""
+        if budget_reached:
+            tested = f", test accuracy {100 * val.accuracy:.2f}%" if val else ""
+            return Done("completed", f"time budget of {format_duration(self.config.time_budget)} used up in "
+                                     f"epoch {epoch + 1} after step {steps_done}{tested}{where}", epoch, path)
         return Done("stopped", f"stopped in epoch {epoch + 1} after step {steps_done}{where}", epoch, path)
+
+    def _kernel_cache_is_cold(self) -> bool:
+        """Run one tiny kernel and ask Numba whether it came from its cache. Timing cannot tell: loading the
+        first cached kernel costs ~0.25 s of Numba start-up, about what compiling this small one costs. Only a
+        cold cache is worth a "compiling" message; a warm one has every kernel ready in under a second."""
+        from convtui.core.ops import elementwise
+
+        ops.relu_forward(np.zeros(4, dtype=np.float32))  # small: runs the serial body, `_relu_forward_range`
+        stats = elementwise._relu_forward_range.stats
+        return bool(stats.cache_misses) and not stats.cache_hits
 
     def _weights_finite(self) -> bool:
         """The weights and the optimiser's state are all finite: only then is a checkpoint worth keeping."""
