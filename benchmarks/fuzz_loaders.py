@@ -25,7 +25,6 @@ import collections
 import gzip
 import io
 import json
-import os
 import re
 import resource
 import signal
@@ -36,7 +35,6 @@ import time
 import traceback
 import warnings
 import zipfile
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +43,7 @@ from convtui.core.nn.architectures import build_from_architecture, build_model, 
 from convtui.core.nn.optimizers import make_optimizer
 from convtui.core.storage.checkpoint import (CheckpointError, load_checkpoint, load_model, restore_optimizer,
                                              restore_params, save_checkpoint)
-from convtui.core.storage.datasets import DataError, load_split, read_idx
+from convtui.core.storage.datasets import DataError, read_idx
 from convtui.core.training.bench import model_flops
 from convtui.core.training.config import TrainConfig
 

@@ -6,7 +6,7 @@ Exit codes: 0 ok, 1 a checkpoint or data folder that cannot be used, 2 a bad fla
 from __future__ import annotations
 
 
-from convtui.core.errors import EXIT_OK, UsageError
+from convtui.core.errors import EXIT_OK
 
 
 def add_parser(sub) -> None:

@@ -21,10 +21,12 @@ from pathlib import Path
 from convtui.core.errors import ConvtuiError
 from convtui.core.storage import atomic
 from convtui.core.training.config import TrainConfig
+from convtui.core.training.text import plural
 
 CONFIG_FILE, METRICS_FILE, CHECKPOINT_FILE = "config.json", "metrics.csv", "checkpoint.npz"
 # One row per epoch. `epoch` counts from 1; accuracies are fractions 0..1; `steps` < steps_per_epoch marks an
 # epoch cut short by a stop (its validation columns are then empty).
+MNIST_TRAIN_IMAGES = 60_000  # the bundled training set, for an old run whose only metrics row was cut short
 METRICS_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "steps", "elapsed_s")
 
 
@@ -105,9 +107,48 @@ class Run:
         values = [v for v in self.metrics.get(column, []) if math.isfinite(v)]
         return values[-1] if values else None
 
+    @property
+    def steps_per_epoch(self) -> int | None:
+        """Steps in one whole epoch of this run, or None when nothing tells. config.json says it (runs written
+        since it was recorded); else the other metrics rows do, since only the last row can be cut short; else a
+        run of one cut-short row on the bundled MNIST gives ceil(images / batch size)."""
+        recorded = self.config.get("steps_per_epoch")
+        if isinstance(recorded, int) and not isinstance(recorded, bool) and recorded > 0:
+            return recorded
+        steps = [v for v in self.metrics.get("steps", []) if math.isfinite(v) and v > 0]
+        if len(steps) >= 2:
+            return int(max(steps[:-1]))
+        batch, data, limit = self.config.get("batch_size"), self.config.get("data"), self.config.get("limit")
+        if not isinstance(batch, int) or batch < 1 or data is not None:
+            return None
+        images = min(limit, MNIST_TRAIN_IMAGES) if isinstance(limit, int) and limit > 0 else MNIST_TRAIN_IMAGES
+        return math.ceil(images / batch)
+
+    def epoch_positions(self) -> list[float]:
+        """Where each metrics row sits on the epoch axis: a whole epoch at its number, an epoch cut short after
+        297 of 600 steps at 1.495 (epoch 2's row), never at 2.00 as if it had finished."""
+        epochs, steps, whole = self.epochs, self.metrics.get("steps", []), self.steps_per_epoch
+        positions = list(epochs)
+        if epochs and whole and len(steps) == len(epochs) and math.isfinite(steps[-1]) and 0 < steps[-1] < whole:
+            positions[-1] = epochs[-1] - 1 + steps[-1] / whole
+        return positions
+
+    def trained(self) -> str:
+        """How much the run trained, for a person: "2 epochs", or "1 epoch + 297 steps" when a stop cut the last
+        one short (the count `convtui eval` reads from the checkpoint)."""
+        positions, epochs = self.epoch_positions(), self.epochs
+        if not epochs:
+            return "0 epochs"
+        if positions[-1] == epochs[-1]:
+            return plural(len(epochs), "epoch")
+        done, steps = len(epochs) - 1, int(self.metrics["steps"][-1])
+        if done == 0:
+            return f"{plural(steps, 'step')} of epoch 1"
+        return f"{plural(done, 'epoch')} + {plural(steps, 'step')}"
+
     def summary(self) -> str:
-        """One line: name, model, epochs and the final test accuracy."""
-        parts = [self.name, self.model_name, f"{len(self.epochs)} epoch{'' if len(self.epochs) == 1 else 's'}"]
+        """One line: name, model, how much it trained and the final test accuracy."""
+        parts = [self.name, self.model_name, self.trained()]
         val = self.final("val_accuracy")
         if val is not None:
             parts.append(f"test {val * 100:.2f}%")

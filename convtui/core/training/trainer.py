@@ -171,7 +171,8 @@ class Trainer:
         if self.out_dir is not None:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             runs.write_config(self.out_dir, config, start_epoch=self.start_epoch,
-                              resumed_from=str(self._resume.path) if self._resume else None)
+                              resumed_from=str(self._resume.path) if self._resume else None,
+                              steps_per_epoch=self.steps_per_epoch)
             self._save(self.start_epoch, self.history)  # a good checkpoint exists even if epoch 1 diverges
 
         n_train, batch = len(self.train_data), config.batch_size

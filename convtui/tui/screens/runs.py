@@ -23,6 +23,20 @@ from convtui.tui.widgets.heatmap import HeatmapGrid
 from convtui.tui.widgets.plots import MetricPlot
 
 QUICK_EVAL_IMAGES = 1000  # the confusion matrix on opening; `e` evaluates every test digit (10,000 for MNIST)
+def steps_per_epoch(run: Run) -> int | None:
+    return run.steps_per_epoch
+
+
+def epoch_positions(run: Run) -> list[float]:
+    return run.epoch_positions()
+
+
+def trained_text(run: Run) -> str:
+    return run.trained()
+
+
+def run_summary(run: Run) -> str:
+    return run.summary()
 
 
 class RunsScreen(Screen):
@@ -35,6 +49,7 @@ class RunsScreen(Screen):
         "o types a path instead: a run folder or a checkpoint.npz, for example one trained headless with "
         "`convtui train --out runs/cnn` on a server. e evaluates the open run on the whole test set.")
 
+    HELP_KEYS = (("enter", "Open the highlighted run, or the typed path"), ("↑/↓", "Move in the list"))
     BINDINGS = [
         Binding("o", "open_path", "Open path"),
         Binding("space", "toggle_compare", "Compare"),
@@ -52,7 +67,8 @@ class RunsScreen(Screen):
     RunsScreen #runs-plots MetricPlot { border: round $primary-darken-2; }
     RunsScreen #runs-detail { height: 1fr; }
     RunsScreen #runs-detail > VerticalScroll { border: round $primary-darken-2; }
-    RunsScreen #runs-confusion-box { width: 52; max-width: 65%; }
+    RunsScreen #runs-legend { height: auto; padding: 0 1; }
+    RunsScreen #runs-confusion-box { width: 52; max-width: 85%; }
     RunsScreen #runs-message { height: auto; color: $text-muted; padding: 0 1; }
     """
 
@@ -74,8 +90,11 @@ class RunsScreen(Screen):
             with Vertical(id="runs-right"):
                 yield Static("open a run: pick one on the left, or o and type a path", id="runs-message")
                 with Horizontal(id="runs-plots"):
-                    yield MetricPlot("accuracy (%)", id="runs-accuracy")
-                    yield MetricPlot("loss", id="runs-loss")
+                    # Several runs make a legend too long for a border: it gets its own lines below.
+                    yield MetricPlot("accuracy (%)", id="runs-accuracy", bounds=(0.0, 100.0),
+                                     legend_on_border=False)
+                    yield MetricPlot("loss", id="runs-loss", bounds=(0.0, None), legend_on_border=False)
+                yield Static("", id="runs-legend")
                 with Horizontal(id="runs-detail"):
                     with VerticalScroll(id="runs-confusion-box"):
                         yield ConfusionMatrix(id="runs-confusion")
@@ -120,7 +139,7 @@ class RunsScreen(Screen):
             reason = str(run).removeprefix(f"{path}/")
             return escape(f"✗ {path.name}: {reason}")  # folder names and messages are text, not markup
         mark = "●" if path in self.compared else " "
-        return escape(f"{mark} {run.summary()}")
+        return escape(f"{mark} {run_summary(run)}")
 
     def refresh_marks(self) -> None:
         for item in self.query_one("#runs-list", ListView).children:
@@ -149,7 +168,7 @@ class RunsScreen(Screen):
         self.compared[run.path] = run
         self.replot()
         self.refresh_marks()
-        self.message(run.summary())
+        self.message(run_summary(run))
         if run.checkpoint is not None:
             self.evaluate(run, QUICK_EVAL_IMAGES)
         else:
@@ -189,7 +208,7 @@ class RunsScreen(Screen):
         accuracy.series.clear()
         loss.series.clear()
         for run in self.compared.values():
-            epochs = run.epochs
+            epochs = epoch_positions(run)
             for column, label, marker in (("val", "test", "braille"), ("", "train", "dot")):
                 name = f"{column}_accuracy" if column else "accuracy"
                 if name in run.metrics:
@@ -200,6 +219,8 @@ class RunsScreen(Screen):
                     loss.set_series(f"{run.path}:{label}", f"{run.name} {label}", epochs, run.metrics[name], marker)
         accuracy.replot()
         loss.replot()
+        # Both plots add the same series in the same order, so one legend (the same colours) serves both.
+        self.query_one("#runs-legend", Static).update(accuracy.legend_markup())
 
     # ---------------------------------------------------------------- evaluation
     def action_evaluate_all(self) -> None:
@@ -217,7 +238,7 @@ class RunsScreen(Screen):
 
         call = self.app.call_from_thread
         what = f"{limit:,}" if limit else "all"
-        call(self.message, f"{run.summary()} | evaluating on {what} test digits ...")
+        call(self.message, f"{run_summary(run)} | evaluating on {what} test digits ...")
         try:
             model, _ = load_model(run.checkpoint)
             data_folder = run.config.get("data")
@@ -238,7 +259,11 @@ class RunsScreen(Screen):
     def show_evaluation(self, run: Run, confusion: np.ndarray, filters: np.ndarray | None, n: int,
                         total: int) -> None:
         self.evaluated_on = n
-        self.query_one("#runs-confusion", ConfusionMatrix).set_matrix(confusion, snapshots.per_class_accuracy(confusion))
+        matrix = self.query_one("#runs-confusion", ConfusionMatrix)
+        matrix.set_matrix(confusion, snapshots.per_class_accuracy(confusion))
+        # As wide as the full layout needs (plus border and scrollbar); max-width keeps the filters beside it,
+        # and where even that is too narrow the matrix takes its compact layout, all ten columns still shown.
+        self.query_one("#runs-confusion-box").styles.width = matrix.full_width() + 4
         grid = self.query_one("#runs-filters", HeatmapGrid)
         if filters is None:
             grid.set_images([], title=f"{run.model_name} has no convolution filters (the cnn preset has)")
@@ -247,4 +272,4 @@ class RunsScreen(Screen):
                             title="conv1 filters (red +, blue -)")
         accuracy = np.trace(confusion) / max(confusion.sum(), 1)
         more = "" if n >= total else f" (e: all {total:,})"
-        self.message(f"{run.summary()} | {accuracy * 100:.2f}% right on {n:,} test digits{more}")
+        self.message(f"{run_summary(run)} | {accuracy * 100:.2f}% right on {n:,} test digits{more}")
