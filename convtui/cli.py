@@ -17,7 +17,8 @@ from convtui.core.errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAG
 
 # Sub-command name -> module under convtui.commands. Imported lazily so `convtui --help` stays fast and
 # the headless commands never import textual.
-COMMANDS = ("train", "eval", "bench", "xo")
+COMMANDS = ("train", "eval", "bench", "xo", "export", "import")
+MODULES = {"import": "import_run"}  # `import` is a Python keyword
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,10 +27,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Learn convolutional neural networks in the terminal. With no command, opens the app.",
     )
     parser.add_argument("--version", action="version", version=f"convtui {__version__}")
-    parser.add_argument("--screen", metavar="NAME", help="open the app straight on one screen (see `?` in the app)")
+    # The names come from the lesson list itself, which imports no Textual: `--help` stays fast.
+    from convtui.tui.lessons import LESSONS
+
+    parser.add_argument("--screen", metavar="NAME", help="open the app straight on one screen: "
+                        + ", ".join(lesson.name for lesson in LESSONS))
     sub = parser.add_subparsers(dest="command", metavar="{" + ",".join(COMMANDS) + "}")
     for name in COMMANDS:
-        module = importlib.import_module(f"convtui.commands.{name}")
+        module = importlib.import_module(f"convtui.commands.{MODULES.get(name, name)}")
         module.add_parser(sub)
     return parser
 
@@ -45,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
             from convtui.tui.app import run_app
 
             return run_app(screen=args.screen)
-        module = importlib.import_module(f"convtui.commands.{args.command}")
+        module = importlib.import_module(f"convtui.commands.{MODULES.get(args.command, args.command)}")
         return module.run(args)
     except ConvtuiError as exc:
         prog = f"convtui {args.command}" if args.command else "convtui"
