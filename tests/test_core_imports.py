@@ -6,10 +6,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-CORE_MODULES = ["convtui.core", "convtui.core.ops", "convtui.core.nn.layers", "convtui.core.nn.initializers",
-                "convtui.core.training.events", "convtui.core.training.config", "convtui.core.storage.datasets", "convtui.core.nn.architectures",
-                "convtui.core.nn.optimizers", "convtui.core.training.trainer", "convtui.core.storage.checkpoint", "convtui.core.training.text",
-                "convtui.core.storage.atomic", "convtui.core.training.evaluate", "convtui.core.storage.run_folder"]
+# Every module of the core, found on disk (never a hand-kept list that a new module could slip past).
+CORE_MODULES = ["convtui.core"] + sorted(
+    "convtui.core." + ".".join(path.relative_to(ROOT / "convtui" / "core").with_suffix("").parts)
+    for path in (ROOT / "convtui" / "core").rglob("*.py") if path.name != "__init__.py")
 
 
 def run_python(code: str) -> subprocess.CompletedProcess:

@@ -12,21 +12,24 @@ STAGES = ("conv", "relu", "pool")
 
 def add_parser(sub) -> None:
     parser = sub.add_parser("xo", help="print the X/O toy ConvNet's grids (text or markdown)",
-                            description="Print an X/O image and its feature maps, ReLU and pooled maps, "
-                                        "truncated to two decimals the way the lecture shows them.")
+                            description="Print an X/O image and its feature maps, ReLU and pooled maps through "
+                                        "the lessons' toy net, truncated to two decimals the way the lecture shows them.")
     parser.add_argument("--image", default="x", metavar="NAME", help="image name (default x; see assets/xo)")
     parser.add_argument("--filter", default="all", metavar="NAME",
                         help="backslash, x, slash (or \\ X /), or all (default)")
     parser.add_argument("--stage", default="all", metavar="STAGE", help="conv, relu, pool or all (default)")
     parser.add_argument("--pool", default="max", metavar="MODE", help="max (default) or mean pooling")
     parser.add_argument("--format", default="text", metavar="FORMAT", help="text (default) or markdown")
+    parser.add_argument("--depth", default=1, type=int, metavar="N",
+                        help="conv-ReLU-pool layers of the toy net to print, 1 (default) to 3; the deep stacking "
+                             "and vote lessons use 2 (3 maps of 2x2 = 12 numbers)")
 
 
 def run(args) -> int:
     from convtui.core.errors import UsageError
     from convtui.toy.formatting import format_grid
     from convtui.toy.images import ImageFormatError, load_images
-    from convtui.toy.xo import FILTERS, convolve, find_filter, pool, relu
+    from convtui.toy.xo import FILTERS, find_filter, stack
 
     try:
         found, skipped = load_images()
@@ -50,21 +53,27 @@ def run(args) -> int:
         raise UsageError(f"unknown pool mode {args.pool!r}; choose one of: max, mean")
     if args.format not in ("text", "markdown"):
         raise UsageError(f"unknown format {args.format!r}; choose one of: text, markdown")
+    if not 1 <= args.depth <= 3:
+        raise UsageError(f"--depth is 1, 2 or 3, got {args.depth}")
 
     markdown = args.format == "markdown"
-    stages = STAGES if args.stage == "all" else (args.stage,)
+    stage_names = STAGES if args.stage == "all" else (args.stage,)
     image = images[args.image]
     blocks = [format_grid(image.pixels, decimals=0, markdown=markdown,
                           title=f"image {image.name} (label {image.label}), 9x9")]
-    for toy_filter in filters:
-        feature_map = convolve(image.pixels, toy_filter.weights)
-        results = {"conv": feature_map, "relu": relu(feature_map)}
-        results["pool"] = pool(results["relu"], args.pool)
-        captions = {"conv": "filtered (sum of products / 9)", "relu": "after ReLU",
-                    "pool": f"after 2x2 {args.pool} pooling, stride 2"}
-        for stage in stages:
-            grid = results[stage]
-            title = f"filter {toy_filter.symbol} ({toy_filter.name}): {captions[stage]}, {grid.shape[0]}x{grid.shape[1]}"
-            blocks.append(format_grid(grid, markdown=markdown, title=title))
+    # The one toy net (convtui.toy.xo.TOY_NET) the lessons and the vote use; layer 1 is VALID, later layers
+    # are 3x3x3 convs over all three maps with SAME padding.
+    stages = {each.name: each.maps for each in stack(image.pixels, args.depth, args.pool)}
+    captions = {"conv": "filtered (sum of products / 9)", "relu": "after ReLU",
+                "pool": f"after 2x2 {args.pool} pooling, stride 2"}
+    for layer in range(1, args.depth + 1):
+        prefix = "" if layer == 1 else f"layer {layer}, "
+        for toy_filter in filters:
+            k = FILTERS.index(toy_filter)
+            for stage in stage_names:
+                grid = stages[f"{stage} {layer}"][k]
+                title = (f"{prefix}filter {toy_filter.symbol} ({toy_filter.name}): {captions[stage]}, "
+                         f"{grid.shape[0]}x{grid.shape[1]}")
+                blocks.append(format_grid(grid, markdown=markdown, title=title))
     sys.stdout.write("\n\n".join(blocks) + "\n")
     return 0

@@ -29,6 +29,8 @@ def format_value(value: float, decimals: int = 2) -> str:
     """One cell as the lecture shows it: truncated toward zero, never `-0.00`; NaN shows as a blank mark."""
     if value is None or (isinstance(value, float | np.floating) and math.isnan(value)):
         return BLANK
+    if math.isinf(value):  # a diverging lesson (backprop with a huge eta) can overflow: say so, do not crash
+        return "-inf" if value < 0 else "inf"
     scale = 10 ** decimals
     units = _units(value, decimals)
     sign = "-" if units < 0 else ""
@@ -68,3 +70,20 @@ def format_grid(values, decimals: int = 2, markdown: bool = False, title: str | 
             lines.append(title)
         lines += [" ".join(f"{text:>{width}}" for text in row) for row in cells]
     return "\n".join(lines)
+
+
+def format_percent(fraction: float, decimals: int = 0) -> str:
+    """A probability as a percentage, truncated like every other number: 0.997 -> "99%", never a "100%" that
+    is not exactly 1 (the one rounding rule: truncation toward zero, as the slides do)."""
+    return f"{format_value(100 * float(fraction), decimals)}%"
+
+
+def shown(value: float, decimals: int = 2) -> float:
+    """The number a learner reads on screen: `value` truncated to `decimals` places."""
+    return truncate(value, decimals)
+
+
+def relation(recomputed: float, result: float, decimals: int = 2) -> str:
+    """"=" when a learner who works a formula out from its shown operands (`recomputed`) and truncates it gets
+    the shown result, else "≈": the true result was computed at full precision from longer numbers."""
+    return "=" if format_value(recomputed, decimals) == format_value(result, decimals) else "≈"

@@ -21,6 +21,7 @@ from convtui.core.ops import resolve_padding
 from convtui.core.nn.layers import Conv2D, MaxPool2D
 from convtui.core.nn.sequential import Sequential
 from convtui.toy.images import find_image
+from convtui.toy.xo import FILTERS, TOY_NET
 
 
 @dataclass(frozen=True)
@@ -58,9 +59,10 @@ MNIST_VALID = Stack("MNIST CNN, VALID convs", 28, (
     LayerSpec("conv", 5, 1, "valid", 64), LayerSpec("pool", 2, 2)))
 STRIDED = Stack("three 3x3 convs, stride 2", 28, (
     LayerSpec("conv", 3, 2, 1, 8), LayerSpec("conv", 3, 2, 1, 16), LayerSpec("conv", 3, 2, 1, 32)))
-XO_TOY = Stack("X/O toy net (9x9)", 9, (
-    LayerSpec("conv", 3, 1, "valid", 3), LayerSpec("pool", 2, 2),
-    LayerSpec("conv", 3, 1, "valid", 3), LayerSpec("pool", 2, 2)))
+# The X/O lessons' one network (convtui.toy.xo.TOY_NET), so this lesson traces the net the vote uses.
+XO_TOY = Stack("X/O toy net (9x9)", 9, tuple(
+    LayerSpec(layer.kind, layer.size, layer.stride, layer.padding, len(FILTERS)) if layer.kind == "conv"
+    else LayerSpec(layer.kind, layer.size, layer.stride) for layer in TOY_NET))
 PRESETS: tuple[Stack, ...] = (MNIST_CNN, MNIST_VALID, STRIDED, XO_TOY)
 
 

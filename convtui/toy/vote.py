@@ -14,6 +14,7 @@ import numpy as np
 
 from convtui.core.ops import sgd_update, softmax_cross_entropy
 from convtui.core.nn.layers import Dense
+from convtui.toy.formatting import truncate
 from convtui.toy.images import LABELS, XOImage
 from convtui.toy.xo import features
 
@@ -78,6 +79,49 @@ def vote(pixels: np.ndarray, weights: VoteWeights, depth: int = DEPTH) -> Vote:
     scores = votes.sum(axis=0) + weights.b
     shifted = np.exp(scores - scores.max())
     return Vote(feature_vector, votes, scores, shifted / shifted.sum())
+
+
+FEATURE_DECIMALS = 4  # features are shown to 4 places: at 2, the +-19 weights would turn 0.01 into 0.19 of score
+
+
+@dataclass(frozen=True)
+class VoteWorking:
+    """The vote as the screen shows it, worked from the shown (truncated) numbers, so a learner who redoes any
+    sum by hand gets the number on screen: vote = truncate(shown value x shown weight) to 2 places, score = sum
+    of the shown votes + the shown bias (exact), percentage = softmax of the shown scores. The shown scores stay
+    within 0.05 of the network's full-precision ones on the shipped images (tests/toy/test_vote.py)."""
+
+    features: np.ndarray  # (F,) truncated to FEATURE_DECIMALS places
+    weights: np.ndarray  # (F, 2) truncated to 2 places
+    votes: np.ndarray  # (F, 2) truncate(features * weights) to 2 places, from the shown operands
+    bias: np.ndarray  # (2,) truncated to 2 places
+    scores: np.ndarray  # (2,) sum of votes + bias: exact sums of 2-place numbers
+    probabilities: np.ndarray  # (2,) softmax of the shown scores
+
+    @property
+    def prediction(self) -> str:
+        return LABELS[int(np.argmax(self.scores))]
+
+
+def _units(values, decimals: int) -> np.ndarray:
+    """Numbers as whole counts of 10**-decimals (int64), truncated as shown: 0.1499 -> 14 at 2 places.
+    Integer arithmetic keeps the sums exact."""
+    return np.vectorize(lambda v: round(truncate(v, decimals) * 10 ** decimals),
+                        otypes=[np.int64])(np.asarray(values, np.float64))
+
+
+def working(result: Vote, weights: VoteWeights) -> VoteWorking:
+    """The shown working for a vote (see VoteWorking)."""
+    feature_units = _units(result.features, FEATURE_DECIMALS)
+    weight_units = _units(weights.w, 2)
+    products = feature_units[:, None] * weight_units  # in 10**-(FEATURE_DECIMALS + 2)
+    scale = 10 ** FEATURE_DECIMALS
+    vote_units = np.sign(products) * (np.abs(products) // scale)  # truncated toward zero to hundredths
+    bias_units = _units(weights.b, 2)
+    scores = (vote_units.sum(axis=0) + bias_units) / 100
+    shifted = np.exp(scores - scores.max())
+    return VoteWorking(feature_units / scale, weight_units / 100, vote_units / 100, bias_units / 100, scores,
+                       shifted / shifted.sum())
 
 
 _TRAINED: VoteWeights | None = None

@@ -112,7 +112,46 @@ def is_partial_window(i: int, j: int, size: int) -> bool:
     return (bottom - top + 1) * (right - left + 1) < POOL * POOL
 
 
-# ------------------------------------------------------------------------------------------ stacking
+# ------------------------------------------------------------------------------------------ the toy net
+@dataclass(frozen=True)
+class ToyLayer:
+    """One layer of the toy net: a conv (3 filters, each spanning every input channel) or a 2x2 max pool."""
+
+    kind: str  # "conv" or "pool"
+    size: int  # filter or window side
+    stride: int
+    padding: str = "valid"  # conv only
+
+
+# The one toy network every X/O lesson, the vote and `convtui xo` use (the lecture's "Deep stacking"):
+# 9x9 -> conv 3x3 VALID -> 3x7x7 -> ReLU -> pool -> 3x4x4 -> conv 3x3x3 SAME -> 3x4x4 -> ReLU -> pool -> 3x2x2,
+# the 12 numbers the vote flattens. The second conv pads ("SAME") because a VALID one would leave 1x1 maps,
+# too few numbers for the lecture's 12-number vote.
+TOY_NET: tuple[ToyLayer, ...] = (
+    ToyLayer("conv", FILTER_SIZE, 1, "valid"), ToyLayer("pool", POOL, POOL_STRIDE),
+    ToyLayer("conv", FILTER_SIZE, 1, "same"), ToyLayer("pool", POOL, POOL_STRIDE))
+
+
+def deep_filters(filters=FILTERS) -> np.ndarray:
+    """The filters of every conv after the first, (K, C, 3, 3) with K = C = 3, as in the Channels lesson: each
+    filter has one 3x3 slice per input map. Filter k's slice on map k is shape k again (so layer 2 looks for the
+    same stroke at a coarser scale); its slices on the other maps are zero, so those maps add nothing."""
+    k = len(filters)
+    w = np.zeros((k, k, FILTER_SIZE, FILTER_SIZE))
+    for index, each in enumerate(filters):
+        w[index, index] = each.weights
+    return w
+
+
+def convolve_deep(maps: np.ndarray, filters=FILTERS) -> np.ndarray:
+    """A later conv of the toy net: every filter runs over ALL input maps (sum over channels), zero padding
+    keeps the size (SAME), and the sum is divided by 9, the pixels of one slice, as in layer 1."""
+    x = np.asarray(maps, dtype=np.float64)[None]  # (N=1, C=3, H, W)
+    spec = TOY_NET[2]
+    return conv2d_forward(x, deep_filters(filters), stride=spec.stride, padding=spec.padding)[0] / (
+        FILTER_SIZE * FILTER_SIZE)
+
+
 @dataclass(frozen=True)
 class Stage:
     """One step of the stack: a name like "conv 1", and the maps it produced, (C, H, W)."""
@@ -122,20 +161,12 @@ class Stage:
 
 
 def stack(image: np.ndarray, depth: int = 2, pool_mode: str = "max", filters=FILTERS) -> list[Stage]:
-    """conv -> ReLU -> pool, `depth` times. Layer 1 runs the three filters over the image. Each later layer
-    filters map k again with filter k (one filter per map) with zero padding that keeps the size ("same"),
-    so 9x9 -> 3 x 7x7 -> 3 x 4x4 -> 3 x 4x4 -> 3 x 2x2: the 12 numbers the lecture's vote flattens."""
+    """TOY_NET's conv -> ReLU -> pool, `depth` times (a third module repeats the second). Layer 1 runs the three
+    filters over the image; each later conv is `convolve_deep`: 9x9 -> 3x7x7 -> 3x4x4 -> 3x4x4 -> 3x2x2."""
     stages = [Stage("image", np.asarray(image, dtype=np.float64)[None])]
     maps = None
     for layer in range(1, depth + 1):
-        if layer == 1:
-            maps = convolve_all(image, filters)
-        else:
-            maps = np.stack([
-                conv2d_forward(maps[k][None, None], f.weights[None, None], stride=1, padding="same")[0, 0]
-                / f.weights.size
-                for k, f in enumerate(filters)
-            ])
+        maps = convolve_all(image, filters) if layer == 1 else convolve_deep(maps, filters)
         stages.append(Stage(f"conv {layer}", maps))
         maps = relu(maps)
         stages.append(Stage(f"relu {layer}", maps))

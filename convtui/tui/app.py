@@ -11,18 +11,22 @@ How a lesson plugs in
 
 The app owns these keys on every screen: `?` help, `q` quit, `escape`/`backspace` back to the index.
 To open a lesson from code use `app.open_lesson("name")`; to push any other screen, `app.push_screen(Screen())`.
+
+With `warm_kernels` (what `convtui` itself runs), a thread compiles the lessons' Numba kernels from start-up
+(`KERNEL_WARM_UPS` in lessons.py) and the index says how far it is; a lesson opened before its kernels are ready
+opens when they are, the index saying so meanwhile, instead of freezing the app while they compile.
 """
 
 from __future__ import annotations
 
 import sys
 
-from textual import events
+from textual import events, work
 from textual.app import App
 from textual.binding import Binding
 from textual.markup import escape
 
-from convtui.tui.lessons import find_lesson, unknown_screen_message
+from convtui.tui.lessons import KERNEL_WARM_UPS, find_lesson, unknown_screen_message
 from convtui.tui.screens.help import HelpScreen
 from convtui.tui.screens.index import IndexScreen
 from convtui.tui.screens.too_small import MIN_HEIGHT, MIN_WIDTH, TooSmallScreen
@@ -47,23 +51,38 @@ class ConvTuiApp(App):
         Binding("backspace", "back", "Back", show=False),
     ]
 
-    def __init__(self, initial_screen: str | None = None) -> None:
+    def __init__(self, initial_screen: str | None = None, warm_kernels: bool = False) -> None:
         super().__init__()
         if initial_screen is not None and find_lesson(initial_screen) is None:
             raise ValueError(unknown_screen_message(initial_screen))
         self.initial_screen = initial_screen
+        # Off by default so a test's lesson opens at once, computing on the UI thread as it always could.
+        self.warm_kernels = warm_kernels
+        self.warmed_lessons: set[str] = set()  # lessons whose kernels the warm-up has compiled
+        self.pending_lesson: str | None = None  # asked for before its kernels were ready
 
     def on_mount(self) -> None:
         self.push_screen(IndexScreen())
+        if self.warm_kernels:
+            self.index.show_status("Preparing the lessons' kernels…")
+            self.call_after_refresh(self.warm_up_kernels)  # after the index's first paint
         if self.initial_screen:
             self.open_lesson(self.initial_screen)
         self.check_size()
+
+    @property
+    def index(self) -> IndexScreen:
+        return next(screen for screen in self.screen_stack if isinstance(screen, IndexScreen))
 
     def open_lesson(self, name: str) -> None:
         """Push the screen of the lesson called `name` (see convtui/tui/lessons.py)."""
         lesson = find_lesson(name)
         if lesson is None:
             self.notify(unknown_screen_message(name), severity="error")
+            return
+        if self.warm_kernels and name in KERNEL_WARM_UPS and name not in self.warmed_lessons:
+            self.pending_lesson = name  # the warm-up does this lesson's kernels next, then opens it
+            self.index.show_status(f"Opening {lesson.title}: compiling its kernels (first run only)…")
             return
         try:
             screen = lesson.load_screen()
@@ -72,6 +91,39 @@ class ConvTuiApp(App):
                         title="Lesson failed", severity="error", timeout=15)
             return
         self.push_screen(screen)
+
+    # ---------------------------------------------------------------- kernel warm-up
+    @work(thread=True, exclusive=True, group="kernels")
+    def warm_up_kernels(self) -> None:
+        """Run each lesson's warm-up once, the waiting lesson's first; report each back to the UI thread."""
+        from textual.worker import get_current_worker
+
+        worker = get_current_worker()
+        todo = list(dict.fromkeys(KERNEL_WARM_UPS.values()))  # in the index's order, each once
+        total = len(todo)
+        while todo and not worker.is_cancelled:
+            wanted = KERNEL_WARM_UPS.get(self.pending_lesson or "")
+            warm_up = wanted if wanted in todo else todo[0]
+            todo.remove(warm_up)
+            try:
+                warm_up()
+                problem = ""
+            except Exception as exc:  # the lesson itself will say what is wrong when opened; the app stays up
+                problem = f"{type(exc).__name__}: {exc}"
+            self.call_from_thread(self.kernels_warmed, warm_up, total - len(todo), total, problem)
+
+    def kernels_warmed(self, warm_up, done: int, total: int, problem: str) -> None:
+        self.warmed_lessons |= {name for name, function in KERNEL_WARM_UPS.items() if function is warm_up}
+        if problem:
+            self.index.show_status(f"Preparing the lessons' kernels failed: {problem}")
+        elif done < total:
+            self.index.show_status(f"Preparing the lessons' kernels… {done}/{total}")
+        else:
+            self.index.show_status("Lessons ready.")
+        if self.pending_lesson in self.warmed_lessons:
+            name, self.pending_lesson = self.pending_lesson, None
+            if isinstance(self.screen, IndexScreen):  # not if the learner went elsewhere meanwhile
+                self.open_lesson(name)
 
     # ---------------------------------------------------------------- keys
     def action_help(self) -> None:
@@ -105,6 +157,6 @@ def run_app(screen: str | None = None) -> int:
     if screen is not None and find_lesson(screen) is None:
         print(f"convtui: error: {unknown_screen_message(screen)}", file=sys.stderr)
         return 2
-    app = ConvTuiApp(initial_screen=screen)
+    app = ConvTuiApp(initial_screen=screen, warm_kernels=True)
     app.run()
     return app.return_code or 0

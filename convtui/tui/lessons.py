@@ -1,7 +1,12 @@
 """The lesson index, in the lecture's order. The app builds its index screen and `--screen NAME` from this list.
 
 Each entry names a Screen class by import path, so the index never imports every screen at start-up: a lesson's
-module is imported when the learner opens it (`load_screen`).
+module is imported when the learner opens it (`load_screen`). Nothing here imports Textual or NumPy at import
+time: `convtui --help` lists the screen names from this module.
+
+`KERNEL_WARM_UPS` says which Numba kernels each lesson needs for its first paint: the app compiles them in a
+thread from start-up, because a cold cache costs 2-5 s per lesson (measured: Backprop 4.8 s, the X/O stack
+2.1 s, the vote 0.7 s on 2 busy cores) and a lesson computing on the UI thread would freeze that long.
 """
 
 from __future__ import annotations
@@ -70,3 +75,55 @@ def find_lesson(name: str) -> Lesson | None:
 
 def unknown_screen_message(name: str) -> str:
     return f"unknown screen {name!r}; choose one of: {', '.join(lesson.name for lesson in LESSONS)}"
+
+
+def lesson_for_screen(screen) -> Lesson | None:
+    """The lesson whose screen `screen` is (by class), if any."""
+    target = f"{type(screen).__module__}:{type(screen).__name__}"
+    return next((lesson for lesson in LESSONS if lesson.target == target), None)
+
+
+# ---------------------------------------------------------------- kernel warm-up
+# Each function runs what its lesson runs first, on the same dtypes and shapes, so the Numba signatures compiled
+# are the ones the lesson will call. They import lazily: this module stays free of NumPy.
+
+def _warm_conv_lessons() -> None:
+    # padding, channels, the curve filter and backprop all go through float64 conv2d_forward; backprop also
+    # runs conv2d_backward (page 3 checks it with finite differences).
+    from convtui.toy import backprop, channels, curve, padding
+
+    state = backprop.make_state()
+    backprop.gradients(state)
+    backprop.finite_difference(state, "w")
+    backprop.finite_difference(state, "x")
+    backprop.step(state)
+    padding.window_sums(padding.sample_input(7), padding.PaddingSetup())
+    channels.make_example()
+    curve.filter_response(curve.FIELDS["matching"])
+
+
+def _warm_xo_lessons() -> None:
+    # conv, ReLU, max and mean pooling at every depth of the stack (filters, relu, pooling, stacking).
+    from convtui.toy import images, xo
+
+    pixels = images.shipped_images()[0].pixels
+    for depth in (1, 2, 3):
+        for mode in ("max", "mean"):
+            xo.stack(pixels, depth, mode)
+
+
+def _warm_vote() -> None:
+    from convtui.toy import images, vote
+
+    vote.vote(images.shipped_images()[0].pixels, vote.shipped_vote_weights())
+
+
+# Lesson name -> the warm-up its first paint needs. One warm-up serves several lessons (the conv lessons share
+# their kernels); lessons not listed (receptive fields: shapes only; the MNIST tools, which say so themselves
+# while their own float32 kernels compile) open at once.
+KERNEL_WARM_UPS = {
+    "filter-example": _warm_conv_lessons, "padding": _warm_conv_lessons, "channels": _warm_conv_lessons,
+    "backprop": _warm_conv_lessons,
+    "filters": _warm_xo_lessons, "relu": _warm_xo_lessons, "pooling": _warm_xo_lessons,
+    "stacking": _warm_xo_lessons, "pixels": _warm_vote, "vote": _warm_vote,
+}

@@ -38,3 +38,23 @@ def test_grid_text_and_markdown_align():
     assert markdown[0] == "**map**"
     assert markdown[4] == "|  0.77 | -0.11 |"
     assert markdown[3].count(":") == 2
+
+
+def test_percentages_truncate_like_every_other_number():
+    from convtui.toy.formatting import format_percent
+
+    assert format_percent(0.997) == "99%" and format_percent(0.997, 1) == "99.7%"
+    assert format_percent(1.0) == "100%" and format_percent(0.0) == "0%"
+
+
+def test_relation_says_equals_only_when_the_shown_operands_give_the_shown_result():
+    from convtui.toy.formatting import relation
+
+    assert relation(0.19 - 0.02 * 1.22, 0.1700001) == "≈"  # the W22_next: 0.1656 shows as 0.16
+    assert relation(0.19 - 0.02 * 1.22, 0.1699) == "="
+
+
+def test_overflowing_values_print_as_inf():
+    from convtui.toy.formatting import format_value
+
+    assert format_value(float("inf")) == "inf" and format_value(float("-inf"), 4) == "-inf"

@@ -44,3 +44,21 @@ def test_votes_add_up_to_the_scores(weights):
     blank = vote(-np.ones((9, 9)), weights)
     assert not blank.features.any()
     np.testing.assert_allclose(blank.scores, weights.b)
+
+
+def test_shown_working_adds_up_and_agrees_with_the_network():
+    from convtui.toy.formatting import truncate
+    from convtui.toy.images import shipped_images
+    from convtui.toy.vote import FEATURE_DECIMALS, shipped_vote_weights, vote, working
+
+    weights = shipped_vote_weights()
+    for image in shipped_images():
+        result = vote(image.pixels, weights)
+        shown = working(result, weights)
+        assert shown.prediction == result.prediction
+        assert np.abs(shown.scores - result.scores).max() < 0.05
+        for f, w, v in zip(shown.features, shown.weights, shown.votes):
+            assert f == truncate(f, FEATURE_DECIMALS)
+            for k in range(2):
+                assert v[k] == truncate(f * w[k], 2)
+        np.testing.assert_allclose(shown.scores, shown.votes.sum(axis=0) + shown.bias, atol=1e-9)

@@ -175,3 +175,28 @@ def test_stack_shapes_down_to_the_twelve_vote_features():
 def test_filter_names_and_aliases():
     assert find_filter("\\").name == "backslash" and find_filter("/").name == "slash"
     assert find_filter("X").name == "x" and find_filter("nope") is None
+
+
+# ---------------------------------------------------------------- one toy network (issue 11)
+def test_the_toy_net_is_one_network_everywhere():
+    from convtui.toy.receptive import XO_TOY, layer_shapes
+    from convtui.toy.xo import TOY_NET, stack
+
+    image = np.ones((9, 9))
+    shapes = [s.maps.shape for s in stack(image, depth=2) if not s.name.startswith("relu")]
+    assert shapes == [tuple(s) for s in layer_shapes(XO_TOY)]  # the receptive-fields lesson traces this net
+    assert shapes[-1] == (3, 2, 2)  # the vote's 12 numbers
+    assert [layer.padding for layer in TOY_NET if layer.kind == "conv"] == ["valid", "same"]
+
+
+def test_later_convs_sum_over_all_input_maps_like_the_channels_lesson():
+    from convtui.toy.xo import convolve_deep, deep_filters
+
+    rng = np.random.default_rng(0)
+    maps = rng.uniform(-1, 1, size=(3, 4, 4))
+    w = deep_filters()
+    assert w.shape == (3, 3, 3, 3)
+    padded = np.pad(maps, ((0, 0), (1, 1), (1, 1)))
+    expected = np.array([[[np.sum(padded[:, i:i + 3, j:j + 3] * w[k]) / 9 for j in range(4)] for i in range(4)]
+                         for k in range(3)])
+    np.testing.assert_allclose(convolve_deep(maps), expected, atol=1e-12)

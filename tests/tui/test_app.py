@@ -97,8 +97,9 @@ async def test_help_lists_the_keys_of_the_screen_underneath():
         await pilot.press("question_mark")
         await pilot.pause()
         assert isinstance(app.screen, HelpScreen)
-        rows = dict((description, key) for key, description in app.screen.key_rows)
+        rows = {row.description: row.display for row in app.screen.rows}
         assert rows["Open lesson"] == "enter" and rows["Quit"] == "q" and rows["Help"] == "?"
+        assert rows["Down"] == "↓/j" and rows["Back"] == "esc/backspace"
         await pilot.press("escape")
         await pilot.pause()
         assert isinstance(app.screen, IndexScreen)
@@ -156,3 +157,55 @@ def test_cli_unknown_screen_exits_2_without_traceback():
                             timeout=60)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr and "unknown screen 'nope'" in result.stderr
+
+
+def test_every_kernel_warm_up_runs():
+    """Each warm-up calls the lessons' maths as the lessons do: a changed toy API fails here, not silently."""
+    from convtui.tui.lessons import KERNEL_WARM_UPS
+
+    for warm_up in set(KERNEL_WARM_UPS.values()):
+        warm_up()
+    assert set(KERNEL_WARM_UPS) <= {lesson.name for lesson in LESSONS}
+
+
+async def test_a_lesson_opened_before_its_kernels_are_ready_says_so_then_opens(monkeypatch):
+    """With the warm-up on (as `convtui` runs), opening a lesson whose kernels are still compiling keeps the index
+    up with a line saying so, and opens the lesson when they are ready; a lesson without kernels opens at once."""
+    import threading
+
+    from convtui.tui import app as app_module
+
+    release = threading.Event()
+    calls = []
+
+    def slow_warm_up():  # stands in for a cold Numba cache
+        calls.append("backprop")
+        release.wait(10)
+
+    monkeypatch.setattr(app_module, "KERNEL_WARM_UPS", {"backprop": slow_warm_up})
+    app = ConvTuiApp(initial_screen="backprop", warm_kernels=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.3)
+        assert isinstance(app.screen, IndexScreen)
+        status = str(app.screen.query_one("#index-status", Static).render())
+        assert status == "Opening Backprop through one conv layer: compiling its kernels (first run only)…"
+        release.set()
+        for _ in range(50):
+            await pilot.pause(0.05)
+            if not isinstance(app.screen, IndexScreen):
+                break
+        assert type(app.screen).__name__ == "BackpropScreen" and calls == ["backprop"]
+        assert str(app.screen_stack[-2].query_one("#index-status", Static).render()) == "Lessons ready."
+        await pilot.press("escape")
+        await pilot.pause()
+        app.open_lesson("receptive-fields")  # no kernels to wait for
+        await pilot.pause()
+        assert type(app.screen).__name__ == "ReceptiveFieldsScreen"
+
+
+def test_convtui_runs_the_app_with_the_warm_up(monkeypatch):
+    from convtui.tui import app as app_module
+
+    seen = {}
+    monkeypatch.setattr(app_module.ConvTuiApp, "run", lambda self: seen.setdefault("warm", self.warm_kernels))
+    assert run_app() == 0 and seen == {"warm": True}

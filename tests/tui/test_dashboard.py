@@ -59,7 +59,8 @@ async def test_short_softmax_run_fills_the_plots_and_panels(tmp_path):
         status = str(screen.query_one("#status").render())
         assert "epoch 2/2 step 30" in status and "lr 0.1" in status
         # Panels 3-6 hold the latest snapshot: digits with captions, the confusion matrix, weight bands.
-        confusion = screen.query_one("#confusion")._lines
+        matrix = screen.query_one("#confusion")
+        confusion = matrix.lines(matrix.size.width)
         assert "right on" in str(confusion[-1])
         assert screen.query_one("#test-digits")._images and screen.query_one("#panel-4").history.steps
         run = next(tmp_path.iterdir())
@@ -239,11 +240,13 @@ def test_confusion_lines_put_the_share_right_before_the_counts():
 
     confusion = np.diag([100, 5, 0]) + np.array([[0, 20, 0], [0, 0, 5], [0, 0, 0]])
     lines = [str(line) for line in confusion_lines(confusion, per_class_accuracy(confusion))]
-    assert lines[1] == " │right│   0   1   2"
-    assert lines[2] == "0│  83%│ 100  20   0"
-    assert lines[3] == "1│  50%│   0   5   5"
-    assert lines[4] == "2│  n/a│   0   0   0"
+    assert lines[1] == " right│   0   1   2"
+    assert lines[2] == "0  83%│ 100  20   0"
+    assert lines[3] == "1  50%│   0   5   5"
+    assert lines[4] == "2  n/a│   0   0   0"
     assert lines[5] == "80.8% right on 130 test digits"
+    compact = [str(line) for line in confusion_lines(confusion, per_class_accuracy(confusion), compact=True)]
+    assert compact[2] == "0  83%│  ✓ 20  0"  # the diagonal's count is the row's share; mistakes keep their count
 
 
 @pytest.mark.parametrize("key", ["escape", "backspace"])

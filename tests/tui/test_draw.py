@@ -122,3 +122,23 @@ def test_snapshot_draw_a_test_digit(snap_compare):
         train_worker.latest_model.clear()
 
     assert snap_compare(DrawApp(), terminal_size=(120, 40), run_before=run_before)
+
+
+async def test_percentages_truncate_and_the_footer_fits_120_columns():
+    import numpy as np
+    from textual.widgets import Static
+
+    from convtui.tui.app import ConvTuiApp
+
+    app = ConvTuiApp(initial_screen="draw")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        probs = np.full(10, 0.003 / 9)
+        probs[7] = 0.997
+        app.screen.show_prediction(probs)
+        await pilot.pause()
+        assert "the model says 7 (99% sure)" in str(app.screen.query_one("#draw-guess", Static).render())
+        assert "99.7%" in str(app.screen.query_one("#draw-bars", Static).render())
+        footer = "".join(str(part) for part in app.screen.query_one("Footer").query("FooterKey"))
+        keys = [key.key_display or key.key for key in app.screen.query("FooterKey")]
+        assert keys and all(key.region.right <= 120 for key in app.screen.query("FooterKey")), footer

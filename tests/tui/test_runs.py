@@ -63,7 +63,8 @@ async def test_opening_a_run_shows_its_curves_and_confusion_matrix(runs_root):
         accuracy = screen.query_one("#runs-accuracy", MetricPlot)
         assert accuracy.series[f"{opened}:test"].ys == pytest.approx(val)
         assert accuracy.series[f"{opened}:test"].xs == [float(r[0]) for r in rows]
-        confusion = screen.query_one("#runs-confusion")._lines
+        matrix = screen.query_one("#runs-confusion")
+        confusion = matrix.lines(matrix.size.width)
         assert f"right on {QUICK_EVAL_IMAGES:,} test digits" in str(confusion[-1])
         assert "% right on 1,000 test digits (e: all 10,000)" in message(screen)
         assert "softmax has no convolution filters" in screen.query_one("#runs-filters").title
@@ -219,3 +220,35 @@ async def test_damaged_runs_are_listed_with_their_reason_and_never_crash_the_app
         await pilot.press("enter")
         assert message(screen) == f"{tmp_path}/typed[/]path does not exist"
         assert app.is_running
+
+
+async def test_p_shows_the_pytorch_code_and_x_exports_the_open_run(tmp_path):
+    from convtui.core.storage.export_pytorch import model_source
+    from convtui.core.storage.checkpoint import load_checkpoint
+    from convtui.core.storage import safetensors_format
+    from convtui.tui.screens.code_view import CodeScreen
+
+    root = tmp_path / "runs"
+    folder = train_run(root / "mlp-run", model="mlp", epochs=1, limit=200)
+    app = RunsApp(root)
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = app.screen
+        await pilot.pause()
+        await pilot.press("p")  # nothing open yet: says so, opens nothing
+        assert not isinstance(app.screen, CodeScreen) and "open a run with a checkpoint first" in message(screen)
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: screen.evaluated_on == QUICK_EVAL_IMAGES)
+        await pilot.press("p")
+        await pilot.pause()
+        assert isinstance(app.screen, CodeScreen)
+        assert app.screen.source == model_source(load_checkpoint(folder / "checkpoint.npz"))
+        compile(app.screen.source, "model.py", "exec")  # readable code that Python accepts
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is screen
+        await pilot.press("x")
+        await wait_until(pilot, lambda: message(screen).startswith("exported to"))
+        assert "model.py" in message(screen) and "model.safetensors" in message(screen)
+    tensors, _ = safetensors_format.load(folder / "export" / "model.safetensors")
+    weights = load_checkpoint(folder / "checkpoint.npz").params["dense1.w"]
+    assert any(t.shape == weights.T.shape and (t == weights.T).all() for t in tensors.values())

@@ -97,10 +97,20 @@ def test_events_are_forwarded_in_order_and_snapshots_bracket_the_run():
 def test_first_snapshot_calibrates_sample_sizes_within_the_samples():
     trainer = ScriptedTrainer(steps=3)
     session, posted = run_session(trainer)
-    first = of_type(posted, tw.SnapshotReady)[0].snapshot
-    assert first.test.n_evaluated == tw.CALIBRATION_IMAGES[1] or first.test.n_evaluated == 50
-    n_train, n_test = session._sizes
-    assert 1 <= n_train <= 50 and 1 <= n_test <= 50
+    sizes = {(m.snapshot.train.n_evaluated, m.snapshot.test.n_evaluated) for m in of_type(posted, tw.SnapshotReady)}
+    # 50 images in one 10 ms clock tick is fast: the largest size, cut to the 50 samples there are; the training
+    # sample is 0.3 of it. Every snapshot of the run has the same size (it never jumps from 80 to 920).
+    assert sizes == {(15, 50)} and session._sizes == (15, 50)
+
+
+def test_snapshots_say_where_they_were_taken_and_a_stop_takes_a_last_one():
+    trainer = ScriptedTrainer(steps=10, on_step=lambda n: n == 7 and trainer.request_stop())
+    session, posted = run_session(trainer, tick=0.0001)
+    shots = of_type(posted, tw.SnapshotReady)
+    assert shots[0].where == "the start" and shots[-1].where == "epoch 1 step 7"
+    assert shots[-1].snapshot.step == 7
+    kinds = [type(m).__name__ if not isinstance(m, tw.TrainEvent) else type(m.event).__name__ for m in posted]
+    assert kinds.index("Done") > len(kinds) - 1 - kinds[::-1].index("SnapshotReady")
 
 
 def test_stop_asks_the_trainer_and_ends_with_done():

@@ -39,7 +39,8 @@ def grid(app, selector: str) -> NumberGrid:
 
 
 def first_row(app, selector: str) -> str:
-    return " ".join(grid(app, selector).plain_text().splitlines()[0].replace("[", " ").replace("]", " ").split())
+    marks = str.maketrans("[]<>()", "      ")  # highlight and cursor marks drawn around cells
+    return " ".join(grid(app, selector).plain_text().splitlines()[0].translate(marks).split())
 
 
 async def test_filters_lesson_steps_the_window_and_builds_the_map():
@@ -93,7 +94,8 @@ async def test_pixels_lesson_compares_edits_and_saves(tmp_path):
         await pilot.press("m", "e", "up", "space")  # stop comparing, edit, flip the pixel above the centre
         assert grid(app, "#pixels-image").cursor == (3, 4)
         assert grid(app, "#pixels-image").values[3, 4] == 1.0
-        assert "1 pixels flipped" in text(app, "#pixels-status") and "votes" in text(app, "#pixels-status")
+        assert "1 pixel flipped (marked on the grid)" in text(app, "#pixels-status")
+        assert "votes" in text(app, "#pixels-status")
         await pilot.press("s")
         await pilot.pause()
         saved = tmp_path / "xo" / "x-edit.txt"
@@ -185,3 +187,30 @@ async def test_lessons_fit_80_columns(name, widget_id):
             if widget.display:
                 assert widget.region.right <= 80, f"{widget.id} runs off an 80-column terminal"
         assert grid(app, widget_id).region.width > 0
+
+
+async def test_pixels_claim_is_counted_and_unsaved_edits_are_guarded():
+    app = ConvTuiApp(initial_screen="pixels")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        intro = str(app.screen.query_one(".lesson-text", Static).render())
+        assert "shift an X by one pixel and 14 of its 81 cells no longer match" in intro
+        await pilot.press("m", "e")  # editing while comparing: compare goes off so the flips show at once
+        assert app.screen.editing and not app.screen.comparing
+        await pilot.press("space")
+        assert grid(app, "#pixels-image").highlighted("edited") == {(4, 4)}
+        await pilot.press("n")  # would drop the edit: warns, stays
+        assert app.screen.image.name == "x"
+        await pilot.press("q")  # unsaved: warns instead of quitting
+        await pilot.pause()
+        assert app.is_running and type(app.screen).__name__ == "PixelsScreen"
+        await pilot.press("q")  # the second q quits without saving
+        await pilot.pause()
+        assert not app.is_running
+
+
+async def test_stacking_help_describes_filters_spanning_all_maps():
+    from convtui.tui.screens.stacking import StackingScreen
+
+    assert "filter k is 3x3x3, one slice per input map" in StackingScreen.HELP
+    assert "again with filter k" not in StackingScreen.HELP

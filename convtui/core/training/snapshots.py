@@ -9,14 +9,13 @@ Images are NCHW float32 in [0, 1]: (N, 1, 28, 28), like the training data.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from convtui.core.ops import softmax
 from convtui.core.training.evaluate import confusion_matrix, correct_count, per_class_accuracy
-from convtui.core.nn.layers import Conv2D, Dense, MaxPool2D, MeanPool2D, Param, ReLU, Sigmoid
+from convtui.core.nn.layers import Conv2D, Dense, MaxPool2D, MeanPool2D, ReLU, Sigmoid
 from convtui.core.nn.sequential import Sequential
 
 # The percentiles drawn as bands, in the spirit of tensorflow-without-a-phd: the outer band holds 90% of the

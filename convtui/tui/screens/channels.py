@@ -3,7 +3,8 @@
 For the selected output cell, each channel row shows the padded input slice with the window in [brackets], the
 3x3 patch, the filter's slice, their element-wise products and the channel's sum; the output volume and the
 total (sums + bias) sit beside them, checked against the core's `conv2d_forward`. The maths is in
-`convtui.toy.channels`. On a small terminal the full 7x7 slices are hidden and the patches remain (convtui.tcss).
+`convtui.toy.channels`. Where a row has no room for a full 7x7 slice beside its patch (below 110 columns or 36
+rows), the three slices sit side by side, compact, under the rows instead (convtui.tcss): never dropped.
 """
 
 from __future__ import annotations
@@ -75,6 +76,9 @@ class ChannelsScreen(LessonScreen):
                 for k in range(FILTERS):
                     yield NumberGrid(decimals=0, id=f"ch-output-{k}", classes="panel")
                 yield Static(id="ch-bias", classes="caption")
+        with Horizontal(id="ch-slices", classes="panel-row"):
+            for c in range(CHANNELS):  # one-character cells: three slices fit 80 columns beside a scrollbar
+                yield NumberGrid(decimals=0, min_cell_width=1, id=f"ch-slice-{c}", classes="panel")
 
     # ---------------------------------------------------------------- keys
     def action_step(self, delta: int) -> None:
@@ -107,6 +111,10 @@ class ChannelsScreen(LessonScreen):
             full.set_window(ex.x_padded[c], 0, 0)
             full.highlight_rect("window", rows.start, cols.start, rows.stop - 1, cols.stop - 1)
             full.border_title = f"x[:,:,{c}] padded"
+            compact = self.query_one(f"#ch-slice-{c}", NumberGrid)
+            compact.set_values(ex.x_padded[c])
+            compact.highlight_rect("window", rows.start, cols.start, rows.stop - 1, cols.stop - 1)
+            compact.border_title = f"x[:,:,{c}] padded"
             patch = self.query_one(f"#ch-patch-{c}", NumberGrid)
             patch.set_values(work.patch[c])
             patch.border_title = f"patch c{c}"

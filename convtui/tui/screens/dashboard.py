@@ -21,7 +21,7 @@ from textual.worker import get_current_worker
 
 from convtui.core.training import events as ev
 from convtui.core.training.config import ConfigError, TrainConfig
-from convtui.core.training.text import format_event
+from convtui.core.training.text import format_event, format_percent
 from convtui.tui.run_state import RunState, next_state
 from convtui.tui.screens.dashboard_form import TrainForm, form_message
 from convtui.tui.screens.dashboard_panels import Panels
@@ -29,14 +29,23 @@ from convtui.tui.train_worker import (RunControl, SnapshotReady, StepUpdate, Tra
                                       TrainingSession, latest_model, make_samples)
 
 REPLOT_INTERVAL_S = 0.25  # the plots redraw at most 4 times a second; the status line up to 10
+READY_TEXT = "ready: choose settings, then press ctrl+s (or enter in a field) to start"
+
+
+def done_status(done: ev.Done, step: ev.Step, epochs: int) -> str:
+    """The status line of an ended run: how it ended and where, without the speed and ETA of a running one
+    (a stopped run has no time left to wait for)."""
+    return (f"{done.reason} | epoch {step.epoch + 1}/{epochs} step {step.step} | loss {step.running_loss:.3f} | "
+            f"acc {format_percent(step.running_accuracy)} | lr {step.lr:.3g}")
 
 
 class DashboardScreen(Screen):
     """Live MNIST training: accuracy, loss, digits, weights, confusion matrix, filters and feature maps."""
 
     HELP = (
-        "Pick a model preset and its settings on the left (tab moves between fields, enter starts), or press "
-        "[b]s[/b]. Training runs on our own Numba kernels in a worker thread; the first run compiles them.\n\n"
+        "Pick a model preset and its settings on the left (tab moves between fields); ctrl+s starts from "
+        "anywhere, enter from a field, s when no field is focused. A field you typed in keeps its value when "
+        "you change the preset; the others take the preset's. Training runs on our own Numba kernels in a worker thread; the first run compiles them.\n\n"
         "Panels: 1 accuracy, 2 loss, 3 training digits (mistakes first, in red), 4 weight and bias percentile "
         "bands over time, 5 test digits, 6 confusion matrix, 7 (cnn) the conv1 filters and one test digit's "
         "feature maps through conv1, pool1, conv2 and pool2 ([ and ] choose the digit).\n\n"
@@ -44,15 +53,18 @@ class DashboardScreen(Screen):
         "checkpoint.npz (open it in Runs). Escape stops the run the same way and goes back to the lessons "
         "once the step in flight has ended; d (draw a digit) keeps it training underneath.")
 
+    HELP_KEYS = (("tab/shift+tab", "Next / previous field"), ("enter", "Start"))  # the form's own keys
     BINDINGS = [
-        Binding("s", "start", "Start"),
+        # `s` alone would type an "s" in a focused field: ctrl+s starts from anywhere, s where no field has focus.
+        Binding("ctrl+s", "start", "Start", key_display="^s"),
+        Binding("s", "start", "Start (no field focused)", show=False),
         Binding("space", "pause", "Pause/resume"),
         Binding("x", "stop", "Stop"),
         Binding("n", "settings", "Settings"),
-        Binding("1", "zoom(1)", "Zoom", key_display="1-7"),
+        Binding("1", "zoom(1)", "Zoom", key_display="1-7", tooltip="Zoom panel 1"),
         *[Binding(str(n), f"zoom({n})", f"Zoom panel {n}", show=False) for n in range(2, 8)],
         Binding("0", "zoom(0)", "All"),
-        Binding("left_square_bracket", "digit(-1)", "Digit", key_display="[ ]"),
+        Binding("left_square_bracket", "digit(-1)", "Digit", key_display="[ ]", tooltip="Previous digit"),
         Binding("right_square_bracket", "digit(1)", "Next digit", key_display="]", show=False),
         Binding("d", "draw", "Draw"),
         Binding("escape", "leave", "Back"),
@@ -63,7 +75,7 @@ class DashboardScreen(Screen):
     DashboardScreen #dash-main { height: 1fr; }
     DashboardScreen #dash-right { height: 1fr; width: 1fr; }
     DashboardScreen #status { height: 1; padding: 0 1; background: $boost; }
-    DashboardScreen #message { height: 1; padding: 0 1; color: $text-muted; }
+    DashboardScreen #message { height: auto; max-height: 3; padding: 0 1; color: $text-muted; }
     DashboardScreen.running TrainForm { display: none; }
     DashboardScreen.form-hidden TrainForm { display: none; }
     """
@@ -90,7 +102,7 @@ class DashboardScreen(Screen):
         with Horizontal(id="dash-main"):
             yield TrainForm(self.initial, id="form")
             with Vertical(id="dash-right"):
-                yield Static("ready: choose settings, then press s (or enter) to start", id="status")
+                yield Static(READY_TEXT, id="status")
                 yield Static("", id="message")
                 yield Panels(id="panels")
         yield Footer()
@@ -218,7 +230,7 @@ class DashboardScreen(Screen):
             panels = self.query_one(Panels)
             if event.val_accuracy is not None:
                 panels.add_test_point(event.epoch + 1.0, event.val_loss, event.val_accuracy, "val",
-                                      "test, full set")
+                                      "test")
             panels.replot()
         elif isinstance(event, ev.Done):
             self.finish(event)  # says the formatted text with what to do next
@@ -252,8 +264,8 @@ class DashboardScreen(Screen):
         snapshot = message.snapshot
         panels = self.query_one(Panels)
         panels.add_test_point(message.x, snapshot.test.loss, snapshot.test.accuracy, "test",
-                              "test sample")
-        panels.show_snapshot(snapshot, message.bands)
+                              "sample")
+        panels.show_snapshot(snapshot, message.bands, message.where)
         self.share_model(f"at step {snapshot.step}, training")
         panels.replot()
         self.snapshots_shown += 1
@@ -273,7 +285,7 @@ class DashboardScreen(Screen):
         self.query_one(Panels).replot()
         steps = self.last_step.global_step if self.last_step is not None else 0
         self.share_model(f"({done.reason} after {steps} steps)")
-        self.say(f"{format_event(done)} | s: new run, n: settings, d: draw a digit")
+        self.say(f"{format_event(done)} | ctrl+s: new run, n: settings, d: draw a digit")
 
     def share_model(self, description: str) -> None:
         """Hand the worker's copy of the model to the draw screen (a copy: training goes on meanwhile)."""
@@ -291,9 +303,11 @@ class DashboardScreen(Screen):
         if state is RunState.COMPILING:
             text = "[b]compiling kernels[/b] (first run only) and loading MNIST ..."
         elif step is None:
-            text = {RunState.IDLE: "ready: choose settings, then press s (or enter) to start",
+            text = {RunState.IDLE: READY_TEXT,
                     RunState.FAILED: "failed: see the message below; n shows the settings",
                     RunState.STOPPING: "stopping after the current step ..."}.get(state, str(state))
+        elif state is RunState.DONE and self.last_done is not None:
+            text = done_status(self.last_done, step, self.epochs)
         else:
             label = {RunState.RUNNING: "training", RunState.PAUSED: "[b]paused[/b] (space resumes)",
                      RunState.STOPPING: "stopping ...", RunState.DONE: "finished"}.get(state, str(state))

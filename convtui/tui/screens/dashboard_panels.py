@@ -29,19 +29,21 @@ class Panels(Container):
     Panels .dash-panel { border: round $primary-darken-2; border-title-color: $text; height: 1fr; }
     Panels .dash-panel.hidden { display: none; }
     Panels #panel-7 { display: none; }
+    /* A one-column scrollbar leaves the 37 columns the compact confusion matrix needs at 120 wide. */
+    Panels #panel-6 { scrollbar-size-vertical: 1; }
     Panels.zoomed #panel-7.shown { display: block; }
     """
 
     def compose(self) -> ComposeResult:
-        yield MetricPlot("accuracy (%)", id="plot-accuracy", classes="dash-panel")
-        yield MetricPlot("loss (cross-entropy)", id="plot-loss", classes="dash-panel")
+        yield MetricPlot("accuracy (%)", id="plot-accuracy", classes="dash-panel", bounds=(0.0, 100.0))
+        yield MetricPlot("loss (cross-entropy)", id="plot-loss", classes="dash-panel", bounds=(0.0, None))
         with VerticalScroll(id="panel-3", classes="dash-panel"):
             yield DigitGrid(id="train-digits")
         yield BandsView(id="panel-4", classes="dash-panel")
         with VerticalScroll(id="panel-5", classes="dash-panel"):
             yield DigitGrid(id="test-digits")
         with VerticalScroll(id="panel-6", classes="dash-panel"):
-            yield ConfusionMatrix(id="confusion")
+            yield ConfusionMatrix(id="confusion", narrow_hint="6 zooms")
         with VerticalScroll(id="panel-7", classes="dash-panel"):
             yield HeatmapGrid(signed=True, id="filters", title="conv1 filters (red +, blue -)")
             for i in range(FEATURE_LAYERS):
@@ -77,7 +79,8 @@ class Panels(Container):
             loss.add_point("train", "train", x, batch_loss)
 
     def add_test_point(self, x: float, loss_value: float, accuracy_value: float, key: str, label: str) -> None:
-        marker = "braille" if key == "test" else "o"
+        # Three shapes for three series (train is braille), so they stay apart on a monochrome terminal too.
+        marker = "dot" if key == "test" else "o"
         self.query_one("#plot-accuracy", MetricPlot).add_point(key, label, x, accuracy_value * 100, marker)
         self.query_one("#plot-loss", MetricPlot).add_point(key, label, x, loss_value, marker)
 
@@ -86,9 +89,11 @@ class Panels(Container):
             if plot.display:
                 plot.replot()
 
-    def show_snapshot(self, snapshot: snapshots.Snapshot, bands: snapshots.BandHistory) -> None:
-        self.query_one("#train-digits", DigitGrid).set_predictions(snapshot.train, "training sample")
-        self.query_one("#test-digits", DigitGrid).set_predictions(snapshot.test, "test sample")
+    def show_snapshot(self, snapshot: snapshots.Snapshot, bands: snapshots.BandHistory, where: str = "") -> None:
+        """`where` ("epoch 2 step 297") says when it was taken, so the digits never pass for newer than they are."""
+        at = f" at {where}" if where else ""
+        self.query_one("#train-digits", DigitGrid).set_predictions(snapshot.train, at.strip())
+        self.query_one("#test-digits", DigitGrid).set_predictions(snapshot.test, at.strip())
         self.query_one(ConfusionMatrix).set_matrix(snapshot.confusion, snapshot.class_accuracy)
         self.query_one(BandsView).set_history(bands)
         filters = self.query_one("#filters", HeatmapGrid)

@@ -16,6 +16,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
 from convtui.core.training import drawn_digits, snapshots
+from convtui.toy.formatting import format_percent, truncate
 from convtui.tui.train_worker import kernel_lock, latest_model
 from convtui.tui.widgets.canvas import DrawingCanvas
 from convtui.tui.widgets.heatmap import HeatmapGrid
@@ -39,10 +40,10 @@ def prediction_lines(probs: np.ndarray) -> Text:
     best = int(np.argmax(probs))
     lines = []
     for digit, p in enumerate(probs):
-        bar = "█" * int(round(p * BAR_WIDTH))
+        bar = "█" * int(truncate(p * BAR_WIDTH, 0))
         style = "bold green" if digit == best else ""
         lines.append(Text.assemble((f"{digit} ", "bold"), (bar.ljust(BAR_WIDTH), style or "cyan"),
-                                   (f" {p * 100:5.1f}%", style)))
+                                   (f" {format_percent(p, 1):>6}", style)))
     return Text("\n").join(lines)
 
 
@@ -54,11 +55,14 @@ class DrawScreen(Screen):
         "dab, c clears, t puts a real MNIST test digit on the canvas (again for the next one).\n\n"
         "The model is the one the dashboard trained last (m), or a checkpoint or run folder you load (l, type "
         "the path, enter). On the right: what the model sees (your drawing scaled to 20 pixels and centred by "
-        "mass, as MNIST's digits were) and its probability for each digit.")
+        "mass, as MNIST's digits were) and its probability for each digit.\n\n"
+        "Percentages are truncated, never rounded, as in every lesson: 99.7% is 99% sure, and 100% means "
+        "exactly 1.")
 
     BINDINGS = [
+        # Short labels: with the canvas's and the app's keys, the footer must fit 120 columns.
         Binding("l", "load", "Load model"),
-        Binding("m", "latest", "Trained model"),
+        Binding("m", "latest", "Trained"),
         Binding("t", "test_digit", "Test digit"),
     ]
 
@@ -90,7 +94,7 @@ class DrawScreen(Screen):
                 yield Static("", id="draw-guess")
                 yield Static("", id="draw-bars")
                 yield HeatmapGrid(id="draw-seen", title="what the model sees (scaled and centred like MNIST)")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.fit_canvas()
@@ -208,5 +212,5 @@ class DrawScreen(Screen):
             return
         best = int(np.argmax(probs))
         guess.update(Text.assemble("the model says ", (str(best), "bold green"),
-                                   f" ({probs[best] * 100:.0f}% sure)"))
+                                   f" ({format_percent(probs[best])} sure)"))
         bars.update(prediction_lines(probs))

@@ -9,7 +9,15 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, OptionList, Static
 from textual.widgets.option_list import Option
 
-from convtui.tui.lessons import LESSONS
+from convtui.tui.lessons import LESSONS, Lesson
+
+CURSOR_MARK = "> "  # the highlighted lesson also reads without colour (NO_COLOR, a monochrome projector)
+
+
+def lesson_prompt(lesson: Lesson, highlighted: bool = False) -> Text:
+    """A lesson's two lines in the list; the highlighted one starts with CURSOR_MARK instead of spaces."""
+    mark = CURSOR_MARK if highlighted else " " * len(CURSOR_MARK)
+    return Text.assemble((f"{mark}{lesson.title}", "bold"), (f"\n    {lesson.summary}", "dim"))
 
 
 class LessonList(OptionList):
@@ -19,7 +27,10 @@ class LessonList(OptionList):
 
     BINDINGS = [
         Binding("enter", "select", "Open lesson"),
+        # OptionList binds the arrows already; naming them here puts them in the help beside j and k.
+        Binding("down", "cursor_down", "Down", show=False),
         Binding("j", "cursor_down", "Down", show=False),
+        Binding("up", "cursor_up", "Up", show=False),
         Binding("k", "cursor_up", "Up", show=False),
     ]
 
@@ -27,12 +38,22 @@ class LessonList(OptionList):
 class IndexScreen(Screen):
     """Pick a lesson with the arrow keys and Enter."""
 
+    HELP_TITLE = "Lessons"
     HELP = "Lessons follow the lecture. Move with up/down (or j/k), open with Enter."
+    # The line under the intro where the app reports its kernel warm-up (see ConvTuiApp.warm_up_kernels).
+    DEFAULT_CSS = """
+    #index-status { padding: 0 1; color: $text-muted; height: auto; }
+    """
+
+    status_text = ""
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static("Learn convolutional neural networks from the lecture, one screen at a time.",
                      id="index-intro")
+        status = Static(Text(self.status_text), id="index-status")
+        status.display = bool(self.status_text)  # no blank line when nothing is being prepared
+        yield status
         options: list[Option | None] = []
         part = None
         for lesson in LESSONS:
@@ -41,8 +62,7 @@ class IndexScreen(Screen):
                     options.append(None)
                 part = lesson.part
                 options.append(Option(Text(part, style="bold underline"), disabled=True))
-            prompt = Text.assemble((f"  {lesson.title}", "bold"), (f"\n    {lesson.summary}", "dim"))
-            options.append(Option(prompt, id=lesson.name))
+            options.append(Option(lesson_prompt(lesson), id=lesson.name))
         yield LessonList(*options, id="lessons")
         yield Footer()
 
@@ -50,6 +70,19 @@ class IndexScreen(Screen):
         lessons = self.query_one("#lessons", OptionList)
         lessons.focus()
         lessons.highlighted = next(i for i, option in enumerate(lessons.options) if not option.disabled)
+
+    def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        # The list's highlight is a background colour only: move the text mark along with it.
+        lessons = self.query_one("#lessons", OptionList)
+        for lesson in LESSONS:
+            lessons.replace_option_prompt(lesson.name, lesson_prompt(lesson, lesson.name == event.option.id))
+
+    def show_status(self, text: str) -> None:
+        """One line under the intro: what the app is preparing, or that it is ready (plain text, not markup)."""
+        self.status_text = text
+        for status in self.query("#index-status").results(Static):  # none yet before compose: it reads status_text
+            status.update(Text(text))
+            status.display = bool(text)
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         if event.option.id:

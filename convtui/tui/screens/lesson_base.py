@@ -46,15 +46,16 @@ class LessonBody(VerticalScroll, can_focus=False):
 def cursor_bindings(description: str, show: bool = False) -> list[Binding]:
     """The arrow keys bound to `move(row_step, col_step)`, each described as `description`.
 
-    With `show`, the footer has one `←↑↓→ description` entry, and the help lists the other arrows as
-    "description down", "description left", "description right".
+    With `show`, the footer has one `←↑↓→ description` entry, and the help one row naming each arrow:
+    "←↑↓→  description: ↑ up, ↓ down, ← left, → right" (see convtui/tui/screens/help.py).
     """
     if not show:
         return [Binding(key, f"move({d_row}, {d_col})", description, show=False)
                 for key, d_row, d_col in sorted(ARROWS, key=lambda arrow: "lrud".index(arrow[0][0]))]
-    arrows = {"up": "←↑↓→", "down": "↓", "left": "←", "right": "→"}
+    # The up arrow carries the footer's entry; its tooltip is what the up arrow itself does.
     return [Binding(key, f"move({d_row}, {d_col})", description if key == "up" else f"{description} {key}",
-                    key_display=arrows[key], show=key == "up")
+                    key_display="←↑↓→" if key == "up" else None, show=key == "up",
+                    tooltip=f"{description} up" if key == "up" else "")
             for key, d_row, d_col in ARROWS]
 
 

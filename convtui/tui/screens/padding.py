@@ -26,19 +26,19 @@ class PaddingScreen(LessonScreen):
     TITLE = "Padding and stride"
     HELP = ("A filter f x f slides over an n x n input with stride s. Zero padding (grey 0s) keeps the size: "
             "VALID adds none, SAME adds what TensorFlow adds (the odd pixel goes after), or choose p yourself.\n"
-            "out = (n + 2p - f) // s + 1. Arrow keys pick an output neuron; its receptive field, rows i*s .. "
-            "i*s + f - 1 of the padded input, is shown in \\[brackets]. The output grid holds what the core's conv "
+            "out = (n + 2p - f) // s + 1. Arrow keys pick an output neuron (marked >like this<); its receptive "
+            "field, rows i*s .. i*s + f - 1 of the padded input, is shown in [brackets]. The output grid holds what the core's conv "
             "kernel computes with an all-ones filter: the sum of each window. Press l for the lecture's example "
             "(5x5 filter on 32x32: 28x28 VALID, 32x32 SAME).")
     BINDINGS = [
-        Binding("n", "adjust('n', 1)", "size", key_display="n/N"),
+        Binding("n", "adjust('n', 1)", "size", key_display="n/N", tooltip="input size n + 1"),
         Binding("N", "adjust('n', -1)", "input size n - 1", show=False),
-        Binding("f", "adjust('f', 1)", "filter", key_display="f/F"),
+        Binding("f", "adjust('f', 1)", "filter", key_display="f/F", tooltip="filter size f + 1"),
         Binding("F", "adjust('f', -1)", "filter size f - 1", show=False),
-        Binding("s", "adjust('s', 1)", "stride", key_display="s/S"),
+        Binding("s", "adjust('s', 1)", "stride", key_display="s/S", tooltip="stride s + 1"),
         Binding("S", "adjust('s', -1)", "stride s - 1", show=False),
         Binding("m", "next_mode", "mode"),
-        Binding("p", "adjust('p', 1)", "pad p", key_display="p/P"),
+        Binding("p", "adjust('p', 1)", "pad p", key_display="p/P", tooltip="explicit padding p + 1"),
         Binding("P", "adjust('p', -1)", "explicit padding p - 1", show=False),
         Binding("l", "lecture", "lecture"),
     ] + cursor_bindings("neuron", show=True)

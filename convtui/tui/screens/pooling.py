@@ -15,9 +15,10 @@ from convtui.tui.screens.lesson_base import cursor_bindings, lesson_state
 from convtui.tui.screens.xo_base import XOLessonScreen
 from convtui.tui.widgets.grid import NumberGrid
 
-WINDOW_STYLE = "bold color(226)"  # yellow: the window feeding the cursor's cell
-PARTIAL_STYLE = "color(141)"  # violet: cells of windows cut off by the edge
-WINNER_STYLE = "bold color(46)"  # green: the value max pooling keeps
+# Each meaning has its own marks as well as its colour, so the lesson reads without colour (NO_COLOR).
+WINDOW_STYLE, WINDOW_MARKS = "bold color(226)", "[]"  # yellow: the window feeding the cursor's cell
+PARTIAL_STYLE, PARTIAL_MARKS = "color(141)", "()"  # violet: cells of windows cut off by the edge
+WINNER_STYLE, WINNER_MARKS = "bold color(46)", "**"  # green: the value max pooling keeps
 
 
 class PoolingScreen(XOLessonScreen):
@@ -26,9 +27,9 @@ class PoolingScreen(XOLessonScreen):
     TITLE = "Pooling"
     INTRO = ("Pick a window size (2) and a stride (2), walk the window over the map and keep the largest value "
              "of each window. At the right and bottom edge the window hangs off the map: it is kept, partial.")
-    HELP = ("Yellow brackets: the window feeding the cell under the cursor (green: the value max pooling keeps). "
-            "Violet brackets: cells in partial windows at the edge (2 or 1 cells instead of 4). "
-            "t switches between max and mean pooling.")
+    HELP = ("Yellow [brackets]: the window feeding the pooled cell under the cursor, which is marked >like<. "
+            "Green *stars*: the value max pooling keeps. Violet (parentheses): cells in partial windows at the "
+            "edge (2 or 1 cells instead of 4). t switches between max and mean pooling.")
     BINDINGS = XOLessonScreen.IMAGE_BINDINGS + XOLessonScreen.FILTER_BINDINGS + [
         Binding("t", "toggle_mode", "Max/mean"),
     ] + cursor_bindings("Move cursor")
@@ -68,17 +69,17 @@ class PoolingScreen(XOLessonScreen):
                          for r in range(pool_window(a, b, size)[0], pool_window(a, b, size)[2] + 1)
                          for c in range(pool_window(a, b, size)[1], pool_window(a, b, size)[3] + 1)]
         source.clear_highlights()
-        source.highlight("partial", partial_cells, PARTIAL_STYLE)
-        source.highlight_rect("window", top, left, bottom, right, WINDOW_STYLE)
+        source.highlight("partial", partial_cells, PARTIAL_STYLE, PARTIAL_MARKS)
+        source.highlight_rect("window", top, left, bottom, right, WINDOW_STYLE, WINDOW_MARKS)
         if self.mode == "max":
             r, c = np.unravel_index(int(np.argmax(window)), window.shape)
-            source.highlight("winner", [(top + r, left + c)], WINNER_STYLE)
+            source.highlight("winner", [(top + r, left + c)], WINNER_STYLE, WINNER_MARKS)
 
         result = self.query_one("#pooling-output", NumberGrid)
         result.set_values(pooled)
         result.border_title = f"{self.mode} pooled ({out}x{out})"
         result.highlight("partial", [(a, b) for a in range(out) for b in range(out)
-                                     if is_partial_window(a, b, size)], PARTIAL_STYLE)
+                                     if is_partial_window(a, b, size)], PARTIAL_STYLE, PARTIAL_MARKS)
         result.cursor = (i, j)
 
         cells = " ".join(format_value(v) for v in window.reshape(-1))
@@ -86,7 +87,9 @@ class PoolingScreen(XOLessonScreen):
         self.query_one("#pooling-status", Static).update(
             f"cell ({i}, {j}) <- rows {top}-{bottom}, cols {left}-{right} ({kind}): "
             f"{self.mode}({cells}) = [b]{format_value(pooled[i, j])}[/b]\n"
-            f"window {POOL}x{POOL}, stride {POOL_STRIDE}: {size}x{size} -> {out}x{out}")
+            f"window {POOL}x{POOL}, stride {POOL_STRIDE}: {size}x{size} -> {out}x{out}\n"
+            f"\\[ ] the window   >  < its pooled cell   ( ) partial windows"
+            + ("   * * the value kept" if self.mode == "max" else ""))
 
     def action_move(self, d_row: int, d_col: int) -> None:
         row, col = self.cursor

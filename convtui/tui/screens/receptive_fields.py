@@ -15,7 +15,7 @@ from textual.widgets import Static
 from convtui.toy.receptive import (PRESETS, Footprint, layer_shapes, receptive_field_size, sample_image,
                                    trace)
 from convtui.tui.screens.lesson_base import LessonScreen, cursor_bindings, lesson_state
-from convtui.tui.widgets.mech_grid import PIXEL_LAYERS, PixelMap
+from convtui.tui.widgets.mech_grid import PIXEL_LAYERS, PIXEL_MARKS, PixelMap
 
 LAYER_MAP_WIDTH = 28  # columns the selected layer's map is zoomed to (a 28x28 map is drawn 1:1)
 
@@ -25,13 +25,13 @@ class ReceptiveFieldsScreen(LessonScreen):
 
     TITLE = "Receptive fields across layers"
     HELP = ("Each neuron of a deeper layer sees a bigger piece of the image. Pick a layer with ] (deeper) and "
-            "\\[ (shallower), a cell of its output with the arrow keys, and its footprint on the image lights "
-            "up (blue); the table lists the rows and columns it covers on every level in between. Near the "
+            "[ (shallower), a cell of its output with the arrow keys, and its footprint on the image lights "
+            "up (blue, drawn in ░; the cell is ▓); the table lists the rows and columns it covers on every level in between. Near the "
             "edges part of the field is zero padding, so the footprint is clipped: compare 'size' with 'field' "
             "(the unclipped side). m switches between stacks; the first is the lecture's MNIST CNN (conv 5x5 "
             "SAME, pool 2, conv 5x5 SAME, pool 2).")
     BINDINGS = [
-        Binding("right_square_bracket", "layer(1)", "layer", key_display="[ ]"),
+        Binding("right_square_bracket", "layer(1)", "layer", key_display="[ ]", tooltip="deeper layer"),
         Binding("left_square_bracket", "layer(-1)", "shallower layer", key_display="[", show=False),
         *cursor_bindings("cell", show=True),
         Binding("c", "centre", "centre"),
@@ -88,17 +88,18 @@ class ReceptiveFieldsScreen(LessonScreen):
         shapes = layer_shapes(stack)
         self.footprints = trace(stack, layer, *self.cell)
         image = self.footprints[-1]
-
-        input_map = self.query_one("#rf-input", PixelMap)
-        input_map.shape = (stack.input_size, stack.input_size)
-        input_map.zoom = self.input_zoom()
-        input_map.clear()
-        input_map.set_image(self.image)
-        input_map.paint("footprint", image.rows[0], image.cols[0], image.rows[1], image.cols[1])
-        input_map.border_title = f"input {stack.input_size}x{stack.input_size}"
-        input_map.border_subtitle = f"{image.size[0]}x{image.size[1]}"
-
         channels, height, width = shapes[layer]
+        field = receptive_field_size(stack, layer)
+        # The layer's label gets a line of its own: next to "layer 1:" it outgrew the column ("… s1 SAM").
+        legend = Text.from_markup(
+            f"[b]{stack.name}[/b]\nlayer {layer}:\n{stack.layers[layer - 1].label()}\n"
+            f"output {height}x{width}x{channels}\ncell (i, j) = [b]{self.cell}[/b]\n"
+            f"footprint [b]{image.size[0]}x{image.size[1]}[/b] of a\n{field}x{field} field\n\n")
+        for name, caption in (("footprint", " footprint  "), ("cursor", " cell")):
+            legend.append(PIXEL_MARKS[name] * 2, style=f"color({PIXEL_LAYERS[name][0]})")
+            legend.append(caption)
+        self.query_one("#rf-legend", Static).update(legend)
+
         layer_map = self.query_one("#rf-layer", PixelMap)
         layer_map.shape = (height, width)
         # Small maps are zoomed to about 28 columns, so a 7x7 or 1x1 output stays readable.
@@ -108,27 +109,28 @@ class ReceptiveFieldsScreen(LessonScreen):
         layer_map.border_title = f"layer {layer} {height}x{width}"
         layer_map.border_subtitle = f"cell {self.cell}"
 
-        field = receptive_field_size(stack, layer)
-        legend = Text.from_markup(
-            f"[b]{stack.name}[/b]\nlayer {layer}: {stack.layers[layer - 1].label()}\n"
-            f"output {height}x{width}x{channels}\ncell (i, j) = [b]{self.cell}[/b]\n"
-            f"footprint [b]{image.size[0]}x{image.size[1]}[/b] of a\n{field}x{field} field\n\n")
-        legend.append("██", style=f"color({PIXEL_LAYERS['footprint'][0]})")
-        legend.append(" footprint  ")
-        legend.append("██", style=f"color({PIXEL_LAYERS['cursor'][0]})")
-        legend.append(" cell")
-        self.query_one("#rf-legend", Static).update(legend)
+        legend_width = max(line.cell_len for line in legend.split("\n"))
+        input_map = self.query_one("#rf-input", PixelMap)
+        input_map.shape = (stack.input_size, stack.input_size)
+        input_map.zoom = self.input_zoom(width * layer_map.zoom, legend_width)
+        input_map.clear()
+        input_map.set_image(self.image)
+        input_map.paint("footprint", image.rows[0], image.cols[0], image.rows[1], image.cols[1])
+        input_map.border_title = f"input {stack.input_size}x{stack.input_size}"
+        input_map.border_subtitle = f"{image.size[0]}x{image.size[1]}"
         self.query_one("#rf-table", Static).update(self.table_text(shapes))
 
-    def input_zoom(self) -> int:
+    def input_zoom(self, layer_width: int, legend_width: int) -> int:
         """The largest zoom at which both maps, the legend and the table fit the terminal (at least 1). How big
-        to draw the image is content, not layout: CSS cannot scale a widget's pixels, so it is computed here."""
+        to draw the image is content, not layout: CSS cannot scale a widget's pixels, so it is computed here.
+        Beside the maps' pixels a row takes 2 (body padding) + 3 per map (border, margin) + 2 (legend padding)."""
         size = self.model_stack.input_size
         width, height = max(self.size.width, 80), max(self.size.height, 24)
         levels = len(self.footprints) + 1  # table lines, with its header
         for zoom in range(max(1, 56 // size), 1, -1):
             pixels = size * zoom
-            if pixels + 3 + LAYER_MAP_WIDTH + 3 + 30 <= width and (pixels + 1) // 2 + 2 + levels + 3 <= height:
+            fits_across = 2 + pixels + 3 + layer_width + 3 + 2 + legend_width <= width
+            if fits_across and (pixels + 1) // 2 + 2 + levels + 3 <= height:
                 return zoom
         return 1
 

@@ -47,7 +47,10 @@ class RunsScreen(Screen):
         "1,000 test digits and its conv1 filters), space adds the highlighted run to the comparison or takes it "
         "out: every compared run is drawn in the same plots, e.g. softmax, mlp and cnn.\n\n"
         "o types a path instead: a run folder or a checkpoint.npz, for example one trained headless with "
-        "`convtui train --out runs/cnn` on a server. e evaluates the open run on the whole test set.")
+        "`convtui train --out runs/cnn` on a server. e evaluates the open run on the whole test set.\n\n"
+        "p shows the open run's model as PyTorch code (the same `model.py` that `convtui export --format pytorch` "
+        "writes); x exports the open run into its folder's export/: model.py with model.safetensors, and "
+        "model.onnx when the [export] extra is installed.")
 
     HELP_KEYS = (("enter", "Open the highlighted run, or the typed path"), ("↑/↓", "Move in the list"))
     BINDINGS = [
@@ -56,6 +59,8 @@ class RunsScreen(Screen):
         Binding("e", "evaluate_all", "Full test set"),
         Binding("c", "clear_compare", "Clear compare"),
         Binding("r", "rescan", "Rescan"),
+        Binding("p", "show_pytorch", "PyTorch code"),
+        Binding("x", "export", "Export"),
     ]
 
     DEFAULT_CSS = """
@@ -221,6 +226,63 @@ class RunsScreen(Screen):
         loss.replot()
         # Both plots add the same series in the same order, so one legend (the same colours) serves both.
         self.query_one("#runs-legend", Static).update(accuracy.legend_markup())
+
+    # ---------------------------------------------------------------- PyTorch code and export
+    def open_checkpoint(self):
+        """The open run's checkpoint, or None after saying why (one line, as every problem here)."""
+        from convtui.core.errors import ConvtuiError
+        from convtui.core.storage.checkpoint import load_checkpoint
+
+        if self.current is None or self.current.checkpoint is None:
+            self.message("open a run with a checkpoint first", error=True)
+            return None
+        try:
+            return load_checkpoint(self.current.checkpoint)
+        except ConvtuiError as exc:
+            self.message(str(exc), error=True)
+            return None
+
+    def action_show_pytorch(self) -> None:
+        from convtui.core.errors import ConvtuiError
+        from convtui.core.storage.export_pytorch import model_source
+        from convtui.tui.screens.code_view import CodeScreen
+
+        checkpoint = self.open_checkpoint()
+        if checkpoint is None:
+            return
+        try:
+            source = model_source(checkpoint)
+        except ConvtuiError as exc:  # an architecture PyTorch cannot express the same way
+            self.message(str(exc), error=True)
+            return
+        self.app.push_screen(CodeScreen(f"{self.current.name}: model.py (PyTorch)", source))
+
+    def action_export(self) -> None:
+        checkpoint = self.open_checkpoint()
+        if checkpoint is not None:
+            self.message(f"exporting {self.current.name} ...")
+            self.export(checkpoint, self.current.path / "export")
+
+    @work(thread=True, exclusive=True, group="export")
+    def export(self, checkpoint, folder: Path) -> None:
+        """Write model.py + model.safetensors, and model.onnx when the [export] extra is there."""
+        from convtui.core.errors import ConvtuiError
+        from convtui.core.storage.export_onnx import export_onnx
+        from convtui.core.storage.export_pytorch import export_pytorch
+
+        call = self.app.call_from_thread
+        try:
+            written = export_pytorch(checkpoint, folder)
+        except (ConvtuiError, OSError) as exc:
+            call(self.message, str(exc), True)
+            return
+        note = ""
+        try:
+            written.append(export_onnx(checkpoint, folder / "model.onnx"))
+        except ConvtuiError as exc:  # most often: the onnx package is not installed
+            note = f" (no ONNX: {exc})"
+        names = ", ".join(Path(path).name for path in written)
+        call(self.message, f"exported to {folder}: {names}{note}")
 
     # ---------------------------------------------------------------- evaluation
     def action_evaluate_all(self) -> None:

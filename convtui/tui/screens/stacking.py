@@ -21,13 +21,16 @@ class StackingScreen(XOLessonScreen):
     TITLE = "Deep stacking"
     INTRO = ("Layers get stacked: the output of one becomes the input of the next. Each pass through "
              "conv, ReLU and pool makes the maps smaller and more about features than pixels.")
-    HELP = ("Layer 1 runs the three filters over the image. Each later layer filters map k again with filter k, "
-            "zero-padded to keep its size, then ReLU and 2x2 pooling (partial windows kept). "
-            "At depth 2 that ends in 3 maps of 2x2: the 12 numbers the vote lesson flattens. "
-            "left/right choose the stage, d the depth, t max or mean pooling.")
+    HELP = ("The toy net (the same one the receptive-fields lesson traces and the vote uses): layer 1 runs the "
+            "three 3x3 filters over the image (VALID, 9x9 -> 7x7). Each later layer is a conv like the Channels "
+            "lesson's: filter k is 3x3x3, one slice per input map, and its output cell is the sum over all three "
+            "maps, divided by 9. Its slice on map k is filter k again and its slices on the other maps are zero, "
+            "so it looks for the same stroke at a coarser scale. Zero padding keeps the size (SAME), then ReLU "
+            "and 2x2 pooling (partial windows kept). At depth 2 that ends in 3 maps of 2x2: the 12 numbers the "
+            "vote lesson flattens. left/right choose the stage, d the depth, t max or mean pooling.")
     BINDINGS = XOLessonScreen.IMAGE_BINDINGS + [
-        Binding("left", "stage(-1)", "Stage", key_display="<-"),
-        Binding("right", "stage(1)", "Stage", key_display="->"),
+        Binding("left", "stage(-1)", "Stage", key_display="←"),
+        Binding("right", "stage(1)", "Stage", key_display="→"),
         Binding("d", "depth", "Depth"),
         Binding("t", "toggle_mode", "Max/mean"),
     ]

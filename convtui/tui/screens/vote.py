@@ -8,8 +8,8 @@ from textual.app import ComposeResult
 from textual.containers import Container
 from textual.widgets import Static
 
-from convtui.toy.formatting import format_value
-from convtui.toy.vote import DEPTH, VoteWeights, shipped_vote_weights, vote
+from convtui.toy.formatting import format_percent, format_value
+from convtui.toy.vote import DEPTH, FEATURE_DECIMALS, VoteWeights, shipped_vote_weights, vote, working
 from convtui.toy.xo import FILTERS
 from convtui.tui.screens.lesson_base import lesson_state
 from convtui.tui.screens.xo_base import XOLessonScreen
@@ -23,8 +23,11 @@ class VoteScreen(XOLessonScreen):
              "weight; the class with the larger total wins.")
     HELP = ("The weights are learned, not set by hand: one Dense layer (12 features -> 2 scores) trained with "
             "softmax cross-entropy and SGD (convtui.core) on the 12 shipped images. Your saved images (from the "
-            "pixels lesson) are classified but never trained on. vote = feature x weight; score = sum of votes + "
-            "bias; the percentage is the softmax of the two scores.")
+            "pixels lesson) are classified but never trained on. Every number shown is truncated (never "
+            "rounded): values to 4 decimals, the rest to 2. The table is worked from the numbers shown, so you "
+            "can redo it by hand: vote = value x weight (truncated), score = sum of the votes + bias, the "
+            "percentage is the softmax of the two scores (truncated). The network's full-precision scores "
+            "differ from these by a few hundredths.")
     BINDINGS = XOLessonScreen.IMAGE_BINDINGS
 
     weights: VoteWeights | None = lesson_state(None)  # None until the worker has trained them
@@ -56,20 +59,20 @@ class VoteScreen(XOLessonScreen):
         self.query_one("#vote-weights", Static).update(
             f"weights: {weights.method}; {weights.epochs} epochs, loss {weights.loss:.3f}, "
             f"{weights.train_accuracy:.0%} of the shipped images right")
-        result = vote(self.image.pixels, weights)
+        shown = working(vote(self.image.pixels, weights), weights)
 
         table = Table(box=None, padding=(0, 1), header_style="bold", title_justify="left")
         for heading in ("feature", "value", "w X", "vote X", "w O", "vote O"):
             table.add_column(heading, justify="right")
-        per_map = result.features.size // len(FILTERS)
-        for index, value in enumerate(result.features):
+        per_map = shown.features.size // len(FILTERS)
+        for index, value in enumerate(shown.features):
             name = f"{FILTERS[index // per_map].symbol} {index % per_map}"
-            table.add_row(name, format_value(value), format_value(weights.w[index, 0]),
-                          format_value(result.votes[index, 0]), format_value(weights.w[index, 1]),
-                          format_value(result.votes[index, 1]))
-        table.add_row("bias", "", "", format_value(weights.b[0]), "", format_value(weights.b[1]))
-        table.add_row("[b]score[/b]", "", "", f"[b]{format_value(result.scores[0])}[/b]", "",
-                      f"[b]{format_value(result.scores[1])}[/b]")
+            table.add_row(name, format_value(value, FEATURE_DECIMALS), format_value(shown.weights[index, 0]),
+                          format_value(shown.votes[index, 0]), format_value(shown.weights[index, 1]),
+                          format_value(shown.votes[index, 1]))
+        table.add_row("bias", "", "", format_value(shown.bias[0]), "", format_value(shown.bias[1]))
+        table.add_row("[b]score[/b]", "", "", f"[b]{format_value(shown.scores[0])}[/b]", "",
+                      f"[b]{format_value(shown.scores[1])}[/b]")
         self.query_one("#vote-table", Static).update(table)
 
         everyone = Table(box=None, padding=(0, 1), header_style="bold")
@@ -77,17 +80,17 @@ class VoteScreen(XOLessonScreen):
                                  ("", "left")):
             everyone.add_column(heading, justify=justify)
         for index, image in enumerate(self.images):
-            each = vote(image.pixels, weights)
+            each = working(vote(image.pixels, weights), weights)
             mark = "[green]right[/]" if each.prediction == image.label else "[red]wrong[/]"
             name = f"[reverse]{image.name}[/]" if index == self.image_index else image.name
             if image.source == "yours":
                 name += " (yours)"
             everyone.add_row(name, image.label.upper(), each.prediction.upper(),
-                             f"{each.probabilities[0]:.0%}", mark)
+                             format_percent(each.probabilities[0]), mark)
         self.query_one("#vote-all", Static).update(everyone)
 
-        winner = result.prediction.upper()
+        winner = shown.prediction.upper()
         self.query_one("#vote-result", Static).update(
-            f"{self.image.name}: X scores {format_value(result.scores[0])}, O scores "
-            f"{format_value(result.scores[1])} -> the network says [b]{winner}[/b] "
-            f"({result.probabilities.max():.0%}); features from {DEPTH} conv-ReLU-pool layers")
+            f"{self.image.name}: X scores {format_value(shown.scores[0])}, O scores "
+            f"{format_value(shown.scores[1])} -> the network says [b]{winner}[/b] "
+            f"({format_percent(shown.probabilities.max())}); features from {DEPTH} conv-ReLU-pool layers")

@@ -43,7 +43,7 @@ class DrawingCanvas(Widget, can_focus=True):
     """
 
     BINDINGS = [
-        Binding("up", "move(-1, 0)", "Pen", key_display="arrows"),
+        Binding("up", "move(-1, 0)", "Pen", key_display="arrows", tooltip="Up"),
         Binding("down", "move(1, 0)", "Down", show=False),
         Binding("left", "move(0, -1)", "Left", show=False),
         Binding("right", "move(0, 1)", "Right", show=False),

@@ -24,5 +24,6 @@ class DigitGrid(HeatmapGrid):
     def set_predictions(self, sample: DigitPredictions, title: str) -> None:
         captions = [caption(int(l), int(p), float(c))
                     for l, p, c in zip(sample.labels, sample.predicted, sample.confidence)]
-        summary = f"{title}: {sample.n_errors}/{sample.n_evaluated} wrong, errors first"
+        # The count first: a narrow panel crops the end of the line, and "errors first" can go.
+        summary = f"{sample.n_errors}/{sample.n_evaluated} wrong{' ' + title if title else ''}, errors first"
         self.set_images(list(sample.images), captions, title=summary)

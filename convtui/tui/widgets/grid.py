@@ -2,17 +2,21 @@
 
 Values are formatted by `convtui.toy.formatting.format_value` (truncated toward zero at two decimals, the same
 text `convtui xo` prints). The background colour follows sign and magnitude using only xterm-256 palette
-indices, so it looks the same in tmux with TERM=xterm-256color as in a truecolor terminal. Highlights draw
-`[` `]` around cells (readable even without colour), the cursor is reverse video.
+indices, so it looks the same in tmux with TERM=xterm-256color as in a truecolor terminal. Every mark also reads
+without colour (NO_COLOR, a monochrome projector, a copied capture): highlights draw `[` `]` around cells (or the
+marks a screen picks, so two meanings never share one mark), and the cursor is `>` `<` as well as reverse video.
 
 Use from a screen:
 
     grid = NumberGrid(values, decimals=2, title="feature map", id="map")
     grid.set_values(new_values)                       # NaN cells show as "." (not computed yet)
     grid.highlight("window", cells, style="bold color(226)")
+    grid.highlight("partial", cells, style="color(141)", marks="()")   # a second meaning, a second mark
     grid.highlight_rect("window", top, left, bottom, right)   # inclusive corners, clipped to the grid
     grid.cursor = (row, col)                          # or None
     grid.plain_text()                                 # what is shown, without colours (handy in tests)
+
+The grid is never narrower than its border title and subtitle, so a title is never cut to "…".
 """
 
 from __future__ import annotations
@@ -34,6 +38,22 @@ ZERO_BACKGROUND = 237
 PIXEL_ON, PIXEL_OFF = 255, 236
 
 DEFAULT_HIGHLIGHT = "bold color(226)"  # bright yellow brackets
+DEFAULT_MARKS = "[]"
+CURSOR_MARKS = "><"  # distinct from every highlight's marks: the cursor is one cell, not a group
+
+
+class _SizingTitle:
+    """Widget's border title or subtitle, re-measured when set: the grid widens to show a longer title whole."""
+
+    def __set_name__(self, owner, name: str) -> None:
+        self.inner = Widget.__dict__[name]
+
+    def __get__(self, obj, objtype=None):
+        return self if obj is None else self.inner.__get__(obj, objtype)
+
+    def __set__(self, obj, title) -> None:
+        self.inner.__set__(obj, title)
+        obj.refresh(layout=True)
 
 
 class NumberGrid(Widget):
@@ -50,15 +70,18 @@ class NumberGrid(Widget):
     """
 
     cursor: reactive[tuple[int, int] | None] = reactive(None)
+    border_title = _SizingTitle()
+    border_subtitle = _SizingTitle()
 
     def __init__(self, values=None, decimals: int = 2, palette: str = "signed", scale: float | None = None,
-                 title: str | None = None, *, name: str | None = None, id: str | None = None,
+                 title: str | None = None, min_cell_width: int | None = None, *, name: str | None = None, id: str | None = None,
                  classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self.decimals = decimals
         self.palette = palette
         self.fixed_scale = scale
-        self._highlights: dict[str, tuple[set[tuple[int, int]], str]] = {}
+        self.min_cell_width = min_cell_width
+        self._highlights: dict[str, tuple[set[tuple[int, int]], str, str]] = {}
         self.values = np.zeros((1, 1)) if values is None else np.asarray(values, dtype=np.float64)
         if title:
             self.border_title = title
@@ -75,19 +98,23 @@ class NumberGrid(Widget):
             self.decimals = decimals
         self.refresh(layout=(self.values.shape, self._cell_width()) != old_size)
 
-    def highlight(self, name: str, cells: Iterable[tuple[int, int]], style: str = DEFAULT_HIGHLIGHT) -> None:
-        """Mark cells with brackets in `style`; a later group wins where groups overlap."""
+    def highlight(self, name: str, cells: Iterable[tuple[int, int]], style: str = DEFAULT_HIGHLIGHT,
+                  marks: str = DEFAULT_MARKS) -> None:
+        """Mark cells with `marks` (a left and a right character, brackets by default) in `style`; a later group
+        wins where groups overlap. Give each meaning on one grid its own marks: colour alone does not print."""
+        if len(marks) != 2:
+            raise ValueError(f"marks are a left and a right character, got {marks!r}")
         self._highlights.pop(name, None)
-        self._highlights[name] = ({(int(r), int(c)) for r, c in cells}, style)
+        self._highlights[name] = ({(int(r), int(c)) for r, c in cells}, style, marks)
         self.refresh()
 
     def highlight_rect(self, name: str, top: int, left: int, bottom: int, right: int,
-                       style: str = DEFAULT_HIGHLIGHT) -> None:
+                       style: str = DEFAULT_HIGHLIGHT, marks: str = DEFAULT_MARKS) -> None:
         """Highlight the rectangle of cells from (top, left) to (bottom, right) inclusive, clipped to the grid."""
         rows, cols = self.values.shape
         cells = [(r, c) for r in range(max(0, top), min(rows, bottom + 1))
                  for c in range(max(0, left), min(cols, right + 1))]
-        self.highlight(name, cells, style)
+        self.highlight(name, cells, style, marks)
 
     def clear_highlights(self, name: str | None = None) -> None:
         if name is None:
@@ -97,15 +124,25 @@ class NumberGrid(Widget):
         self.refresh()
 
     def highlighted(self, name: str) -> set[tuple[int, int]]:
-        return set(self._highlights.get(name, (set(), ""))[0])
+        return set(self._highlights.get(name, (set(), "", ""))[0])
+
+    def marks(self) -> dict[tuple[int, int], str]:
+        """Every marked cell and its two characters as drawn (later highlights on top, the cursor over all)."""
+        marked = {cell: marks for cell, (_, marks) in self._marker_styles().items()}
+        if self.cursor is not None:
+            marked[self.cursor] = CURSOR_MARKS
+        return marked
 
     def watch_cursor(self) -> None:
         self.refresh()
 
     # ---------------------------------------------------------------- drawing
     def _cell_width(self, cells=None) -> int:
-        # Room for "-0.11" from the start, so a map filling in cell by cell never changes width.
+        # Room for "-0.11" from the start, so a map filling in cell by cell never changes width (a grid of
+        # fixed one-digit numbers may ask for less with `min_cell_width`).
         minimum = self.decimals + 3 if self.decimals else 2
+        if self.min_cell_width is not None:
+            minimum = self.min_cell_width
         return cell_width(cell_strings(self.values, self.decimals) if cells is None else cells, minimum)
 
     def _scale(self) -> float:
@@ -126,11 +163,11 @@ class NumberGrid(Widget):
         background = (POSITIVE_BACKGROUNDS if value > 0 else NEGATIVE_BACKGROUNDS)[level]
         return f"bold color(231) on color({background})"
 
-    def _marker_styles(self) -> dict[tuple[int, int], str]:
-        marked: dict[tuple[int, int], str] = {}
-        for cells, style in self._highlights.values():
+    def _marker_styles(self) -> dict[tuple[int, int], tuple[str, str]]:
+        marked: dict[tuple[int, int], tuple[str, str]] = {}
+        for cells, style, marks in self._highlights.values():
             for cell in cells:
-                marked[cell] = style
+                marked[cell] = (style, marks)
         return marked
 
     def render(self) -> Text:
@@ -143,22 +180,30 @@ class NumberGrid(Widget):
             if r:
                 text.append("\n")
             for c, cell in enumerate(row):
-                marker = marked.get((r, c))
+                marker_style, marks = marked.get((r, c), ("", "  "))
                 style = self._cell_style(self.values[r, c], scale)
                 if self.cursor == (r, c):
                     style += " reverse"
-                text.append("[" if marker else " ", style=marker or "")
+                    marker_style, marks = f"bold {marker_style}".strip(), CURSOR_MARKS
+                text.append(marks[0], style=marker_style)
                 text.append(f"{cell:>{width}}", style=style)
-                text.append("]" if marker else " ", style=marker or "")
+                text.append(marks[1], style=marker_style)
         return text
 
     def plain_text(self) -> str:
-        """The grid as shown, without colours: the strings a learner reads (brackets mark highlights)."""
+        """The grid as shown, without colours: the strings a learner reads (marks show highlights and cursor)."""
         return self.render().plain
 
     def get_content_width(self, container, viewport) -> int:
         cols = self.values.shape[1]
-        return cols * (self._cell_width() + 2)
+        return max(cols * (self._cell_width() + 2), self.title_width())
+
+    def title_width(self) -> int:
+        """Content width the border title and subtitle need to show whole: Textual cuts a longer one to "…".
+        Each takes its text plus a space either side, after a line and a corner on each side."""
+        # Measured on the titles as Textual stores them (after markup), not on their markup: "filter \\".
+        titles = [getattr(self, "_border_title", None), getattr(self, "_border_subtitle", None)]
+        return max((title.cell_length + 4 for title in titles if title), default=0)
 
     def get_content_height(self, container, viewport, width: int) -> int:
         return self.values.shape[0]

@@ -76,22 +76,27 @@ def _cell_style(top: CellColour, bottom: CellColour) -> Style:
     return Style(color=top, bgcolor=bottom)
 
 
-def paint_half_blocks(colours: Sequence[Sequence[CellColour]]) -> list[Text]:
-    """H rows of W colours -> ceil(H / 2) lines of W half-block cells (an odd last row has no background)."""
+def paint_half_blocks(colours: Sequence[Sequence[CellColour]], glyphs: Sequence[str] | None = None) -> list[Text]:
+    """H rows of W colours -> ceil(H / 2) lines of W half-block cells (an odd last row has no background).
+
+    `glyphs`, one string of W characters per output line, replaces `▀` where a cell must also read without
+    colour (a highlighted region drawn in `░`, say): where its two pixels have one colour it looks the same.
+    """
     lines = []
-    for row in range(0, len(colours), 2):
+    for line, row in enumerate(range(0, len(colours), 2)):
         upper = colours[row]
         lower = colours[row + 1] if row + 1 < len(colours) else [None] * len(upper)
-        parts, run, run_style = [], 0, None
-        for top, bottom in zip(upper, lower):
+        chars = glyphs[line] if glyphs is not None else UPPER_HALF * len(upper)
+        parts, run, run_style, run_char = [], 0, None, ""
+        for top, bottom, char in zip(upper, lower, chars):
             style = _cell_style(top, bottom)
-            if style is run_style:
+            if style is run_style and char == run_char:
                 run += 1
                 continue
             if run:
-                parts.append((UPPER_HALF * run, run_style))
-            run, run_style = 1, style
-        parts.append((UPPER_HALF * run, run_style))
+                parts.append((run_char * run, run_style))
+            run, run_style, run_char = 1, style, char
+        parts.append((run_char * run, run_style))
         lines.append(Text.assemble(*parts))
     return lines
 

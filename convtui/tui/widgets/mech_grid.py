@@ -5,7 +5,7 @@ explorer scrolls a 64x64 input on an 80x24 terminal), so "rows i*s .. i*s + f - 
 
 PixelMap: a map of cells drawn two rows per terminal line with half blocks (heatmap's renderer), so a 28x28 image
 takes 28x14 characters and its cells look square. Rectangles are painted in xterm-256 colours (no truecolor
-needed).
+needed) and in their own character (`PIXEL_MARKS`), so they still show on a monochrome terminal.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from textual.reactive import reactive
 from textual.widget import Widget
 
 from convtui.tui.widgets.grid import NumberGrid
-from convtui.tui.widgets.heatmap import paint_half_blocks
+from convtui.tui.widgets.heatmap import UPPER_HALF, paint_half_blocks
 
 
 class IndexedGrid(NumberGrid):
@@ -59,10 +59,13 @@ class IndexedGrid(NumberGrid):
 # xterm-256 colours for PixelMap, as (on ink, on paper): an image underneath stays visible through a highlight.
 PIXEL_PLAIN = (250, 236)  # light grey ink, dark grey paper
 PIXEL_LAYERS = {"footprint": (45, 25), "cursor": (226, 136)}
+# The character each layer is drawn in: without colour (NO_COLOR) it is the only thing that marks the region.
+PIXEL_MARKS = {"footprint": "░", "cursor": "▓"}
 
 
 class PixelMap(Widget):
-    """An h x w map painted with half blocks; named rectangles are tinted in colour, later ones on top.
+    """An h x w map painted with half blocks; named rectangles are tinted in colour and drawn in their own
+    character (PIXEL_MARKS, default `░`), later ones on top.
 
     An optional image (ink where > 0) shows through: each colour is a pair, (on ink, on paper).
     """
@@ -81,7 +84,7 @@ class PixelMap(Widget):
 
     def __init__(self, shape: tuple[int, int] = (1, 1), title: str | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
-        self._rects: dict[str, tuple[int, int, int, int, tuple[int, int]]] = {}
+        self._rects: dict[str, tuple[int, int, int, int, tuple[int, int], str]] = {}
         self._ink: np.ndarray | None = None
         self.set_reactive(PixelMap.shape, tuple(shape))
         if title:
@@ -93,10 +96,12 @@ class PixelMap(Widget):
         self.refresh()
 
     def paint(self, name: str, top: int, left: int, bottom: int, right: int,
-              colours: tuple[int, int] | None = None) -> None:
-        """Tint the rectangle (top, left)-(bottom, right), inclusive (colours default from PIXEL_LAYERS)."""
+              colours: tuple[int, int] | None = None, mark: str | None = None) -> None:
+        """Tint the rectangle (top, left)-(bottom, right), inclusive (colours and mark default from PIXEL_LAYERS
+        and PIXEL_MARKS)."""
         self._rects.pop(name, None)
-        self._rects[name] = (top, left, bottom, right, colours if colours is not None else PIXEL_LAYERS[name])
+        self._rects[name] = (top, left, bottom, right, colours if colours is not None else PIXEL_LAYERS[name],
+                             mark or PIXEL_MARKS.get(name, "░"))
         self.refresh()
 
     def clear(self) -> None:
@@ -112,16 +117,31 @@ class PixelMap(Widget):
         ink = self._ink is not None and 0 <= r < self._ink.shape[0] and 0 <= c < self._ink.shape[1] \
             and bool(self._ink[r, c])
         colours = PIXEL_PLAIN
-        for top, left, bottom, right, fill in self._rects.values():
+        for top, left, bottom, right, fill, _ in self._rects.values():
             if top <= r <= bottom and left <= c <= right:
                 colours = fill
         return colours[0] if ink else colours[1]
+
+    def mark_at(self, r: int, c: int) -> tuple[int, str]:
+        """(layer, character) of the top rectangle over cell (r, c): layer 1 for the first painted, 0 for none."""
+        found = (0, UPPER_HALF)
+        for layer, (top, left, bottom, right, _, mark) in enumerate(self._rects.values(), start=1):
+            if top <= r <= bottom and left <= c <= right:
+                found = (layer, mark)
+        return found
 
     def render(self) -> Text:
         zoom = self.zoom
         cells = [[f"color({self.colour_at(r, c)})" for c in range(self.shape[1])] for r in range(self.shape[0])]
         colours = [[colour for colour in row for _ in range(zoom)] for row in cells for _ in range(zoom)]
-        text = Text("\n").join(paint_half_blocks(colours))
+        marks = [[self.mark_at(r, c) for c in range(self.shape[1]) for _ in range(zoom)]
+                 for r in range(self.shape[0]) for _ in range(zoom)]
+        # A line shows two pixel rows: it takes the mark of the upper layer of the two, so at zoom 1 a one-cell
+        # cursor under a footprint's row still shows.
+        glyphs = ["".join(max(top, bottom)[1]
+                          for top, bottom in zip(marks[y], marks[y + 1] if y + 1 < len(marks) else marks[y]))
+                  for y in range(0, len(marks), 2)]
+        text = Text("\n").join(paint_half_blocks(colours, glyphs))
         text.no_wrap, text.overflow = True, "crop"
         return text
 
