@@ -19,6 +19,8 @@ opens when they are, the index saying so meanwhile, instead of freezing the app 
 
 from __future__ import annotations
 
+import asyncio
+import signal
 import sys
 
 from textual import events, work
@@ -63,12 +65,22 @@ class ConvTuiApp(App):
 
     def on_mount(self) -> None:
         self.push_screen(IndexScreen())
+        if self.warm_kernels:  # the real entry point (run_app), not a test's app
+            self.exit_cleanly_on_signals()
         if self.warm_kernels:
             self.index.show_status("Preparing the lessons' kernels…")
             self.call_after_refresh(self.warm_up_kernels)  # after the index's first paint
         if self.initial_screen:
             self.open_lesson(self.initial_screen)
         self.check_size()
+
+    def exit_cleanly_on_signals(self) -> None:
+        """SIGTERM (a scheduler, `docker stop`) and SIGHUP (the SSH session dropped) leave the app as `q` does:
+        a training run stops and saves, the terminal is restored, and the exit code is 128 + the signal's
+        number. Without this, the process would die at once with the terminal left in raw mode."""
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            loop.add_signal_handler(signum, lambda signum=signum: self.exit(return_code=128 + signum))
 
     @property
     def index(self) -> IndexScreen:

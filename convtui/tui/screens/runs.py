@@ -105,7 +105,7 @@ class RunsScreen(Screen):
                         yield ConfusionMatrix(id="runs-confusion")
                     with VerticalScroll(id="runs-filters-box"):
                         yield HeatmapGrid(signed=True, id="runs-filters", title="conv1 filters")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#runs-confusion-box").border_title = "confusion matrix"
