@@ -258,9 +258,11 @@ def test_pixel_map_paints_two_rows_per_line_later_rectangles_on_top():
     assert pixels.colour_at(0, 0) == pixels.colour_at(2, 1) != pixels.colour_at(0, 3)
     assert pixels.colour_at(1, 1) != pixels.colour_at(1, 0)
     text = pixels.render()
-    assert text.plain == "▀▀▀▀\n▀▀▀▀"  # 3 rows -> 2 lines of half blocks
+    # 3 rows -> 2 lines of half blocks; painted areas keep their own characters, so they read without colour
+    # (░ the footprint, ▓ the cell under the cursor).
+    assert text.plain == "░▓▀▀\n░░▀▀"
     pixels.zoom = 2
-    assert pixels.render().plain.split("\n") == ["▀" * 8] * 3
+    assert pixels.render().plain.split("\n") == ["░░░░▀▀▀▀", "░░▓▓▀▀▀▀", "░░░░▀▀▀▀"]
     # An image underneath shows through: ink and paper get different shades of the same highlight.
     plain_paper = pixels.colour_at(0, 3)
     pixels.set_image(np.array([[1, -1, -1, 1], [-1, -1, -1, -1], [-1, -1, -1, -1]]))

@@ -39,8 +39,8 @@ KEYS: dict[str, list[list[str]]] = {
     "runs": [[]],
 }
 # Screens owned by other work in flight: strict xfail, so each flips to a failure the day it is fixed.
-KNOWN_CUT_OFF = {"runs-start": "the Runs footer ends in 'esc B' at 120x40 since p and x joined it (runs.py)"}
-KNOWN_DROPPED = {"backprop": "backprop hides #bp-dw below 110 columns while 5 rows of the body stay blank"}
+KNOWN_CUT_OFF: dict[str, str] = {}  # case id -> reason
+KNOWN_DROPPED: dict[str, str] = {}  # lesson -> reason, for a known case still being fixed (strict xfail)
 # Text that ends in "…" on purpose (a status that is still working), not a label cut by Textual.
 DELIBERATE_ELLIPSES = ("kernels…",)
 BORDER_RIGHT = "│╮╯┤┐┘"

@@ -81,9 +81,7 @@ class BackpropScreen(LessonScreen):
         with Horizontal(id="bp-history-row"):
             yield Static("E per update", id="bp-history-label")
             yield Sparkline([], id="bp-history")
-            empty = Static("none yet: u takes one step", id="bp-history-empty")
-            empty.styles.width = "1fr"  # in the strip's place; belongs in convtui.tcss (#bp-history) eventually
-            yield empty
+            yield Static("none yet: u takes one step", id="bp-history-empty")  # in the strip's place
 
     # ---------------------------------------------------------------- keys
     def action_page(self, page: int) -> None:

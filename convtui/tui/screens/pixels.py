@@ -39,8 +39,8 @@ class PixelsScreen(XOLessonScreen):
     INTRO = ("A computer sees a 9x9 grid of numbers: 1 where there is ink, -1 where there is none. "
              "Computers are literal: shift an X by one pixel and {shifted}.")
     HELP = ("n/p browse the images (the lecture's X and O, their trickier variants, then yours). "
-            "m compares with a second image (b picks which): red brackets mark cells that differ. "
-            "e edits: arrows move the cursor, space flips a pixel (your flips are marked), l switches "
+            "m compares with a second image (b picks which): red [brackets] mark cells that differ. "
+            "e edits: arrows move the cursor (>like this<), space flips a pixel (your flips are marked (like this)), l switches "
             f"the label, s saves a new image under {user_dir()} (or $CONVTUI_XO_DIR). e turns comparing off so "
             "your flips show; m while editing compares your edit with another image. Leaving with unsaved "
             "edits (q, esc, n, p) warns first; the same key again leaves without saving. "
@@ -123,7 +123,7 @@ class PixelsScreen(XOLessonScreen):
         if self.editing:
             changed = mismatches(self.edit_pixels, self.image.pixels)
             if not self.comparing:
-                grid.highlight("edited", changed, EDITED_STYLE)
+                grid.highlight("edited", changed, EDITED_STYLE, marks="()")  # [ ] already means "differs"
             result = vote(self.edit_pixels, shipped_vote_weights())
             marked = "not marked while comparing" if self.comparing else "marked on the grid"
             lines.append(f"editing: cursor row {self.cursor[0]}, col {self.cursor[1]}; "

@@ -61,7 +61,8 @@ class StackingScreen(XOLessonScreen):
         for index, each in enumerate(stages):
             shape = "x".join(str(n) for n in each.maps.shape)
             text = f"{each.name} {shape}"
-            steps.append(f"[reverse b]{text}[/]" if index == self.stage_index else text)
+            # The current stage is marked in text as well as in reverse video, so it reads without colour.
+            steps.append(f"[reverse b]>{text}<[/]" if index == self.stage_index else text)
         self.query_one("#stacking-pipeline", Static).update(" -> ".join(steps))
         for k in range(len(FILTERS)):
             grid = self.query_one(f"#stacking-map-{k}", NumberGrid)

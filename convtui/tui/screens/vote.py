@@ -82,7 +82,8 @@ class VoteScreen(XOLessonScreen):
         for index, image in enumerate(self.images):
             each = working(vote(image.pixels, weights), weights)
             mark = "[green]right[/]" if each.prediction == image.label else "[red]wrong[/]"
-            name = f"[reverse]{image.name}[/]" if index == self.image_index else image.name
+            # The chosen image is marked "> " as well as reversed, so the row reads without colour.
+            name = f"[reverse]> {image.name}[/]" if index == self.image_index else f"  {image.name}"
             if image.source == "yours":
                 name += " (yours)"
             everyone.add_row(name, image.label.upper(), each.prediction.upper(),
