@@ -7,6 +7,8 @@ W_next = W - eta * dE/dW with the error history. The maths is in `convtui.toy.ba
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -22,6 +24,15 @@ from convtui.tui.widgets.grid import NumberGrid
 
 PAGES = ("forward", "backward dE/dW", "checks and dE/dX", "update")
 MANY_STEPS = 10
+
+
+def format_error(value: float, decimals: int = 4) -> str:
+    """E as the lesson shows it: truncated like every number here, and in powers of ten once a diverging run
+    makes it huge (853667275000420656.7424 would not fit a line; 8.536e17 does)."""
+    if not math.isfinite(value) or abs(value) < 1e6:
+        return format_value(value, decimals)
+    exponent = math.floor(math.log10(abs(value)))
+    return f"{format_value(value / 10 ** exponent, 3)}e{exponent}"
 
 
 def growing(history: tuple[float, ...]) -> bool:
@@ -111,11 +122,11 @@ class BackpropScreen(LessonScreen):
         self.query_one("#bp-t", NumberGrid).set_values(state.target)
         self.query_one("#bp-dw", NumberGrid).set_values(grads.dE_dW)
         updates = len(state.history) - 1
-        status = (f"page [b]{self.page + 1} {PAGES[self.page]}[/b]   E = [b]{format_value(state.history[-1], 4)}[/b]"
+        status = (f"page [b]{self.page + 1} {PAGES[self.page]}[/b]   E = [b]{format_error(state.history[-1])}[/b]"
                   f"   eta = [b]{state.eta:g}[/b]   updates {updates}   problem {self.seed}")
         if growing(state.history):
-            status += (f"\n[b]E grew[/b] ({format_value(state.history[-2], 4)} -> "
-                       f"{format_value(state.history[-1], 4)}) with the last update: eta = {state.eta:g} makes "
+            status += (f"\n[b]E grew[/b] ({format_error(state.history[-2])} -> "
+                       f"{format_error(state.history[-1])}) with the last update: eta = {state.eta:g} makes "
                        f"the step too big, W overshoots the minimum. Press - for a smaller eta, 0 to start again.")
         self.query_one("#bp-status", Static).update(status)
         pages = (self.forward_page, self.backward_page, self.checks_page, self.update_page)
@@ -197,5 +208,5 @@ class BackpropScreen(LessonScreen):
                          "overshoots the lowest point. - makes eta smaller.")
         recent = state.history[-6:]
         first = len(state.history) - len(recent)
-        lines.append("history: " + "  ".join(f"E{first + k}={format_value(e, 3)}" for k, e in enumerate(recent)))
+        lines.append("history: " + "  ".join(f"E{first + k}={format_error(e, 3)}" for k, e in enumerate(recent)))
         return "\n".join(lines)
