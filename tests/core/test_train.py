@@ -242,20 +242,29 @@ def test_two_trainers_cannot_share_a_folder(tmp_path, val_data):
 
 @pytest.mark.slow
 def test_a_time_budget_ends_a_class_length_run_validated_and_saved(tmp_path, val_data):
+    """Wherever the budget runs out (how far a second gets depends on the machine), the run says where, is
+    validated, and its checkpoint and metrics agree with the last step it trained."""
+    import re
+
     config = TrainConfig.for_model("mlp", epochs=10, time_budget=1)
     trainer = Trainer(config, out_dir=tmp_path, val_data=val_data)
     events = run_all(trainer)
-    done = events[-1]
-    steps = [e for e in events if isinstance(e, Step)]
-    assert done.reason == "completed" and done.message.startswith("time budget of 0:01 used up in epoch 1 after step")
-    assert f"after step {steps[-1].step}, test accuracy " in done.message
-    checkpoint = load_checkpoint(done.checkpoint)
-    assert checkpoint.epoch == 0 and checkpoint.steps_into_epoch == steps[-1].step
-    assert checkpoint.trained() == f"0 epochs and {steps[-1].step} steps of epoch 1"
-    row = read_metrics(tmp_path / "metrics.csv")
-    assert row["steps"] == [steps[-1].step] and row["steps"][0] < trainer.steps_per_epoch
-    assert 0.5 < row["val_accuracy"][0] <= 1.0  # validated, unlike a stop
-    assert steps[-1].elapsed_s >= 1.0  # trained for at least the budget
+    done, last = events[-1], [e for e in events if isinstance(e, Step)][-1]
+    assert done.reason == "completed" and last.elapsed_s >= 1.0  # trained for at least the budget
+    cut = re.match(r"time budget of 0:01 used up (in epoch (\d+) after step (\d+)|after epoch (\d+)), "
+                   r"test accuracy \d+\.\d\d%; saved ", done.message)
+    assert cut, done.message
+    checkpoint, rows = load_checkpoint(done.checkpoint), read_metrics(tmp_path / "metrics.csv")
+    if cut.group(2):  # mid-epoch: a partial row, validated, and the checkpoint knows how far it got
+        epoch, step = int(cut.group(2)), int(cut.group(3))
+        assert (last.epoch + 1, last.step) == (epoch, step) and step < trainer.steps_per_epoch
+        assert checkpoint.epoch == epoch - 1 and checkpoint.steps_into_epoch == step
+        assert checkpoint.trained().endswith(f"{step} steps of epoch {epoch}")
+        assert len(rows["epoch"]) == epoch and rows["steps"][-1] == step
+    else:  # the budget ran out on an epoch's last step
+        epoch = int(cut.group(4))
+        assert checkpoint.epoch == epoch and checkpoint.steps_into_epoch == 0 and len(rows["epoch"]) == epoch
+    assert 0.5 < rows["val_accuracy"][-1] <= 1.0  # validated, unlike a stop
 
 
 def test_images_per_second_is_a_rate_over_recent_steps(tmp_path, val_data):

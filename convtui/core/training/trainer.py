@@ -260,8 +260,9 @@ class Trainer:
         where = f"; saved {path}" if path else ""
         if budget_reached:
             tested = f", test accuracy {100 * val.accuracy:.2f}%" if val else ""
-            return Done("completed", f"time budget of {format_duration(self.config.time_budget)} used up in "
-                                     f"epoch {epoch + 1} after step {steps_done}{tested}{where}", epoch, path)
+            when = f"in epoch {epoch + 1} after step {steps_done}" if steps_done else f"after epoch {epoch}"
+            return Done("completed", f"time budget of {format_duration(self.config.time_budget)} used up "
+                                     f"{when}{tested}{where}", epoch, path)
         return Done("stopped", f"stopped in epoch {epoch + 1} after step {steps_done}{where}", epoch, path)
 
     def _kernel_cache_is_cold(self) -> bool:

@@ -5,13 +5,14 @@ from __future__ import annotations
 from rich.text import Text
 
 from convtui.core.training.snapshots import DigitPredictions
+from convtui.toy.formatting import format_percent
 from convtui.tui.widgets.heatmap import HeatmapGrid
 
 
 def caption(label: int, predicted: int, confidence: float) -> Text:
     """'7 ✓ 98%' when right; '✗ 5 not 3' in red when wrong (the guess, then the truth)."""
-    if label == predicted:
-        return Text(f"{predicted} ✓ {confidence * 100:.0f}%", style="green")
+    if label == predicted:  # truncated like every number in the app: 99.7% shows as 99%, never a false 100%
+        return Text(f"{predicted} ✓ {format_percent(confidence)}", style="green")
     return Text(f"✗ {predicted} not {label}", style="bold red")
 
 
@@ -24,6 +25,6 @@ class DigitGrid(HeatmapGrid):
     def set_predictions(self, sample: DigitPredictions, title: str) -> None:
         captions = [caption(int(l), int(p), float(c))
                     for l, p, c in zip(sample.labels, sample.predicted, sample.confidence)]
-        # The count first: a narrow panel crops the end of the line, and "errors first" can go.
-        summary = f"{sample.n_errors}/{sample.n_evaluated} wrong{' ' + title if title else ''}, errors first"
+        # Short enough for a third of 120 columns; that mistakes come first is said by the dashboard's help.
+        summary = f"{sample.n_errors}/{sample.n_evaluated} wrong{' ' + title if title else ''}"
         self.set_images(list(sample.images), captions, title=summary)
