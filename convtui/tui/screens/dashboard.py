@@ -60,7 +60,7 @@ class DashboardScreen(Screen):
         Binding("s", "start", "Start (no field focused)", show=False),
         Binding("space", "pause", "Pause/resume"),
         Binding("x", "stop", "Stop"),
-        Binding("n", "settings", "Settings"),
+        Binding("n", "settings", "Form", tooltip="Show or hide the settings form"),  # short: the footer fits 80 columns
         Binding("1", "zoom(1)", "Zoom", key_display="1-7", tooltip="Zoom panel 1"),
         *[Binding(str(n), f"zoom({n})", f"Zoom panel {n}", show=False) for n in range(2, 8)],
         Binding("0", "zoom(0)", "All"),
@@ -105,7 +105,7 @@ class DashboardScreen(Screen):
                 yield Static(READY_TEXT, id="status")
                 yield Static("", id="message")
                 yield Panels(id="panels")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#form-model").focus()

@@ -16,6 +16,13 @@ PANEL_TITLES = {
     1: "1 accuracy", 2: "2 loss", 3: "3 training digits", 4: "4 weights and biases",
     5: "5 test digits", 6: "6 confusion matrix", 7: "7 cnn filters and feature maps",
 }
+# Shorter names for narrow panels (80 columns beside the form leave about 8 characters for a title): the longest
+# that fits is shown, so a title is never cut mid-word ("1 accur…").
+TITLE_CHOICES = {
+    1: (PANEL_TITLES[1], "1 acc"), 2: (PANEL_TITLES[2],), 3: (PANEL_TITLES[3], "3 training", "3 train"),
+    4: (PANEL_TITLES[4], "4 weights", "4 w & b"), 5: (PANEL_TITLES[5], "5 test"),
+    6: (PANEL_TITLES[6], "6 confusion", "6 conf"), 7: (PANEL_TITLES[7], "7 filters", "7 maps"),
+}
 MAPS_PER_LAYER = 7  # feature maps shown per layer: one row of 15-column tiles at 120 columns; conv2 has 64
 FEATURE_LAYERS = 4  # conv1, pool1, conv2, pool2
 
@@ -50,10 +57,19 @@ class Panels(Container):
                 yield HeatmapGrid(signed=False, id=f"maps-{i}")
 
     def on_mount(self) -> None:
-        for number, widget in enumerate(self.panel_widgets(), start=1):
-            widget.border_title = PANEL_TITLES[number]
+        self.fit_titles()
         self.query_one("#plot-accuracy", MetricPlot).replot()
         self.query_one("#plot-loss", MetricPlot).replot()
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self.fit_titles)  # after the layout, when the panels know their new widths
+
+    def fit_titles(self) -> None:
+        """Each panel's longest title that fits its border (the corners and padding take six columns)."""
+        for number, widget in enumerate(self.panel_widgets(), start=1):
+            room = widget.outer_size.width - 6
+            choices = TITLE_CHOICES[number]
+            widget.border_title = next((title for title in choices if len(title) <= room), choices[-1])
 
     def panel_widgets(self):
         return [self.query_one(f"#{name}") for name in
@@ -66,6 +82,7 @@ class Panels(Container):
             widget.set_class(i == number, "shown")
         if number == 4:
             self.query_one(BandsView).refresh()
+        self.call_after_refresh(self.fit_titles)  # a zoomed panel has room for its full title
 
     def clear(self) -> None:
         for plot in self.query(MetricPlot):
