@@ -60,10 +60,10 @@ class DrawScreen(Screen):
         "exactly 1.")
 
     BINDINGS = [
-        # Short labels: with the canvas's and the app's keys, the footer must fit 120 columns.
-        Binding("l", "load", "Load model"),
-        Binding("m", "latest", "Trained"),
-        Binding("t", "test_digit", "Test digit"),
+        # Short labels: with the canvas's and the app's keys, the footer must fit 80 columns.
+        Binding("l", "load", "Load", tooltip="Load a checkpoint or run folder"),
+        Binding("m", "latest", "Trained", tooltip="The dashboard's latest model"),
+        Binding("t", "test_digit", "Digit", tooltip="Next MNIST test digit"),
     ]
 
     DEFAULT_CSS = """

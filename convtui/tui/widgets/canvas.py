@@ -47,8 +47,9 @@ class DrawingCanvas(Widget, can_focus=True):
         Binding("down", "move(1, 0)", "Down", show=False),
         Binding("left", "move(0, -1)", "Left", show=False),
         Binding("right", "move(0, 1)", "Right", show=False),
-        Binding("space", "cycle_mode", "Draw/erase/move"),
-        Binding("enter", "dab", "Dab"),
+        # Short labels, and enter only in help: the Draw footer must fit 80 columns.
+        Binding("space", "cycle_mode", "Mode", tooltip="Draw / erase / move"),
+        Binding("enter", "dab", "Dab", show=False),
         Binding("c", "clear", "Clear"),
     ]
 
