@@ -131,3 +131,74 @@ def test_the_time_budget_is_a_form_field_read_as_a_duration():
     assert parse_duration("5 min") == 300 and parse_duration("90 s") == 90 and parse_duration("120") == 120
     with pytest.raises(ValueError, match="budget must be a duration"):
         parse_duration("soon")
+
+
+# ------------------------------------------------------------------------------------ panel 4: weight bands
+def trained_history():
+    """A real mlp nudged between snapshots, with the weights kept per step to recompute the percentiles from."""
+    from convtui.core.nn.architectures import build_model
+    from convtui.core.training import snapshots
+
+    model, history, kept = build_model("mlp", 0), snapshots.BandHistory(), {}
+    rng = np.random.default_rng(1)
+    for step in (0, 30, 60, 100):
+        history.add(step, snapshots.weight_bands(model))
+        kept[step] = {p.name: p.value.copy() for p in model.params()}
+        for p in model.params():
+            p.value += rng.normal(0, 0.02, p.value.shape).astype(p.value.dtype)
+    return history, kept
+
+
+def test_band_data_are_numpys_percentiles_of_each_layer_at_each_snapshot():
+    from convtui.tui.widgets.bands import layer_series
+
+    history, kept = trained_history()
+    assert history.steps == [0, 30, 60, 100]
+    weights, biases = layer_series(history, ".w"), layer_series(history, ".b")
+    assert [name for name, _ in weights] == ["dense1", "output"] == [name for name, _ in biases]
+    for suffix, series in ((".w", weights), (".b", biases)):
+        for name, array in series:
+            assert array.shape == (4, 5)
+            for i, step in enumerate(history.steps):
+                expected = np.percentile(kept[step][name + suffix], [5, 25, 50, 75, 95])
+                np.testing.assert_allclose(array[i], expected, rtol=1e-6)
+    assert np.all(biases[0][1][0] == 0.0)  # biases start at exactly zero, then spread
+
+
+def test_the_median_row_lies_between_the_band_rows():
+    from convtui.tui.widgets.bands import GLYPHS, chart_lines
+
+    # One layer, constant over time: 5-95% from -1 to 1, 25-75% from -0.4 to 0.4, median 0.1.
+    array = np.tile([-1.0, -0.4, 0.1, 0.4, 1.0], (3, 1))
+    lines = chart_lines("weights", [(0, array)], [0, 50, 100], 30, 11, 5)
+    assert lines[0].plain == "weights"
+    column = [line.plain[6] for line in lines[1:]]  # the first plotted column, after "+1.08┤"
+    outer, inner, median = GLYPHS[0]
+    assert column.count(median) == 1
+    m = column.index(median)
+    above, below = column[:m], column[m + 1:]
+    assert inner in above and inner in below and outer in above and outer in below
+    # Light outside dark outside the line, on both sides: the outer band is further from the median.
+    assert max(i for i, c in enumerate(above) if c == outer) < min(i for i, c in enumerate(above) if c == inner)
+    assert lines[1].plain.startswith("+1.08┤") and lines[-1].plain.startswith("-1.08┤")  # fitted y range
+
+
+def test_the_legend_sits_above_the_plots_and_names_every_layer():
+    from convtui.tui.widgets.bands import GLYPHS, BandsView
+
+    history, _ = trained_history()
+    view = BandsView()
+    view.history = history
+    for width, height in ((118, 37), (38, 18), (24, 8)):
+        lines = [line.plain for line in view.chart_layout(width, height)]
+        assert len(lines) <= height and all(len(line) <= width for line in lines)
+        weights_at = lines.index("weights")
+        legend = " ".join(lines[:weights_at])
+        assert f"{''.join(GLYPHS[0])} dense1" in legend and f"{''.join(GLYPHS[1])} output" in legend
+        # Every line from the chart title on is a title, an axis row (gutter then plot) or the step axis:
+        # no legend text inside the plotted area.
+        biases_at = lines.index("biases")
+        for line in lines[weights_at + 1:biases_at] + lines[biases_at + 1:]:
+            assert ("┤" in line or "│" in line or "step" in line) and "dense1" not in line
+        if height >= 14:
+            assert "light 5-95%" in legend and lines[-1].rstrip().endswith("step 100")

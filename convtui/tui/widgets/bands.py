@@ -56,13 +56,16 @@ def fitted_range(series: list[np.ndarray]) -> tuple[float, float]:
     """The 5-95% envelope of every layer over the run, with a little room so no band sits on the frame."""
     low = min(float(a[:, 0].min()) for a in series)
     high = max(float(a[:, -1].max()) for a in series)
-    pad = max((high - low) * 0.04, 1e-3 if high - low < 1e-9 else 0.0)
+    pad = max((high - low) * 0.04, 0.01 if high - low < 1e-9 else 0.0)  # all zero (biases at the start)
     return low - pad, high + pad
 
 
 def value_label(value: float, span: float) -> str:
-    """Enough decimals to tell neighbouring rows apart (a 0.01 wide range needs four)."""
-    decimals = min(5, max(2, 2 - math.floor(math.log10(max(span, 1e-9)))))
+    """Enough decimals to tell the labelled rows (about half the range apart) apart: a 0.5 wide range gets two,
+    a 0.02 wide one three, and the gutter stays narrow."""
+    decimals = min(5, max(2, 1 - math.floor(math.log10(max(span, 1e-9)))))
+    if round(value, decimals) == 0:
+        value = 0.0  # "+0.00", never "-0.00"
     return f"{value:+.{decimals}f}"
 
 
