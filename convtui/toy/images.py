@@ -27,6 +27,7 @@ import numpy as np
 
 from convtui.assets_path import xo_dir
 from convtui.core.errors import ConvtuiError
+from convtui.core.storage.regular_files import NotRegularFile, TooLarge, read_bounded
 
 SIZE = 9
 LABELS = ("x", "o")
@@ -131,24 +132,15 @@ def read_image_text(path: Path) -> str:
     for a FIFO between the check and the open.
     """
     try:
-        info = os.stat(path)
-        if not stat.S_ISREG(info.st_mode):
-            kind = _FILE_KINDS.get(stat.S_IFMT(info.st_mode), "not a regular file")
-            raise ImageFormatError(f"{path}: is {kind}, not an image file")
-        if info.st_size > MAX_IMAGE_BYTES:
-            raise ImageFormatError(f"{path}: is {info.st_size:,} bytes; an image file is at most "
-                                   f"{MAX_IMAGE_BYTES // 1024} KB")
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-        try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise ImageFormatError(f"{path}: is not a regular file")
-            data = os.read(fd, MAX_IMAGE_BYTES + 1)
-        finally:
-            os.close(fd)
+        data = read_bounded(path, MAX_IMAGE_BYTES)
+    except NotRegularFile as exc:
+        kind = _FILE_KINDS.get(stat.S_IFMT(exc.mode), "not a regular file")
+        raise ImageFormatError(f"{path}: is {kind}, not an image file") from None
+    except TooLarge as exc:
+        size = "over" if exc.size is None else f"{exc.size:,} bytes;"
+        raise ImageFormatError(f"{path}: is {size} an image file is at most {MAX_IMAGE_BYTES // 1024} KB") from None
     except OSError as exc:
         raise ImageFormatError(f"{path}: cannot be read: {exc.strerror or exc}") from None
-    if len(data) > MAX_IMAGE_BYTES:  # it grew after the size check
-        raise ImageFormatError(f"{path}: is over {MAX_IMAGE_BYTES // 1024} KB; an image file is smaller")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from convtui.core.errors import ConvtuiError
 from convtui.core.storage import atomic
+from convtui.core.storage.regular_files import NotRegularFile, TooLarge, read_bounded
 from convtui.core.training.config import TrainConfig
 from convtui.core.training.text import plural
 
@@ -181,20 +182,14 @@ def _read_text(path: Path, limit: int) -> str:
     The kind and size are checked before reading, and the open is non-blocking, so a FIFO or /dev/zero under
     the expected name neither hangs nor fills memory."""
     try:
-        info = os.stat(path)
-        if not stat.S_ISREG(info.st_mode):
-            raise RunError(f"{path} is not a regular file")
-        if info.st_size > limit:
-            raise RunError(f"{path} is {info.st_size:,} bytes, over the {limit // 1024:,} KB a run file may be")
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-        try:
-            data = os.read(fd, limit + 1)
-        finally:
-            os.close(fd)
+        data = read_bounded(path, limit)
+    except NotRegularFile:
+        raise RunError(f"{path} is not a regular file") from None
+    except TooLarge as exc:
+        size = "" if exc.size is None else f" {exc.size:,} bytes,"
+        raise RunError(f"{path} is{size} over the {limit // 1024:,} KB a run file may be") from None
     except OSError as exc:
         raise RunError(f"cannot read {path}: {_reason(exc)}") from None
-    if len(data) > limit:  # it grew after the size check
-        raise RunError(f"{path} is over the {limit // 1024:,} KB a run file may be")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:

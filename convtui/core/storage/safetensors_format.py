@@ -17,13 +17,13 @@ from __future__ import annotations
 import json
 import math
 import os
-import stat
 import struct
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from convtui.core.storage.regular_files import NotRegularFile, open_regular
 from convtui.core.errors import ConvtuiError
 from convtui.core.storage import atomic
 
@@ -152,18 +152,14 @@ def parse_header(raw: bytes, data_size: int, path: Path) -> Header:
 def _open_regular(path: Path):
     """Open `path` for reading if it is a regular file: a FIFO or a device neither hangs nor streams forever."""
     try:
-        info = os.stat(path)
+        fd, size = open_regular(path)
     except FileNotFoundError:
         raise SafetensorsError(f"{path}: no such file") from None
+    except NotRegularFile:
+        raise SafetensorsError(f"{path}: not a regular file") from None
     except OSError as exc:
         raise SafetensorsError(f"{path}: cannot read it ({exc.strerror or exc})") from None
-    if not stat.S_ISREG(info.st_mode):
-        raise SafetensorsError(f"{path}: not a regular file")
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    except OSError as exc:
-        raise SafetensorsError(f"{path}: cannot read it ({exc.strerror or exc})") from None
-    return os.fdopen(fd, "rb"), info.st_size
+    return os.fdopen(fd, "rb"), size
 
 
 def _read_exactly(handle, count: int) -> bytes:
