@@ -26,8 +26,8 @@ def run(args) -> int:
     from pathlib import Path
 
     from convtui.core.storage.checkpoint import load_model
-    from convtui.core.storage.datasets import DataError, load_split
-    from convtui.core.training.evaluate import confusion_matrix, evaluate
+    from convtui.core.storage.datasets import load_split
+    from convtui.core.training.evaluate import check_model_fits, confusion_matrix, evaluate
     from convtui.core.training.text import format_confusion_matrix
     from convtui.core.storage.run_folder import CHECKPOINT_FILE
 
@@ -37,14 +37,7 @@ def run(args) -> int:
     model, checkpoint = load_model(path)
     # A model trained with --data (say Fashion-MNIST) is evaluated on that data unless told otherwise.
     test = load_split("test", args.data or checkpoint.config.data)
-    image_shape = (1, *test.images.shape[1:])
-    if image_shape != model.input_shape:
-        raise DataError(f"{path}: the model takes images of shape {model.input_shape}, the test set has "
-                        f"{image_shape}")
-    n_outputs = model.shapes()[-1][1][0]
-    if test.n_classes > n_outputs:
-        raise DataError(f"{path}: the model tells {n_outputs} classes apart, the test set has labels up to "
-                        f"{test.n_classes - 1}")
+    n_outputs = check_model_fits(model, test, path)
     result = evaluate(model, test)
     confusion = confusion_matrix(test.labels, result.predictions, n_classes=n_outputs)
     print(f"model {checkpoint.model_name}, {checkpoint.trained()} trained ({path})")

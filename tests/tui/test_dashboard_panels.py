@@ -12,7 +12,6 @@ from convtui.core.storage.run_folder import Run
 from convtui.core.training import events as ev
 from convtui.tui.screens.dashboard import done_status
 from convtui.tui.screens.dashboard_form import TrainForm, parse_duration, FORM_FIELDS
-from convtui.tui.screens.runs import epoch_positions, run_summary, steps_per_epoch, trained_text
 from convtui.tui.widgets.confusion import ConfusionMatrix, matrix_width
 from convtui.tui.widgets.plots import MetricPlot, zoomed_range
 
@@ -89,15 +88,15 @@ def run_of(epochs, steps, val, config=None):
 
 def test_a_cut_short_epoch_is_counted_and_plotted_at_its_fraction():
     stopped = run_of([1.0, 2.0], [600.0, 297.0], [0.98, math.nan])
-    assert steps_per_epoch(stopped) == 600
-    assert epoch_positions(stopped) == [1.0, 1.0 + 297 / 600]
-    assert trained_text(stopped) == "1 epoch + 297 steps"
-    assert run_summary(stopped) == "r | cnn | 1 epoch + 297 steps | test 98.00% | no checkpoint"
+    assert stopped.steps_per_epoch == 600
+    assert stopped.epoch_positions() == [1.0, 1.0 + 297 / 600]
+    assert stopped.trained() == "1 epoch + 297 steps"
+    assert stopped.summary() == "r | cnn | 1 epoch + 297 steps | test 98.00% | no checkpoint"
     whole = run_of([1.0, 2.0], [600.0, 600.0], [0.98, 0.99])
-    assert epoch_positions(whole) == [1.0, 2.0] and trained_text(whole) == "2 epochs"
+    assert whole.epoch_positions() == [1.0, 2.0] and whole.trained() == "2 epochs"
     # Only one, cut-short, row: steps per epoch from the config (5,000 images / 50 = 100 steps).
     first = run_of([1.0], [40.0], [math.nan], {"model": "mlp", "batch_size": 50, "limit": 5000})
-    assert epoch_positions(first) == [0.4] and trained_text(first) == "40 steps of epoch 1"
+    assert first.epoch_positions() == [0.4] and first.trained() == "40 steps of epoch 1"
 
 
 def test_a_stopped_run_status_says_stopped_with_no_eta():

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from convtui.core import ops
-from convtui.core.storage.datasets import Dataset, to_float
+from convtui.core.storage.datasets import DataError, Dataset, to_float
 from convtui.core.nn.sequential import Sequential
 
 N_CLASSES = 10
@@ -46,6 +46,19 @@ def evaluate(model: Sequential, data: Dataset, batch_size: int = 1000) -> Evalua
     n_correct = correct_count(probabilities, data.labels)
     return Evaluation(float(sum(losses) / len(data)), n_correct / len(data), probabilities.argmax(axis=1),
                       probabilities, n_correct)
+
+
+def check_model_fits(model: Sequential, data: Dataset, where) -> int:
+    """Raise DataError (naming `where`) unless `model` takes `data`'s images and has a score for each of its
+    labels; return the model's class count."""
+    if data.input_shape != model.input_shape:
+        raise DataError(f"{where}: the model takes images of shape {model.input_shape}, the test set has "
+                        f"{data.input_shape}")
+    n_outputs = model.shapes()[-1][1][0]
+    if data.n_classes > n_outputs:
+        raise DataError(f"{where}: the model tells {n_outputs} classes apart, the test set has labels up to "
+                        f"{data.n_classes - 1}")
+    return n_outputs
 
 
 def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, n_classes: int = N_CLASSES) -> np.ndarray:

@@ -23,22 +23,6 @@ from convtui.tui.widgets.heatmap import HeatmapGrid
 from convtui.tui.widgets.plots import MetricPlot
 
 QUICK_EVAL_IMAGES = 1000  # the confusion matrix on opening; `e` evaluates every test digit (10,000 for MNIST)
-def steps_per_epoch(run: Run) -> int | None:
-    return run.steps_per_epoch
-
-
-def epoch_positions(run: Run) -> list[float]:
-    return run.epoch_positions()
-
-
-def trained_text(run: Run) -> str:
-    return run.trained()
-
-
-def run_summary(run: Run) -> str:
-    return run.summary()
-
-
 class RunsScreen(Screen):
     """Open runs, compare their curves, and inspect one run's confusion matrix and filters."""
 
@@ -144,7 +128,7 @@ class RunsScreen(Screen):
             reason = str(run).removeprefix(f"{path}/")
             return escape(f"✗ {path.name}: {reason}")  # folder names and messages are text, not markup
         mark = "●" if path in self.compared else " "
-        return escape(f"{mark} {run_summary(run)}")
+        return escape(f"{mark} {run.summary()}")
 
     def refresh_marks(self) -> None:
         for item in self.query_one("#runs-list", ListView).children:
@@ -173,7 +157,7 @@ class RunsScreen(Screen):
         self.compared[run.path] = run
         self.replot()
         self.refresh_marks()
-        self.message(run_summary(run))
+        self.message(run.summary())
         if run.checkpoint is not None:
             self.evaluate(run, QUICK_EVAL_IMAGES)
         else:
@@ -213,7 +197,7 @@ class RunsScreen(Screen):
         accuracy.series.clear()
         loss.series.clear()
         for run in self.compared.values():
-            epochs = epoch_positions(run)
+            epochs = run.epoch_positions()
             for column, label, marker in (("val", "test", "braille"), ("", "train", "dot")):
                 name = f"{column}_accuracy" if column else "accuracy"
                 if name in run.metrics:
@@ -296,26 +280,23 @@ class RunsScreen(Screen):
         """Load the checkpoint and predict test digits, off the UI thread (a cnn takes seconds)."""
         from convtui.core.storage.checkpoint import load_model
         from convtui.core.storage.datasets import load_split
-        from convtui.core.training.evaluate import evaluate
+        from convtui.core.training.evaluate import check_model_fits, evaluate
 
         call = self.app.call_from_thread
         what = f"{limit:,}" if limit else "all"
-        call(self.message, f"{run_summary(run)} | evaluating on {what} test digits ...")
+        call(self.message, f"{run.summary()} | evaluating on {what} test digits ...")
         try:
             model, _ = load_model(run.checkpoint)
             data_folder = run.config.get("data")
             everything = load_split("test", data_folder, image_size=None)
             test = everything.head(limit)
-            if (1, *test.images.shape[1:]) != model.input_shape:
-                raise ValueError(f"the model takes {model.input_shape} images, the test set has "
-                                 f"{(1, *test.images.shape[1:])}")
+            n_outputs = check_model_fits(model, test, run.checkpoint)
             with kernel_lock:
                 result = evaluate(model, test)  # the same numbers as `convtui eval`
         except Exception as exc:  # CheckpointError, DataError, OSError: one line for the user
             call(self.message, str(exc), True)
             return
-        confusion = snapshots.confusion_matrix(test.labels, result.predictions,
-                                               n_classes=result.probabilities.shape[1])
+        confusion = snapshots.confusion_matrix(test.labels, result.predictions, n_classes=n_outputs)
         call(self.show_evaluation, run, confusion, snapshots.first_conv_filters(model), len(test), len(everything))
 
     def show_evaluation(self, run: Run, confusion: np.ndarray, filters: np.ndarray | None, n: int,
@@ -334,4 +315,4 @@ class RunsScreen(Screen):
                             title="conv1 filters (red +, blue -)")
         accuracy = np.trace(confusion) / max(confusion.sum(), 1)
         more = "" if n >= total else f" (e: all {total:,})"
-        self.message(f"{run_summary(run)} | {accuracy * 100:.2f}% right on {n:,} test digits{more}")
+        self.message(f"{run.summary()} | {accuracy * 100:.2f}% right on {n:,} test digits{more}")
