@@ -120,3 +120,15 @@ def test_settings_read_back_from_a_run_are_range_checked_too(tmp_path, setting, 
     for command in (["train", "--resume", out / "checkpoint.npz", "--epochs", "2"], ["eval", out]):
         result = convtui(*command)
         assert_one_line_error(result, 1, f"{out / 'checkpoint.npz'}: its saved config is not valid")
+
+
+def test_a_fifo_named_config_json_does_not_hang_a_resume(tmp_path):
+    """--resume reads the run's config.json before numpy loads (for its thread count): a FIFO there would block
+    a plain read forever."""
+    out = tmp_path / "run"
+    assert convtui("train", "--model", "softmax", "--epochs", "1", "--limit", "100", "--out", out).returncode == 0
+    (out / "config.json").unlink()
+    os.mkfifo(out / "config.json")
+    result = convtui("train", "--resume", out / "checkpoint.npz", "--epochs", "2", "--limit", "100",
+                     "--out", tmp_path / "resumed", timeout=120)
+    assert result.returncode == 0, result.stderr

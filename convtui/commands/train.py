@@ -95,10 +95,12 @@ def _resumed_thread_count(args) -> int | None:
     numpy (the BLAS thread count must be set before numpy loads, or a resumed run would not repeat the original)."""
     if args.threads is not None or not args.resume:
         return args.threads
-    try:
-        saved = json.loads((Path(args.resume).parent / "config.json").read_text(encoding="utf-8"))
+    from convtui.core.storage.regular_files import NotRegularFile, TooLarge, read_bounded  # no numpy
+
+    try:  # a file from anywhere: a FIFO named config.json must not hang the command, nor a huge one fill memory
+        saved = json.loads(read_bounded(Path(args.resume).parent / "config.json", 1 << 20).decode("utf-8"))
         threads = saved["config"]["threads"]
-    except (OSError, ValueError, KeyError, TypeError, RecursionError):
+    except (OSError, ValueError, KeyError, TypeError, RecursionError, NotRegularFile, TooLarge):
         return None
     # An out-of-range count saved there is ignored here; the checkpoint's own config is checked next, and
     # refused with a clear line, before any thread is started.
