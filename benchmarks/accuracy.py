@@ -1,11 +1,14 @@
 """Accuracy benchmark: the issue's "must show" figures, measured on full MNIST with our own kernels.
 
-    python benchmarks/accuracy.py                      # cnn --epochs 2 x 3 seeds, softmax and mlp (defaults)
+    python benchmarks/accuracy.py                      # cnn, softmax and mlp at their presets' length, 3 seeds
+    python benchmarks/accuracy.py --models softmax mlp-sigmoid mlp-relu mlp cnn --seeds 0 --out /tmp/acc-full
     python benchmarks/accuracy.py --limit 2000 --val-limit 1000 --cnn-epochs 1 --seeds 0   # smoke run
 
 Each run goes through the same `Trainer` as `convtui train` and writes a normal run folder under --out, so
 `convtui eval` or the app can inspect it afterwards. Prints each seed's test accuracy, the median per model,
 the training throughput, and whether the issue's target is met. Long: the full version takes tens of minutes.
+Last, it prints the entries of `convtui/core/training/measured_accuracy.py` (each model's median seed), to paste
+there: the progression screen shows them as the full-length figures.
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["cnn", "softmax", "mlp"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--cnn-epochs", type=int, default=2, help="epochs for cnn (others use their preset)")
+    parser.add_argument("--cnn-epochs", type=int, default=None,
+                        help="epochs for cnn (default: its preset's 10, like every other model)")
     parser.add_argument("--limit", type=int, default=None, help="training images (smoke runs only)")
     parser.add_argument("--val-limit", type=int, default=None, help="test images (smoke runs only)")
     parser.add_argument("--threads", type=int, default=None, help="numeric threads (default: all cores)")
@@ -65,13 +69,14 @@ def main(argv=None) -> int:
     runtime.configure(args.threads)  # as `convtui train --threads` does, before anything imports numpy
     from convtui.core.storage.datasets import load_split
     from convtui.core.storage.run_folder import package_versions
+    from convtui.core.training.measured_accuracy import MeasuredAccuracy, render_module_entries
 
     val_data = load_split("test").head(args.val_limit)
     smoke = args.limit is not None or args.val_limit is not None
     print(f"accuracy benchmark: models {' '.join(args.models)}, seeds {' '.join(map(str, args.seeds))}, "
           f"train images {args.limit or 60000}, test images {len(val_data)}, threads {args.threads or 'all'}")
     print(f"versions: {package_versions()}" + ("  (SMOKE RUN: not the real figures)" if smoke else ""))
-    summary = []
+    summary, entries = [], []
     for model in args.models:
         results = []
         for seed in args.seeds:
@@ -81,11 +86,17 @@ def main(argv=None) -> int:
                   f"{result['epochs']} epochs, {result['images_per_s']:,.0f} img/s training, "
                   f"{result['wall_s']:.0f}s wall ({result['folder']})", flush=True)
         median = statistics.median(r["accuracy"] for r in results)
+        middle = sorted(zip(results, args.seeds), key=lambda pair: pair[0]["accuracy"])[(len(results) - 1) // 2]
+        entries.append(MeasuredAccuracy(model, middle[0]["accuracy"], middle[0]["epochs"], middle[1],
+                                        train_images=args.limit or 60000, test_images=len(val_data)))
         target = TARGETS.get(model)
         verdict = "" if target is None else ("  meets target" if median >= target else "  BELOW target")
         summary.append(f"{model:<8} median of {len(results)}: {100 * median:.2f}%"
                        + (f" (target {100 * target:.1f}%){verdict}" if target else ""))
     print("\n".join(["summary:"] + ["  " + line for line in summary]))
+    command = "python benchmarks/accuracy.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    print(f"\nfor convtui/core/training/measured_accuracy.py{' (SMOKE RUN: do not paste)' if smoke else ''}:")
+    print(render_module_entries(entries, time.strftime("%Y-%m-%d"), command))
     return 0
 
 

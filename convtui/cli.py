@@ -1,4 +1,5 @@
-"""Command line entry point: bare `convtui` opens the app; `convtui train|eval|bench|xo` stay headless.
+"""Command line entry point: bare `convtui` opens the app; `convtui train|eval|bench|xo|export|import` stay
+headless; `convtui serve` serves the app to browsers, one app process per tab.
 
 Each sub-command lives in `convtui/commands/<name>.py` and exposes `add_parser(subparsers)` and `run(args) -> int`.
 Exit codes are part of the contract: 0 ok, 1 runtime error, 2 usage error, 128 + the signal's number when a
@@ -17,7 +18,7 @@ from convtui.core.errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAG
 
 # Sub-command name -> module under convtui.commands. Imported lazily so `convtui --help` stays fast and
 # the headless commands never import textual.
-COMMANDS = ("train", "eval", "bench", "xo", "export", "import")
+COMMANDS = ("train", "eval", "bench", "xo", "export", "import", "serve")
 MODULES = {"import": "import_run"}  # `import` is a Python keyword
 
 

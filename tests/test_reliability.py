@@ -38,7 +38,7 @@ def test_a_scheduler_signal_saves_like_ctrl_c_and_exits_128_plus_its_number(tmp_
     name = signal.Signals(signum).name
     assert f"{name}: stopping after the current step to save" in stderr, stderr
     assert "stopped in epoch 1 after step" in stderr and "Traceback" not in stderr
-    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.npz", "config.json", "metrics.csv"]
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.npz", "config.json", "metrics.csv", "replay.npz"]
     evaluation = convtui("eval", out)
     assert evaluation.returncode == 0 and "test accuracy:" in evaluation.stdout
     resumed = convtui("train", "--resume", out / "checkpoint.npz", "--epochs", "1", "--limit", "200")
@@ -57,7 +57,7 @@ def test_a_second_run_into_a_busy_folder_is_refused_and_a_stale_lock_is_taken_ov
     (out / LOCK_FILE).write_text("999999\n")
     result = convtui("train", "--model", "softmax", "--epochs", "1", "--limit", "100", "--out", out)
     assert result.returncode == 0, result.stderr
-    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.npz", "config.json", "metrics.csv"]
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.npz", "config.json", "metrics.csv", "replay.npz"]
 
 
 def test_a_killed_write_leaves_no_clutter_for_the_next_run(tmp_path):
@@ -67,7 +67,7 @@ def test_a_killed_write_leaves_no_clutter_for_the_next_run(tmp_path):
     (out / ".checkpoint.npz.0badf00d.tmp").write_bytes(b"half a checkpoint")  # what SIGKILL mid-write leaves
     resumed = convtui("train", "--resume", out / "checkpoint.npz", "--epochs", "2", "--limit", "100")
     assert resumed.returncode == 0, resumed.stderr
-    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.npz", "config.json", "metrics.csv"]
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.npz", "config.json", "metrics.csv", "replay.npz"]
 
 
 @pytest.mark.parametrize("command", [

@@ -62,7 +62,8 @@ def format_table(r: dict) -> str:
     """The result as a few aligned lines a person can read at a glance."""
     lines = [
         f"convtui bench: {r['model']}, batch {r['batch_size']}, {r['steps']} steps after {r['warmup']} warm-up, "
-        f"{r['threads']} thread{'s' if r['threads'] != 1 else ''} ({r['threading_layer']})",
+        f"{r['threads']} thread{'s' if r['threads'] != 1 else ''} ({r['threading_layer']}), "
+        f"BLAS {r['blas']['library']}, kernel {r['blas']['core']}",
         f"  train       {r['train_images_per_s']:>10,.0f} img/s   {r['train_step_ms']:.1f} ms/step, "
         f"epoch of 60,000 in {r['epoch_s']:.1f} s",
         f"  inference   {r['infer_images_per_s']:>10,.0f} img/s",

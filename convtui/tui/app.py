@@ -13,8 +13,9 @@ The app owns these keys on every screen: `?` help, `q` quit, `escape`/`backspace
 To open a lesson from code use `app.open_lesson("name")`; to push any other screen, `app.push_screen(Screen())`.
 
 With `warm_kernels` (what `convtui` itself runs), a thread compiles the lessons' Numba kernels from start-up
-(`KERNEL_WARM_UPS` in lessons.py) and the index says how far it is; a lesson opened before its kernels are ready
-opens when they are, the index saying so meanwhile, instead of freezing the app while they compile.
+(`KERNEL_WARM_UPS` in lessons.py) and the index says how far it is. A lesson opened before its kernels are ready
+shows a stand-in at once (`KernelsCompilingScreen`: its title, "compiling kernels: step n of m"), its kernels
+go next, and the lesson takes the stand-in's place when they are ready; the app's keys stay live throughout.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from textual.markup import escape
 from convtui.tui.lessons import KERNEL_WARM_UPS, find_lesson, unknown_screen_message
 from convtui.tui.screens.help import HelpScreen
 from convtui.tui.screens.index import IndexScreen
+from convtui.tui.screens.lesson_base import KernelsCompilingScreen
 from convtui.tui.screens.too_small import MIN_HEIGHT, MIN_WIDTH, TooSmallScreen
 
 
@@ -61,7 +63,8 @@ class ConvTuiApp(App):
         # Off by default so a test's lesson opens at once, computing on the UI thread as it always could.
         self.warm_kernels = warm_kernels
         self.warmed_lessons: set[str] = set()  # lessons whose kernels the warm-up has compiled
-        self.pending_lesson: str | None = None  # asked for before its kernels were ready
+        self.pending_lesson: str | None = None  # asked for before its kernels were ready: its warm-up goes next
+        self.warm_up_progress: dict = {}  # warm-up -> (steps done, steps) while it runs
 
     def on_mount(self) -> None:
         self.push_screen(IndexScreen())
@@ -93,38 +96,62 @@ class ConvTuiApp(App):
             self.notify(unknown_screen_message(name), severity="error")
             return
         if self.warm_kernels and name in KERNEL_WARM_UPS and name not in self.warmed_lessons:
-            self.pending_lesson = name  # the warm-up does this lesson's kernels next, then opens it
-            self.index.show_status(f"Opening {lesson.title}: compiling its kernels (first run only)…")
+            self.pending_lesson = name  # the warm-up does this lesson's kernels next
+            warm_up = KERNEL_WARM_UPS[name]
+            done, total = self.warm_up_progress.get(warm_up, (0, len(warm_up.steps)))
+            self.push_screen(KernelsCompilingScreen(name, lesson.title, done, total))
             return
+        stand_in = self.screen if isinstance(self.screen, KernelsCompilingScreen) else None
         try:
             screen = lesson.load_screen()
         except Exception as exc:  # a bug in one lesson must not take the whole app down
             self.notify(escape(f"{lesson.title} could not open: {type(exc).__name__}: {exc}"),
                         title="Lesson failed", severity="error", timeout=15)
+            if stand_in is not None:
+                self.pop_screen()
             return
-        self.push_screen(screen)
+        if stand_in is not None and stand_in.lesson_name == name:
+            self.switch_screen(screen)  # the lesson takes its stand-in's place: esc goes back to the index
+        else:
+            self.push_screen(screen)
 
     # ---------------------------------------------------------------- kernel warm-up
     @work(thread=True, exclusive=True, group="kernels")
     def warm_up_kernels(self) -> None:
-        """Run each lesson's warm-up once, the waiting lesson's first; report each back to the UI thread."""
+        """Run each warm-up's steps once, switching to the waiting lesson's warm-up at the next step; report each
+        step back to the UI thread."""
         from textual.worker import get_current_worker
 
         worker = get_current_worker()
-        todo = list(dict.fromkeys(KERNEL_WARM_UPS.values()))  # in the index's order, each once
-        total = len(todo)
-        while todo and not worker.is_cancelled:
+        # In the index's order, each once.
+        remaining = {warm_up: list(warm_up.steps) for warm_up in dict.fromkeys(KERNEL_WARM_UPS.values())}
+        total, finished = len(remaining), 0
+        while remaining and not worker.is_cancelled:
             wanted = KERNEL_WARM_UPS.get(self.pending_lesson or "")
-            warm_up = wanted if wanted in todo else todo[0]
-            todo.remove(warm_up)
+            warm_up = wanted if wanted in remaining else next(iter(remaining))
+            steps = remaining[warm_up]
+            problem = ""
             try:
-                warm_up()
-                problem = ""
+                steps.pop(0)()
             except Exception as exc:  # the lesson itself will say what is wrong when opened; the app stays up
                 problem = f"{type(exc).__name__}: {exc}"
-            self.call_from_thread(self.kernels_warmed, warm_up, total - len(todo), total, problem)
+                steps.clear()
+            if steps:
+                self.call_from_thread(self.kernel_step_done, warm_up, len(warm_up.steps) - len(steps),
+                                      len(warm_up.steps))
+                continue
+            del remaining[warm_up]
+            finished += 1
+            self.call_from_thread(self.kernels_warmed, warm_up, finished, total, problem)
+
+    def kernel_step_done(self, warm_up, done: int, total: int) -> None:
+        self.warm_up_progress[warm_up] = (done, total)
+        for screen in self.screen_stack:
+            if isinstance(screen, KernelsCompilingScreen) and KERNEL_WARM_UPS.get(screen.lesson_name) is warm_up:
+                screen.show_progress(done, total)
 
     def kernels_warmed(self, warm_up, done: int, total: int, problem: str) -> None:
+        self.warm_up_progress.pop(warm_up, None)
         self.warmed_lessons |= {name for name, function in KERNEL_WARM_UPS.items() if function is warm_up}
         if problem:
             self.index.show_status(f"Preparing the lessons' kernels failed: {problem}")
@@ -133,9 +160,13 @@ class ConvTuiApp(App):
         else:
             self.index.show_status("Lessons ready.")
         if self.pending_lesson in self.warmed_lessons:
-            name, self.pending_lesson = self.pending_lesson, None
-            if isinstance(self.screen, IndexScreen):  # not if the learner went elsewhere meanwhile
-                self.open_lesson(name)
+            self.pending_lesson = None
+        for screen in self.screen_stack:
+            if isinstance(screen, KernelsCompilingScreen) and screen.lesson_name in self.warmed_lessons:
+                if screen is self.screen:
+                    self.open_lesson(screen.lesson_name)
+                else:  # help (or the too-small notice) covers it: it opens the lesson when uncovered
+                    screen.kernels_ready = True
 
     # ---------------------------------------------------------------- keys
     def action_help(self) -> None:

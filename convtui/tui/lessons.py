@@ -66,6 +66,12 @@ LESSONS: tuple[Lesson, ...] = (
            "convtui.tui.screens.draw:DrawScreen", "Real MNIST"),
     Lesson("runs", "Runs and compare", "open a run folder, overlay curves",
            "convtui.tui.screens.runs:RunsScreen", "Real MNIST"),
+    # Lecture: "Some Improvement (1/5)" to "(5/5)", then why CNNs ("take advantage of shape information").
+    Lesson("progression", "The progression", "softmax to CNN back to back, one plot, one table",
+           "convtui.tui.screens.progression:ProgressionScreen", "The lecture's story"),
+    # Lecture: "Vanilla Deep Neural Networks Challenges" (shift, rotation, scale; "do not scale"), measured.
+    Lesson("invariance", "Why convolutions", "shift, rotate, scale the digits: mlp against cnn, in numbers",
+           "convtui.tui.screens.invariance:InvarianceScreen", "The lecture's story"),
 )
 
 
@@ -84,32 +90,64 @@ def lesson_for_screen(screen) -> Lesson | None:
 
 
 # ---------------------------------------------------------------- kernel warm-up
-# Each function runs what its lesson runs first, on the same dtypes and shapes, so the Numba signatures compiled
-# are the ones the lesson will call. They import lazily: this module stays free of NumPy.
+# Each step runs what its lesson runs first, on the same dtypes and shapes, so the Numba signatures compiled are
+# the ones the lesson will call. They import lazily: this module stays free of NumPy.
 
-def _warm_conv_lessons() -> None:
-    # padding, channels, the curve filter and backprop all go through float64 conv2d_forward; backprop also
-    # runs conv2d_backward (page 3 checks it with finite differences).
-    from convtui.toy import backprop, channels, curve, padding
+@dataclass(frozen=True)
+class KernelWarmUp:
+    """The Numba kernels some lessons need for their first paint, compiled by running `steps` in order (each a
+    function of no arguments). The steps let the app say how far a cold compile is ("step 2 of 5")."""
 
-    state = backprop.make_state()
-    backprop.gradients(state)
-    backprop.finite_difference(state, "w")
-    backprop.finite_difference(state, "x")
-    backprop.step(state)
-    padding.window_sums(padding.sample_input(7), padding.PaddingSetup())
-    channels.make_example()
+    name: str
+    steps: tuple
+
+    def __call__(self) -> None:
+        for step in self.steps:
+            step()
+
+
+def _warm_curve_filter() -> None:  # filter-example: float64 conv2d_forward
+    from convtui.toy import curve
+
     curve.filter_response(curve.FIELDS["matching"])
 
 
-def _warm_xo_lessons() -> None:
-    # conv, ReLU, max and mean pooling at every depth of the stack (filters, relu, pooling, stacking).
-    from convtui.toy import images, xo
+def _warm_padding() -> None:
+    from convtui.toy import padding
 
-    pixels = images.shipped_images()[0].pixels
-    for depth in (1, 2, 3):
-        for mode in ("max", "mean"):
+    padding.window_sums(padding.sample_input(7), padding.PaddingSetup())
+
+
+def _warm_channels() -> None:
+    from convtui.toy import channels
+
+    channels.make_example()
+
+
+def _warm_backprop_gradients() -> None:  # backprop also runs conv2d_backward
+    from convtui.toy import backprop
+
+    backprop.gradients(backprop.make_state())
+
+
+def _warm_backprop_checks() -> None:  # page 3 checks the gradients with finite differences
+    from convtui.toy import backprop
+
+    state = backprop.make_state()
+    backprop.finite_difference(state, "w")
+    backprop.finite_difference(state, "x")
+    backprop.step(state)
+
+
+def _warm_xo_stack(mode: str, depths: tuple[int, ...]):
+    def step() -> None:  # conv, ReLU and max or mean pooling at these depths of the stack
+        from convtui.toy import images, xo
+
+        pixels = images.shipped_images()[0].pixels
+        for depth in depths:
             xo.stack(pixels, depth, mode)
+
+    return step
 
 
 def _warm_vote() -> None:
@@ -118,12 +156,17 @@ def _warm_vote() -> None:
     vote.vote(images.shipped_images()[0].pixels, vote.shipped_vote_weights())
 
 
+_CONV_LESSONS = KernelWarmUp("conv lessons", (_warm_curve_filter, _warm_padding, _warm_channels,
+                                              _warm_backprop_gradients, _warm_backprop_checks))
+_XO_LESSONS = KernelWarmUp("X/O stack", (_warm_xo_stack("max", (1,)), _warm_xo_stack("mean", (1,)),
+                                         _warm_xo_stack("max", (2, 3)), _warm_xo_stack("mean", (2, 3))))
+_VOTE = KernelWarmUp("vote", (_warm_vote,))
+
 # Lesson name -> the warm-up its first paint needs. One warm-up serves several lessons (the conv lessons share
-# their kernels); lessons not listed (receptive fields: shapes only; the MNIST tools, which say so themselves
-# while their own float32 kernels compile) open at once.
+# their kernels); lessons not listed (receptive fields: shapes only; the MNIST tools, which compute in their own
+# workers and say so while their float32 kernels compile) open at once.
 KERNEL_WARM_UPS = {
-    "filter-example": _warm_conv_lessons, "padding": _warm_conv_lessons, "channels": _warm_conv_lessons,
-    "backprop": _warm_conv_lessons,
-    "filters": _warm_xo_lessons, "relu": _warm_xo_lessons, "pooling": _warm_xo_lessons,
-    "stacking": _warm_xo_lessons, "pixels": _warm_vote, "vote": _warm_vote,
+    "filter-example": _CONV_LESSONS, "padding": _CONV_LESSONS, "channels": _CONV_LESSONS, "backprop": _CONV_LESSONS,
+    "filters": _XO_LESSONS, "relu": _XO_LESSONS, "pooling": _XO_LESSONS, "stacking": _XO_LESSONS,
+    "pixels": _VOTE, "vote": _VOTE,
 }

@@ -23,6 +23,7 @@ from textual.message import Message
 from convtui import runtime
 from convtui.core.training import events as ev
 from convtui.core.training import snapshots
+from convtui.core.training.training_slot import training_slot
 
 STEP_INTERVAL_S = 0.1  # at most ~10 step redraws per second
 # A snapshot at least every second when it is cheap (an mlp trains ~1 epoch in 2 s here, so the old 2 s let the
@@ -95,6 +96,14 @@ class SnapshotReady(Message):
         super().__init__()
         self.snapshot, self.bands, self.x = snapshot, bands, x
         self.where = where  # "epoch 2 step 297", worded like the status line, so the two can be compared
+
+
+class SlotWaiting(Message):
+    """The run waits for a training slot (`convtui serve` lets one session train at a time); `text` says so."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
 
 
 class TrainFailed(Message):
@@ -215,7 +224,13 @@ class TrainingSession:
         try:
             # Numba's thread count is per calling thread: set this worker's, never the whole process's.
             runtime.use_threads(getattr(getattr(self.trainer, "config", None), "threads", None))
-            self._run(self.trainer.events())
+            # Served sessions share the machine: queue for a training slot (a no-op in a terminal).
+            with training_slot(lambda text: self.post(SlotWaiting(text)),
+                               lambda: self.cancelled() or self.control.stop_requested) as may_train:
+                if not may_train:
+                    self.post(TrainFailed("stopped while waiting for the training slot"))
+                    return
+                self._run(self.trainer.events())
         except Exception as exc:  # the worker must report, not die silently or crash the app
             self.post(TrainFailed(f"training failed: {type(exc).__name__}: {exc}"))
 

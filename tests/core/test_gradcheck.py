@@ -270,3 +270,59 @@ def test_the_float32_tolerance_catches_a_one_percent_error():
     wrong.flat[np.abs(numeric).argmax()] *= 1.01
     with pytest.raises(AssertionError):
         assert_float32_close(wrong, numeric, "one entry 1% off")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The direct few-channel path (conv_few_channels): the same float64 shadow, and a deliberately broken kernel
+# ----------------------------------------------------------------------------------------------------------
+
+def few_channels_gradients(name, monkeypatch, input_grad=True):
+    """The analytic float32 gradients of one training step with the direct few-channel path on (every fused
+    stride-1 Conv+ReLU+MaxPool of these models takes it), and the float64 shadow's numeric ones."""
+    from convtui.core.ops import conv_few_channels
+
+    monkeypatch.setattr(conv, "FEW_CHANNELS_MAX_CHANNELS", 8)
+    monkeypatch.setattr(conv, "SPARSE_MIN_CHANNELS", 10**6)
+    calls = []
+    kernel = conv_few_channels.conv_maxpool_weight_grad_kernel
+    monkeypatch.setattr(conv_few_channels, "conv_maxpool_weight_grad_kernel",
+                        lambda *args: (calls.append(1), kernel(*args))[1])
+    build, seed = FLOAT32_MODELS[name]
+    model = build(seed)
+    for layer in model.layers:
+        if isinstance(layer, (Conv2D, Dense)):
+            layer.b.value[...] = 0.1 * random(layer.b.value.shape, seed + 10)
+    x = np.random.default_rng(seed + 20).random((2,) + model.input_shape, dtype=np.float32)
+    labels = np.array([0, 2])
+    _, dlogits, _ = ops.softmax_cross_entropy(model.forward(x, training=True), labels)
+    dx = model.backward(dlogits, input_grad=input_grad)
+    assert calls, "the direct few-channel backward should have run"
+    analytic = {p.name: p.grad.copy() for p in model.params()}
+    if input_grad:
+        analytic["x"] = dx
+    numeric = shadow_numeric_gradients(model, x, labels)
+    return analytic, numeric
+
+
+@pytest.mark.parametrize("name", list(FLOAT32_MODELS))
+def test_float32_few_channels_path_matches_the_float64_shadow(name, monkeypatch):
+    analytic, numeric = few_channels_gradients(name, monkeypatch)
+    assert set(analytic) == set(numeric)
+    for key in numeric:
+        assert_float32_close(analytic[key], numeric[key], key)
+
+
+def test_the_gradient_check_fails_on_a_broken_few_channels_kernel(monkeypatch):
+    """A weight-gradient kernel that drops the last filter row's taps must not pass the check above."""
+    from convtui.core.ops import conv_few_channels
+
+    kernel = conv_few_channels.conv_maxpool_weight_grad_kernel
+
+    def broken(xp, dpooled, argmax, o_h, o_w, padded_at, dw, db):
+        kernel(xp, dpooled, argmax, o_h, o_w, padded_at, dw, db)
+        dw[:, :, -1, :] = 0.0
+
+    monkeypatch.setattr(conv_few_channels, "conv_maxpool_weight_grad_kernel", broken)
+    analytic, numeric = few_channels_gradients("lecture-like", monkeypatch)
+    with pytest.raises(AssertionError):
+        assert_float32_close(analytic["conv1.w"], numeric["conv1.w"], "conv1.w")

@@ -355,3 +355,111 @@ def test_elementwise_kernels_in_parallel_blocks_and_serially(parallel, monkeypat
     np.testing.assert_allclose(loss, ref_loss, rtol=1e-12)
     np.testing.assert_allclose(dlogits, ref_dlogits, rtol=1e-10, atol=1e-15)
     np.testing.assert_allclose(probs, ref_probs, rtol=1e-10, atol=1e-15)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Fused conv + ReLU + max-pool: every float32 path, its winners (argmax) and inference without them
+# ----------------------------------------------------------------------------------------------------
+
+# path -> (FEW_CHANNELS_MAX_CHANNELS, SPARSE_MIN_CHANNELS): which implementation conv.py picks
+FUSED_PATHS = {"few-channels": (8, 10**6), "channels-first GEMM": (0, 10**6), "channels-last GEMM": (0, 1)}
+# (N, C, H, W, K, F, padding, pool, pool_stride): stride 1, the few-channel path's domain
+FEW_CHANNEL_CASES = [
+    (3, 1, 28, 28, 6, 5, "same", 2, 2),  # the lecture's first layer, fewer filters
+    (2, 1, 9, 9, 4, 3, "same", 2, 2),  # odd map: a partial window at the right and bottom edges
+    (2, 2, 8, 7, 3, 3, 1, 3, 2),  # overlapping windows: one cell can win two of them
+    (2, 1, 7, 8, 3, 2, (1, 0, 2, 1), 2, 2),  # asymmetric explicit padding
+    (1, 3, 10, 10, 5, 3, "valid", (2, 3), (1, 2)),  # rectangular windows and strides
+    (2, 1, 6, 6, 3, 1, "valid", 3, 3),  # a 1x1 filter
+]
+
+
+def _fused_reference(x, w, b, padding, pool, pool_stride):
+    r = naive.relu_forward(naive.conv2d_forward(x, w, b, 1, padding))
+    y, argmax = naive.maxpool2d_forward(r, pool, pool_stride)
+    return r, y, argmax
+
+
+@pytest.mark.parametrize("path", list(FUSED_PATHS))
+@pytest.mark.parametrize("case", FEW_CHANNEL_CASES, ids=str)
+def test_fused_conv_paths_match_naive_with_and_without_dx(case, path, monkeypatch):
+    from convtui.core.ops import conv
+
+    few, sparse = FUSED_PATHS[path]
+    monkeypatch.setattr(conv, "FEW_CHANNELS_MAX_CHANNELS", few)
+    monkeypatch.setattr(conv, "SPARSE_MIN_CHANNELS", sparse)
+    n, c, h, w_, k, f, padding, pool, pool_stride = case
+    x, w, b = random((n, c, h, w_), 40, np.float32), random((k, c, f, f), 41, np.float32), random(k, 42, np.float32)
+    b[0] = -50.0  # a filter whose every window is dead: no winner, no gradient
+    workspace = {}
+    y, argmax = ops.conv2d_relu_maxpool_forward(x, w, b, 1, padding, pool, pool_stride, workspace)
+    if path == "few-channels":
+        assert "x_padded" in workspace and "cols" not in workspace, "the direct path should have run"
+    r, ref_y, ref_argmax = _fused_reference(x, w, b, padding, pool, pool_stride)
+    np.testing.assert_allclose(y, ref_y, **TOL[np.float32])
+    alive = ref_y > 0
+    np.testing.assert_array_equal(argmax[alive], ref_argmax[alive])
+    assert np.all(argmax[~alive] == -1) and np.all(argmax[:, 0] == -1)
+    dy = random(y.shape, 43, np.float32)
+    dz = naive.relu_backward(naive.maxpool2d_backward(dy, r, pool, pool_stride), r)
+    ref_dx, ref_dw, ref_db = naive.conv2d_backward(x, w, dz, 1, padding)
+    for input_grad in (True, False):
+        dx, dw, db = ops.conv2d_relu_maxpool_backward(x, w, dy, argmax, 1, padding, input_grad, workspace)
+        assert dw.dtype == db.dtype == np.float32
+        np.testing.assert_allclose(dw, ref_dw, rtol=1e-3, atol=1e-4)
+        np.testing.assert_allclose(db, ref_db, rtol=1e-4, atol=1e-5)
+        if input_grad:
+            np.testing.assert_allclose(dx, ref_dx, rtol=1e-3, atol=1e-4)
+        else:
+            assert dx is None
+
+
+@pytest.mark.parametrize("path", list(FUSED_PATHS))
+@pytest.mark.parametrize("pool, pool_stride", [(2, 2), (3, 2), (2, 1)])
+def test_fused_conv_ties_go_to_the_first_cell_on_every_path(path, pool, pool_stride, monkeypatch):
+    """Small integers make exact ties everywhere (the sums are exact in float32): each window's gradient must
+    go to its first maximum in row-major order, as np.argmax in the reference picks it."""
+    from convtui.core.ops import conv
+
+    few, sparse = FUSED_PATHS[path]
+    monkeypatch.setattr(conv, "FEW_CHANNELS_MAX_CHANNELS", few)
+    monkeypatch.setattr(conv, "SPARSE_MIN_CHANNELS", sparse)
+    rng = np.random.default_rng(44)
+    for c in (1, 2):
+        x = rng.integers(0, 3, (3, c, 10, 10)).astype(np.float32)
+        w = rng.integers(-1, 2, (5, c, 3, 3)).astype(np.float32)
+        b = rng.integers(-1, 2, 5).astype(np.float32)
+        y, argmax = ops.conv2d_relu_maxpool_forward(x, w, b, 1, "same", pool, pool_stride)
+        _, ref_y, ref_argmax = _fused_reference(x, w, b, "same", pool, pool_stride)
+        np.testing.assert_array_equal(y, ref_y)
+        alive = ref_y > 0
+        assert alive.mean() > 0.3 and (~alive).any()
+        np.testing.assert_array_equal(argmax[alive], ref_argmax[alive])
+        assert np.all(argmax[~alive] == -1)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("path", list(FUSED_PATHS))
+def test_inference_without_argmax_gives_the_same_output(path, dtype, monkeypatch):
+    from convtui.core.ops import conv
+
+    few, sparse = FUSED_PATHS[path]
+    monkeypatch.setattr(conv, "FEW_CHANNELS_MAX_CHANNELS", few)
+    monkeypatch.setattr(conv, "SPARSE_MIN_CHANNELS", sparse)
+    for c in (1, 3):
+        x, w, b = random((2, c, 9, 9), 45, dtype), random((4, c, 3, 3), 46, dtype), random(4, 47, dtype)
+        y, argmax = ops.conv2d_relu_maxpool_forward(x, w, b, 1, "same", 2, 2, {})
+        y_only, none = ops.conv2d_relu_maxpool_forward(x, w, b, 1, "same", 2, 2, {}, with_argmax=False)
+        assert none is None and argmax.shape == y.shape
+        np.testing.assert_array_equal(y_only, y)
+        with pytest.raises(ValueError, match="with_argmax=True"):
+            ops.conv2d_relu_maxpool_backward(x, w, y, None, 1, "same")
+
+
+def test_bench_names_the_blas_kernel_it_ran():
+    """NumPy's wheels bundle OpenBLAS: the bench must name the core it chose (SkylakeX, Haswell, Zen, ...)."""
+    from convtui.core.training.bench import blas_kernel
+
+    info = blas_kernel()
+    assert "openblas" in info["library"].lower()
+    assert info["core"] != "unknown" and info["core"].isprintable() and 0 < len(info["core"]) < 40

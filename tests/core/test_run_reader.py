@@ -289,3 +289,27 @@ def test_mutated_run_files_give_a_result_or_a_run_error(tmp_path, name, reader):
             assert str(exc).startswith(str(path)) and "\n" not in str(exc)
             outcomes["RunError"] += 1
     assert outcomes["read"] >= 20 and outcomes["RunError"] >= 1000, outcomes  # both paths were exercised
+
+
+def test_replay_file_is_found_only_when_present_and_never_read_by_read_run(tmp_path):
+    """read_run only notes replay.npz: a damaged one (or a dangling symlink) never stops the run opening."""
+    old = write_run(tmp_path / "old", [(1, 0.5, 0.9, 0.4, 0.91, 0.5)])
+    assert read_run(old).replay_file is None and read_run(old).read_replay() is None
+    for name, make in (("garbage", lambda p: p.write_bytes(b"\0" * 10)),
+                       ("dangling", lambda p: p.symlink_to(tmp_path / "nowhere"))):
+        folder = write_run(tmp_path / name, [(1, 0.5, 0.9, 0.4, 0.91, 0.5)])
+        make(folder / run_folder.REPLAY_FILE)
+        run = read_run(folder)
+        assert run.replay_file == folder / run_folder.REPLAY_FILE
+        assert run.summary() == f"{name} | cnn | 1 epoch | test 91.00%"
+        with pytest.raises(run_folder.ConvtuiError) as error:
+            run.read_replay()
+        assert str(folder / run_folder.REPLAY_FILE) in str(error.value) and "\n" not in str(error.value)
+
+
+def test_a_folder_holding_only_a_replay_is_not_a_run(tmp_path):
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / run_folder.REPLAY_FILE).write_bytes(b"PK")
+    with pytest.raises(RunError, match="holds neither metrics.csv nor checkpoint.npz"):
+        read_run(tmp_path / "r")
+    assert find_runs(tmp_path) == []

@@ -170,39 +170,143 @@ def test_every_kernel_warm_up_runs():
     assert set(KERNEL_WARM_UPS) <= {lesson.name for lesson in LESSONS}
 
 
-async def test_a_lesson_opened_before_its_kernels_are_ready_says_so_then_opens(monkeypatch):
-    """With the warm-up on (as `convtui` runs), opening a lesson whose kernels are still compiling keeps the index
-    up with a line saying so, and opens the lesson when they are ready; a lesson without kernels opens at once."""
+def _blocking_warm_up(name, calls, release, steps=2):
+    """A KernelWarmUp of `steps` steps standing in for a cold Numba cache: its last step waits for `release`."""
+    from convtui.tui.lessons import KernelWarmUp
+
+    def step(index):
+        def run():
+            calls.append(f"{name}{index}")
+            if index == steps:
+                release.wait(10)
+        return run
+
+    return KernelWarmUp(name, tuple(step(index) for index in range(1, steps + 1)))
+
+
+async def _wait_for(pilot, condition, seconds=5.0):
+    for _ in range(int(seconds / 0.02)):
+        if condition():
+            return True
+        await pilot.pause(0.02)
+    return condition()
+
+
+def _stand_in_text(app) -> str:
+    return str(app.screen.query_one("#kernels-compiling", Static).render())
+
+
+async def test_a_lesson_opened_before_its_kernels_are_ready_shows_progress_then_opens(monkeypatch):
+    """With the warm-up on (as `convtui` runs), a lesson whose kernels are still compiling shows its stand-in at
+    once: its title and "step n of m"; the app's keys work meanwhile; the lesson takes the stand-in's place when
+    the kernels are ready (esc then goes back to the index); a lesson without kernels opens at once."""
+    import threading
+
+    from convtui.tui import app as app_module
+    from convtui.tui.screens.lesson_base import KernelsCompilingScreen
+
+    release, calls = threading.Event(), []
+    monkeypatch.setattr(app_module, "KERNEL_WARM_UPS", {"backprop": _blocking_warm_up("b", calls, release, 3)})
+    app = ConvTuiApp(initial_screen="backprop", warm_kernels=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert await _wait_for(pilot, lambda: calls == ["b1", "b2", "b3"] and "step 3 of 3" in _stand_in_text(app))
+        assert isinstance(app.screen, KernelsCompilingScreen) and app.screen.title == "Backprop through one conv layer"
+        assert _stand_in_text(app).startswith("Compiling this lesson's kernels: step 3 of 3…\n")
+        await pilot.press("question_mark")  # keys stay live while the kernels compile
+        assert isinstance(app.screen, HelpScreen)
+        assert str(app.screen.query_one("#help-title", Static).render()) == "Help: Backprop through one conv layer"
+        await pilot.press("escape")
+        assert isinstance(app.screen, KernelsCompilingScreen)
+        release.set()
+        assert await _wait_for(pilot, lambda: type(app.screen).__name__ == "BackpropScreen")
+        assert [type(screen) for screen in app.screen_stack[1:]] == [IndexScreen, type(app.screen)]
+        assert str(app.screen_stack[-2].query_one("#index-status", Static).render()) == "Lessons ready."
+        await pilot.press("escape")
+        assert isinstance(app.screen, IndexScreen)
+        app.open_lesson("receptive-fields")  # no kernels to wait for
+        await pilot.pause()
+        assert type(app.screen).__name__ == "ReceptiveFieldsScreen"
+
+
+async def test_the_waiting_lessons_kernels_go_next_at_the_next_step(monkeypatch):
+    """Opening a lesson moves its warm-up ahead of the one running, at that one's next step, not its end."""
     import threading
 
     from convtui.tui import app as app_module
 
-    release = threading.Event()
-    calls = []
+    first_running, release_first, release_second, calls = threading.Event(), threading.Event(), threading.Event(), []
+    ready = threading.Event()
+    ready.set()
+    first = _blocking_warm_up("a", calls, release_second, 2)
+    held = first.steps[0]
 
-    def slow_warm_up():  # stands in for a cold Numba cache
-        calls.append("backprop")
-        release.wait(10)
+    def first_step():  # holds the first warm-up's first step until the lesson below has been asked for
+        first_running.set()
+        release_first.wait(10)
+        held()
 
-    monkeypatch.setattr(app_module, "KERNEL_WARM_UPS", {"backprop": slow_warm_up})
-    app = ConvTuiApp(initial_screen="backprop", warm_kernels=True)
+    first = type(first)("a", (first_step, first.steps[1]))
+    monkeypatch.setattr(app_module, "KERNEL_WARM_UPS",
+                        {"pixels": first, "backprop": _blocking_warm_up("b", calls, ready, 1)})
+    app = ConvTuiApp(warm_kernels=True)
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.pause(0.3)
-        assert isinstance(app.screen, IndexScreen)
-        status = str(app.screen.query_one("#index-status", Static).render())
-        assert status == "Opening Backprop through one conv layer: compiling its kernels (first run only)…"
-        release.set()
-        for _ in range(50):
-            await pilot.pause(0.05)
-            if not isinstance(app.screen, IndexScreen):
-                break
-        assert type(app.screen).__name__ == "BackpropScreen" and calls == ["backprop"]
-        assert str(app.screen_stack[-2].query_one("#index-status", Static).render()) == "Lessons ready."
+        assert await _wait_for(pilot, first_running.is_set)
+        app.open_lesson("backprop")
+        release_first.set()
+        assert await _wait_for(pilot, lambda: type(app.screen).__name__ == "BackpropScreen")
+        assert calls[:3] == ["a1", "b1", "a2"]
+        release_second.set()
+        await pilot.pause(0.2)  # let the lesson finish mounting before the app exits
+
+
+async def test_a_stand_in_left_or_covered_behaves(monkeypatch):
+    """esc on the stand-in goes back to the index for good (the lesson does not pop up later); kernels that get
+    ready while help covers the stand-in open the lesson when help closes."""
+    import threading
+
+    from convtui.tui import app as app_module
+    from convtui.tui.screens.lesson_base import KernelsCompilingScreen
+
+    release, calls = threading.Event(), []
+    monkeypatch.setattr(app_module, "KERNEL_WARM_UPS", {"vote": _blocking_warm_up("v", calls, release, 1),
+                                                        "backprop": _blocking_warm_up("b", calls, release, 1)})
+    app = ConvTuiApp(initial_screen="vote", warm_kernels=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert await _wait_for(pilot, lambda: calls == ["v1"])
+        assert _stand_in_text(app).startswith("Compiling this lesson's kernels: step 1 of 1…")
         await pilot.press("escape")
+        assert isinstance(app.screen, IndexScreen)
+        app.open_lesson("backprop")
         await pilot.pause()
-        app.open_lesson("receptive-fields")  # no kernels to wait for
-        await pilot.pause()
-        assert type(app.screen).__name__ == "ReceptiveFieldsScreen"
+        await pilot.press("question_mark")
+        release.set()
+        assert await _wait_for(pilot, lambda: app.warmed_lessons == {"vote", "backprop"})
+        assert isinstance(app.screen, HelpScreen)
+        assert [type(screen) for screen in app.screen_stack[1:-1]] == [IndexScreen, KernelsCompilingScreen]
+        await pilot.press("escape")
+        assert await _wait_for(pilot, lambda: type(app.screen).__name__ == "BackpropScreen")
+        assert [type(screen) for screen in app.screen_stack[1:]] == [IndexScreen, type(app.screen)]
+
+
+@pytest.mark.parametrize("size", [(120, 40), (80, 24)])
+async def test_the_stand_in_reads_without_colour_at_both_sizes(monkeypatch, size):
+    import threading
+
+    from convtui.tui import app as app_module
+
+    monkeypatch.setenv("NO_COLOR", "1")
+    release, calls = threading.Event(), []
+    monkeypatch.setattr(app_module, "KERNEL_WARM_UPS", {"channels": _blocking_warm_up("c", calls, release, 4)})
+    app = ConvTuiApp(initial_screen="channels", warm_kernels=True)
+    async with app.run_test(size=size) as pilot:
+        assert await _wait_for(pilot, lambda: len(calls) == 4)
+        await pilot.pause(0.1)
+        text = "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+        assert "Multiple feature maps (channels)" in text
+        assert "Compiling this lesson's kernels: step 4 of 4…" in text
+        assert "esc goes back to the index." in text.replace("\n", " ").replace("  ", " ") or "esc goes back" in text
+        assert "esc" in text.splitlines()[-1] and "Help" in text.splitlines()[-1]  # the footer's keys
+        release.set()
 
 
 def test_convtui_runs_the_app_with_the_warm_up(monkeypatch):

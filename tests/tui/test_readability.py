@@ -37,6 +37,8 @@ KEYS: dict[str, list[list[str]]] = {
     "train": [[]],
     "draw": [[]],
     "runs": [[]],
+    "progression": [[]],
+    "invariance": [[], ["right", "right"], ["r", "right", "right", "right"], ["z", "left"]],
 }
 # Screens owned by other work in flight: strict xfail, so each flips to a failure the day it is fixed.
 KNOWN_CUT_OFF: dict[str, str] = {}  # case id -> reason

@@ -6,6 +6,7 @@ import time
 import pytest
 from textual.app import App
 
+from convtui.core.storage.run_folder import REPLAY_FILE
 from convtui.core.training.config import TrainConfig
 from convtui.core.training.trainer import Trainer
 from convtui.tui.screens.runs import QUICK_EVAL_IMAGES, RunsScreen
@@ -28,11 +29,14 @@ async def wait_until(pilot, condition, timeout=60.0):
         await pilot.pause(0.05)
 
 
-def train_run(folder, model="softmax", epochs=2, limit=500):
-    """A real `convtui train --out` run folder, trained briefly."""
+def train_run(folder, model="softmax", epochs=2, limit=500, replay=False):
+    """A real `convtui train --out` run folder, trained briefly; without `replay`, as runs were written before
+    replay was recorded (these tests are about what the screen did then, and still does for such runs)."""
     config = TrainConfig.for_model(model, epochs=epochs, limit=limit, batch_size=50, lr=0.1)
     events = list(Trainer(config, out_dir=folder).events())
     assert events[-1].reason == "completed"
+    if not replay:
+        (folder / REPLAY_FILE).unlink()
     return folder
 
 

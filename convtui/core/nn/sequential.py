@@ -30,7 +30,7 @@ class _ConvReluMaxPool:
         self._x = x
         y, self._argmax = ops.conv2d_relu_maxpool_forward(
             x, conv.w.value, conv.b.value, conv.stride, conv.padding, self.pool.pool, self.pool.stride,
-            workspace=conv.workspace)
+            workspace=conv.workspace, with_argmax=training)  # inference never runs backward: no argmax
         return y
 
     def backward(self, dy, input_grad=True):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from numba import njit, prange
 
-JIT = dict(nogil=True, parallel=True, cache=True)
+JIT = dict(nogil=True, cache=True)
 
 
 @njit(**JIT)

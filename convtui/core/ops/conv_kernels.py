@@ -152,14 +152,17 @@ def bias_relu_maxpool_epilogue_kernel(yk, b, o_h, o_w, f_h, f_w, s_h, s_w, n_sta
                     c = bottom[2 * pj] + bias
                     d = bottom[2 * pj + 1] + bias
                     upper = a if a >= b_ else b_
-                    upper_at = 0 if a >= b_ else 1
                     lower = c if c >= d else d
-                    lower_at = 0 if c >= d else 1
                     best = upper if upper >= lower else lower
-                    row = 2 * pi if upper >= lower else 2 * pi + 1
-                    col = 2 * pj + (upper_at if upper >= lower else lower_at)
                     out_y[pi, pj] = best if best > 0.0 else 0.0
-                    out_at[pi, pj] = row * o_w + col if best > 0.0 else -1
+                    # Integer arithmetic on the comparisons rather than selects, which LLVM turned into
+                    # branches that mispredict on real data (this epilogue took 2.5x longer).
+                    right_top = np.int32(a < b_)
+                    right_bottom = np.int32(c < d)
+                    bottom_row = np.int32(upper < lower)
+                    col = 2 * pj + (right_top ^ ((-bottom_row) & (right_top ^ right_bottom)))
+                    alive = np.int32(best > 0.0)
+                    out_at[pi, pj] = alive * ((2 * pi + bottom_row) * o_w + col + 1) - 1  # -1: the window died
             continue
         for pi in range(p_h):
             r_end = min(pi * s_h + f_h, o_h)
@@ -260,7 +263,7 @@ def empty_like_shape(workspace, key, shape, dtype):
 # Channels are made the innermost axis (NHWC, padded) so that the patch updates are contiguous vector loops.
 # ----------------------------------------------------------------------------------------------------
 
-@njit(**JIT)
+@njit(nogil=True, cache=True)
 def nchw_to_padded_nhwc_kernel(x, p_top, p_left, xp):
     """xp[n, p_top + r, p_left + q, c] = x[n, c, r, q], zeros in the border."""
     n_batch, n_c, h, wd = x.shape
@@ -273,7 +276,7 @@ def nchw_to_padded_nhwc_kernel(x, p_top, p_left, xp):
                     xp[n, p_top + r, p_left + q, c] = x[n, c, r, q]
 
 
-@njit(**JIT)
+@njit(nogil=True, cache=True)
 def padded_nhwc_to_nchw_kernel(xp, p_top, p_left, x):
     """x[n, c, r, q] = xp[n, p_top + r, p_left + q, c]: the inverse crop and transpose."""
     n_batch, n_c, h, wd = x.shape
@@ -286,12 +289,14 @@ def padded_nhwc_to_nchw_kernel(xp, p_top, p_left, x):
 
 
 @njit(**JIT)
-def maxpool_sparse_backward_kernel(xp, w_t, dpooled, argmax, o_w, s_h, s_w, n_channels, input_grad,
+def maxpool_sparse_backward_kernel(xp, w_t, dpooled, argmax, patch_row, patch_start, input_grad,
                                    dw_parts, db_parts, dxp):
     """For every winner (n, k, i, j) with gradient g, in one pass:
         dw_parts[t, k, u, (v, c)] += g * xp[n, i*s_h + u, (j*s_w + v, c)]      db_parts[t, k] += g
         dxp[n, i*s_h + u, (j*s_w + v, c)] += g * w_t[k, u, (v, c)]             (when input_grad)
     xp and dxp are (N, HP, WP*C) and w_t (K, FH, FW*C): one filter row of a patch is one contiguous run.
+    Winner `at` = i*OW + j has its patch at row patch_row[at] = i*s_h, offset patch_start[at] = j*s_w*C: tables,
+    not two integer divisions per winner.
 
     Task t takes the images t, t + T, t + 2T, ...: interleaving balances tasks even though the number of winners
     per image varies, each image's dxp belongs to one task, and each task sums its dw into its own part (the
@@ -315,8 +320,8 @@ def maxpool_sparse_backward_kernel(xp, w_t, dpooled, argmax, o_w, s_h, s_w, n_ch
                             continue
                         g = dpooled[n, k, pi, pj]
                         acc_b += g
-                        r0 = (at // o_w) * s_h
-                        base = (at % o_w) * s_w * n_channels
+                        r0 = patch_row[at]
+                        base = patch_start[at]
                         for u in range(f_h):
                             # 1-D views indexed by the loop counter alone: numba then knows the index is not
                             # negative, skips its wraparound check, and the loop vectorises.
@@ -357,10 +362,11 @@ def im2col_nhwc_kernel(xp, n_start, f_h, f_w, s_h, s_w, o_h, o_w, n_c, cols_t):
                     part[t] = src[t]
 
 
-@njit(**JIT)
-def nhwc_bias_relu_maxpool_epilogue_kernel(y_t, b, o_h, o_w, f_h, f_w, s_h, s_w, n_start, y, argmax):
+@njit(nogil=True, cache=True)
+def nhwc_bias_relu_maxpool_epilogue_kernel(y_t, b, o_h, o_w, f_h, f_w, s_h, s_w, n_start, with_argmax, y, argmax):
     """As bias_relu_maxpool_epilogue_kernel, from the conv output y_t (N*OH*OW, K): y = maxpool(relu(y_t + b))
-    in NCHW, argmax = i*OW + j of the first maximum, -1 where the window was <= 0. One task per pooled row."""
+    in NCHW, argmax (when with_argmax) = i*OW + j of the first maximum, -1 where the window was <= 0. One task
+    per pooled row."""
     n_k = y_t.shape[1]
     _, _, p_h, p_w = y.shape
     per_image = o_h * o_w
@@ -388,6 +394,7 @@ def nhwc_bias_relu_maxpool_epilogue_kernel(y_t, b, o_h, o_w, f_h, f_w, s_h, s_w,
                         best[k] = val if better else best[k]
                         best_at[k] = at if better else best_at[k]
             for k in range(n_k):
-                alive = best[k] > 0.0
-                y[n_start + n, k, pi, pj] = best[k] if alive else 0.0
-                argmax[n_start + n, k, pi, pj] = best_at[k] if alive else -1
+                y[n_start + n, k, pi, pj] = best[k] if best[k] > 0.0 else 0.0
+            if with_argmax:
+                for k in range(n_k):
+                    argmax[n_start + n, k, pi, pj] = best_at[k] if best[k] > 0.0 else -1

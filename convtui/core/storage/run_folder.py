@@ -25,6 +25,7 @@ from convtui.core.training.config import TrainConfig
 from convtui.core.training.text import plural
 
 CONFIG_FILE, METRICS_FILE, CHECKPOINT_FILE = "config.json", "metrics.csv", "checkpoint.npz"
+REPLAY_FILE = "replay.npz"  # the run's replay snapshots (storage/replay_store.py); runs before issue 13 lack it
 # One row per epoch. `epoch` counts from 1; accuracies are fractions 0..1; `steps` < steps_per_epoch marks an
 # epoch cut short by a stop (its validation columns are then empty).
 MNIST_TRAIN_IMAGES = 60_000  # the bundled training set, for an old run whose only metrics row was cut short
@@ -93,6 +94,14 @@ class Run:
     config: dict = field(default_factory=dict)
     metrics: dict[str, list[float]] = field(default_factory=dict)  # column -> one value per epoch
     checkpoint: Path | None = None
+    replay_file: Path | None = None  # replay.npz, when the run recorded snapshots (runs since issue 13 do)
+
+    def read_replay(self):
+        """The run's replay snapshots (`training.replay.Replay`), or None for a run that recorded none. A damaged
+        file raises ReplayError (one line); the rest of the run is unaffected."""
+        from convtui.core.storage.replay_store import read_replay  # NumPy and the kernels: only when replaying
+
+        return read_replay(self.replay_file) if self.replay_file is not None else None
 
     @property
     def epochs(self) -> list[float]:
@@ -285,11 +294,12 @@ def read_run(path: str | Path) -> Run:
     has_metrics, has_config = _file_kind(metrics_path) is not None, _file_kind(config_path) is not None
     if checkpoint is None and not has_metrics:
         raise RunError(f"{folder} holds neither {METRICS_FILE} nor {CHECKPOINT_FILE}: not a run folder")
+    replay_file = folder / REPLAY_FILE  # anything under that name is read (and refused) only when replayed
     return Run(
         path=folder, name=folder.name or str(folder),
         config=read_config(config_path) if has_config else {},
         metrics=read_metrics(metrics_path) if has_metrics else {},
-        checkpoint=checkpoint)
+        checkpoint=checkpoint, replay_file=replay_file if _quiet_kind(replay_file) is not None else None)
 
 
 def _subfolders(folder: Path) -> list[Path]:

@@ -46,6 +46,47 @@ def model_flops(model) -> tuple[int, int]:
     return forward, 3 * forward
 
 
+# Where OpenBLAS builds answer "which kernel did you pick for this CPU": scipy-openblas (NumPy's wheels) prefixes
+# its symbols, a system OpenBLAS does not.
+_CORENAME_SYMBOLS = ("scipy_openblas_get_corename64_", "scipy_openblas_get_corename", "openblas_get_corename64_",
+                     "openblas_get_corename")
+
+
+def _loaded_openblas_paths() -> list[str]:
+    """Shared libraries with 'openblas' in their name mapped into this process (Linux /proc/self/maps)."""
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = {line.split()[-1] for line in maps if "openblas" in line.lower() and "/" in line}
+    except OSError:
+        return []
+    return sorted(paths)
+
+
+def blas_kernel() -> dict:
+    """The BLAS NumPy runs on and, for OpenBLAS, the kernel it chose for this CPU (e.g. SkylakeX, or Haswell
+    when OPENBLAS_CORETYPE forces it), asked from the loaded library itself through ctypes."""
+    import ctypes
+
+    info = {"library": "unknown", "core": "unknown"}
+    try:
+        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        info["library"] = f"{blas.get('name', '?')} {blas.get('version', '')}".strip()
+    except Exception:  # show_config's layout is not a stable API; the core name below does not need it
+        pass
+    for path in _loaded_openblas_paths():
+        try:
+            library = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for symbol in _CORENAME_SYMBOLS:
+            function = getattr(library, symbol, None)
+            if function is not None:
+                function.restype = ctypes.c_char_p
+                info["core"] = function().decode()
+                return info
+    return info
+
+
 def sgemm_peak_gflops(size: int = 1536, repeats: int = 3) -> float:
     """Best float32 GEMM rate of this BLAS at the current thread count, on a square size x size product."""
     rng = np.random.default_rng(0)
@@ -175,6 +216,7 @@ def run_benchmark(model_name: str = "cnn", batch_size: int = 100, steps: int = 5
               "threads": numba.get_num_threads()}
     result.update(measure_throughput(model_name, batch_size, steps, warmup))
     result["threading_layer"] = numba.threading_layer()  # known only once a parallel kernel has run
+    result["blas"] = blas_kernel()
     result["peak_rss_mb"] = peak_rss_mb()  # before the GEMM probe below allocates its own matrices
     peak = sgemm_peak_gflops()
     result["sgemm_peak_gflops_per_s"] = round(peak, 1)

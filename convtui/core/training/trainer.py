@@ -31,6 +31,8 @@ from convtui.core.storage.run_lock import FolderInUseError, run_lock
 from convtui.core.storage.checkpoint import (CheckpointError, load_checkpoint, restore_optimizer, restore_params,
                                      save_checkpoint)
 from convtui.core.training.config import TrainConfig
+from convtui.core.training import replay as replays
+from convtui.core.storage import replay_store
 from convtui.core.storage.datasets import DataError, Dataset, load_split, to_float
 from convtui.core.training.evaluate import evaluate
 from convtui.core.training.events import Compiling, Done, EpochEnd, Event, Step, TrainStart
@@ -81,6 +83,8 @@ class Trainer:
         self.history: list[dict] = []  # one metrics row per completed epoch
         self.epoch = 0  # the 0-based epoch being trained (for snapshots)
         self.steps_per_epoch = math.ceil(len(self.train_data) / config.batch_size)
+        self.trained_steps = 0  # updates the weights have had since the run began (a resumed run counts on)
+        self.recorder: replays.Recorder | None = None  # replay snapshots, for a run with a folder
         if self._resume is not None:
             self._restore_weights()  # now, so a mismatch fails early and `model` is the resumed one at once
 
@@ -174,6 +178,7 @@ class Trainer:
                               resumed_from=str(self._resume.path) if self._resume else None,
                               steps_per_epoch=self.steps_per_epoch)
             self._save(self.start_epoch, self.history)  # a good checkpoint exists even if epoch 1 diverges
+            self.recorder = self._start_recording()
 
         n_train, batch = len(self.train_data), config.batch_size
         yield TrainStart(model=config.model, epochs=config.epochs, steps_per_epoch=self.steps_per_epoch,
@@ -212,11 +217,14 @@ class Trainer:
                     return
                 loss_sum, correct, seen = loss_sum + loss * len(labels), correct + batch_correct, seen + len(labels)
                 global_step += 1
+                self.trained_steps += 1
                 now = time.perf_counter()
                 # Only the steps' own time counts, so a paused consumer (the app's space key) does not drag
                 # the images/s and ETA figures down.
                 train_time, epoch_time = train_time + (now - t0), epoch_time + (now - t0)
                 recent.append((len(labels), now - t0))
+                if self.recorder is not None and self.recorder.due(epoch, step):
+                    self.recorder.record(epoch, step, self.trained_steps)
                 yield Step(epoch=epoch, step=step, global_step=global_step, total_steps=total_steps,
                            loss=loss, accuracy=batch_correct / len(labels), running_loss=loss_sum / seen,
                            running_accuracy=correct / seen, lr=lr,
@@ -235,6 +243,8 @@ class Trainer:
                    "lr": lr, "steps": self.steps_per_epoch, "elapsed_s": round(time.perf_counter() - run_start, 3)}
             self.history.append(row)
             self._save(epoch + 1, self.history)
+            if self.recorder is not None:
+                self.recorder.record(epoch, self.steps_per_epoch, self.trained_steps)
             yield EpochEnd(epoch=epoch, loss=row["loss"], accuracy=row["accuracy"], val_loss=row["val_loss"],
                            val_accuracy=row["val_accuracy"], lr=lr, elapsed_s=row["elapsed_s"])
 
@@ -257,6 +267,8 @@ class Trainer:
                          "val_loss": val.loss if val else None, "val_accuracy": val.accuracy if val else None,
                          "lr": lr, "steps": steps_done, "elapsed_s": round(time.perf_counter() - run_start, 3)})
         path = self._save(epoch, rows, steps_into_epoch=steps_done)
+        if self.recorder is not None:
+            self.recorder.record(epoch, steps_done, self.trained_steps)  # the last snapshot is the checkpoint
         where = f"; saved {path}" if path else ""
         if budget_reached:
             tested = f", test accuracy {100 * val.accuracy:.2f}%" if val else ""
@@ -264,6 +276,27 @@ class Trainer:
             return Done("completed", f"time budget of {format_duration(self.config.time_budget)} used up "
                                      f"{when}{tested}{where}", epoch, path)
         return Done("stopped", f"stopped in epoch {epoch + 1} after step {steps_done}{where}", epoch, path)
+
+    def _start_recording(self) -> replays.Recorder:
+        """Record replay snapshots into the run folder, on the test set's first digits (the training set's when
+        the run has none). A resumed run keeps the snapshots its checkpoint had passed and appends; a damaged or
+        different record (other data) is started afresh, as nothing could be appended to it."""
+        resume = self._resume
+        self.trained_steps = self.start_epoch * self.steps_per_epoch + (resume.steps_into_epoch if resume else 0)
+        sample = (replays.choose_sample(self.val_data, "test") if self.val_data is not None
+                  else replays.choose_sample(self.train_data, "train"))
+        path = self.out_dir / runs.REPLAY_FILE
+        earlier = None
+        if resume is not None and path.exists():
+            try:
+                earlier = replay_store.read_replay(path).up_to(self.trained_steps)
+            except replay_store.ReplayError:
+                earlier = None
+        recorder = replays.Recorder(self.model, sample, self.steps_per_epoch,
+                                    lambda record: replay_store.write_replay(path, record), earlier,
+                                    first_epoch_points=resume is None)
+        recorder.record(self.start_epoch, resume.steps_into_epoch if resume else 0, self.trained_steps)
+        return recorder
 
     def _kernel_cache_is_cold(self) -> bool:
         """Run one tiny kernel and ask Numba whether it came from its cache. Timing cannot tell: loading the

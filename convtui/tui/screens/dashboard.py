@@ -25,7 +25,7 @@ from convtui.core.training.text import format_event, format_percent
 from convtui.tui.run_state import RunState, next_state
 from convtui.tui.screens.dashboard_form import TrainForm, form_message
 from convtui.tui.screens.dashboard_panels import Panels
-from convtui.tui.train_worker import (RunControl, SnapshotReady, StepUpdate, TrainEvent, TrainFailed,
+from convtui.tui.train_worker import (RunControl, SlotWaiting, SnapshotReady, StepUpdate, TrainEvent, TrainFailed,
                                       TrainingSession, latest_model, make_samples)
 
 REPLOT_INTERVAL_S = 0.25  # the plots redraw at most 4 times a second; the status line up to 10
@@ -269,6 +269,9 @@ class DashboardScreen(Screen):
         self.share_model(f"at step {snapshot.step}, training")
         panels.replot()
         self.snapshots_shown += 1
+
+    def on_slot_waiting(self, message: SlotWaiting) -> None:
+        self.say(f"{message.text}; your run starts when the slot is free (x cancels)")
 
     def on_train_failed(self, message: TrainFailed) -> None:
         self.state = RunState.FAILED

@@ -138,9 +138,10 @@ class DrawScreen(Screen):
         """Read a checkpoint (or a run folder's) off the UI thread; every problem becomes one message."""
         from convtui.core.storage.checkpoint import load_model
         from convtui.core.storage.run_folder import RunError, read_run
+        from convtui.served_paths import confine_to_served_runs
 
         try:
-            run = read_run(text)
+            run = confine_to_served_runs(read_run)(text)  # a served session opens runs under ./runs only
             if run.checkpoint is None:
                 raise RunError(f"{run.path} has no checkpoint.npz to predict with")
             model, checkpoint = load_model(run.checkpoint)

@@ -17,6 +17,7 @@ however many it assigned. Layout is in convtui.tcss (`.lesson-text`, `.panel-row
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -124,3 +125,49 @@ class LessonScreen(Screen):
         self._redraw_pending = False
         if self.is_mounted:
             self.refresh_lesson()
+
+
+class KernelsCompilingScreen(LessonScreen):
+    """Stands in for a lesson whose Numba kernels are still compiling (a first run, with a cold cache): the
+    lesson's title and how far the compile is, while the app's keys stay live. The app puts the lesson itself in
+    its place when the kernels are ready (`convtui.tui.app`), or at once on returning here from help."""
+
+    DEFAULT_CSS = """
+    #kernels-compiling-title { dock: top; width: 100%; height: 1; content-align: center middle; background: $panel;
+                               text-style: bold; }
+    """
+    HELP = ("This lesson computes with Numba kernels, which are compiled the first time convtui runs and loaded "
+            "from Numba's cache after that. The lesson opens by itself when they are ready; esc goes back to the "
+            "index meanwhile.")
+
+    def __init__(self, lesson_name: str, title: str, done: int = 0, total: int = 0) -> None:
+        super().__init__()
+        self.lesson_name = lesson_name
+        self.title = title
+        self.HELP_TITLE = title  # the help screen's (see help.help_title)
+        self.progress = (done, total)
+        self.kernels_ready = False  # set by the app when the kernels are ready but this screen is covered
+
+    def compose(self) -> ComposeResult:
+        # A plain title line, not Textual's Header: the app replaces this screen as soon as the kernels are
+        # ready, and a Header removed before its own title watchers have run raises NoMatches in them.
+        yield Static(Text(f"{self.title} — {self.app.sub_title}"), id="kernels-compiling-title")
+        with LessonBody(classes="lesson-body"):
+            yield Static(self.progress_text(), id="kernels-compiling", classes="status")
+        yield Footer(compact=True)
+
+    def progress_text(self) -> str:
+        done, total = self.progress
+        step = f": step {min(done + 1, total)} of {total}" if total else ""
+        return (f"Compiling this lesson's kernels{step}…\n\n"
+                "Numba compiles them once, the first time convtui runs; after that they load from its cache in "
+                "well under a second. The lesson opens by itself when they are ready. esc goes back to the index.")
+
+    def show_progress(self, done: int, total: int) -> None:
+        self.progress = (done, total)
+        if self.is_mounted:
+            self.query_one("#kernels-compiling", Static).update(self.progress_text())
+
+    def on_screen_resume(self) -> None:
+        if self.kernels_ready:  # the kernels finished while help covered this screen
+            self.app.call_later(self.app.open_lesson, self.lesson_name)

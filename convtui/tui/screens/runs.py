@@ -17,10 +17,13 @@ from textual.widgets import Footer, Input, Label, ListItem, ListView, Static
 
 from convtui.core.training import snapshots
 from convtui.core.storage.run_folder import Run, RunError, find_runs, read_run
+from convtui.served_paths import confine_to_served_runs
 from convtui.tui.train_worker import kernel_lock
 from convtui.tui.widgets.confusion import ConfusionMatrix
-from convtui.tui.widgets.heatmap import HeatmapGrid
 from convtui.tui.widgets.plots import MetricPlot
+from convtui.tui.widgets.replay_views import ReplayViews
+
+read_run = confine_to_served_runs(read_run)  # under `convtui serve`: only runs inside the server's ./runs
 
 QUICK_EVAL_IMAGES = 1000  # the confusion matrix on opening; `e` evaluates every test digit (10,000 for MNIST)
 class RunsScreen(Screen):
@@ -34,7 +37,11 @@ class RunsScreen(Screen):
         "`convtui train --out runs/cnn` on a server. e evaluates the open run on the whole test set.\n\n"
         "p shows the open run's model as PyTorch code (the same `model.py` that `convtui export --format pytorch` "
         "writes); x exports the open run into its folder's export/: model.py with model.safetensors, and "
-        "model.onnx when the [export] extra is installed.")
+        "model.onnx when the [export] extra is installed.\n\n"
+        "Replay: a run trained since replay was added recorded snapshots as it learned (before the first step, "
+        "after 1%, 3%, 10% and 30% of the first epoch, and at every epoch end). ← and → step through them, home "
+        "and end jump to the first and the last; the confusion matrix, the filters, the digits and the weight "
+        "percentiles all show that moment. v switches the right-hand box between filters, digits and weights.")
 
     HELP_KEYS = (("enter", "Open the highlighted run, or the typed path"), ("↑/↓", "Move in the list"))
     BINDINGS = [
@@ -45,6 +52,13 @@ class RunsScreen(Screen):
         Binding("r", "rescan", "Rescan"),
         Binding("p", "show_pytorch", "PyTorch code"),
         Binding("x", "export", "Export"),
+        # Priority, so the list's own home/end and the boxes' left/right scrolling do not take them; while the
+        # path is typed (or the run has no replay) check_action hands them back to the focused widget.
+        Binding("left", "replay_move(-1)", "Replay", key_display="←→", tooltip="Replay earlier", priority=True),
+        Binding("right", "replay_move(1)", "Replay later", show=False, priority=True),
+        Binding("home", "replay_move('first')", "Replay first", show=False, priority=True),
+        Binding("end", "replay_move('last')", "Replay last", show=False, priority=True),
+        Binding("v", "replay_view", "View", tooltip="Show filters, digits or weights"),
     ]
 
     DEFAULT_CSS = """
@@ -56,6 +70,7 @@ class RunsScreen(Screen):
     RunsScreen #runs-plots MetricPlot { border: round $primary-darken-2; }
     RunsScreen #runs-detail { height: 1fr; }
     RunsScreen #runs-detail > VerticalScroll { border: round $primary-darken-2; }
+    RunsScreen #runs-replay { height: auto; padding: 0 1; }
     RunsScreen #runs-legend { height: auto; padding: 0 1; }
     RunsScreen #runs-confusion-box { width: 52; max-width: 85%; }
     RunsScreen #runs-message { height: auto; color: $text-muted; padding: 0 1; }
@@ -69,6 +84,8 @@ class RunsScreen(Screen):
         self.compared: dict[Path, Run] = {}  # in the order they were added
         self.current: Run | None = None
         self.evaluated_on = 0
+        self.replay = None  # the open run's training.replay.Replay, when it recorded one
+        self.replay_index = 0
 
     def compose(self) -> ComposeResult:
         with Horizontal():
@@ -78,6 +95,7 @@ class RunsScreen(Screen):
                 yield ListView(id="runs-list")
             with Vertical(id="runs-right"):
                 yield Static("open a run: pick one on the left, or o and type a path", id="runs-message")
+                yield Static("", id="runs-replay")
                 with Horizontal(id="runs-plots"):
                     # Several runs make a legend too long for a border: it gets its own lines below.
                     yield MetricPlot("accuracy (%)", id="runs-accuracy", bounds=(0.0, 100.0),
@@ -87,13 +105,11 @@ class RunsScreen(Screen):
                 with Horizontal(id="runs-detail"):
                     with VerticalScroll(id="runs-confusion-box"):
                         yield ConfusionMatrix(id="runs-confusion")
-                    with VerticalScroll(id="runs-filters-box"):
-                        yield HeatmapGrid(signed=True, id="runs-filters", title="conv1 filters")
+                    yield ReplayViews(id="runs-views")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#runs-confusion-box").border_title = "confusion matrix"
-        self.query_one("#runs-filters-box").border_title = "filters"
         self.action_rescan()
         self.query_one("#runs-list", ListView).focus()
 
@@ -158,10 +174,12 @@ class RunsScreen(Screen):
         self.replot()
         self.refresh_marks()
         self.message(run.summary())
+        if self.load_replay(run):
+            return True  # its last snapshot is the checkpoint on the same first test digits: no evaluation needed
         if run.checkpoint is not None:
             self.evaluate(run, QUICK_EVAL_IMAGES)
         else:
-            self.query_one("#runs-filters", HeatmapGrid).set_images([], title="no checkpoint in this run")
+            self.query_one("#runs-filters").set_images([], title="no checkpoint in this run")
         return True
 
     def action_toggle_compare(self) -> None:
@@ -301,18 +319,69 @@ class RunsScreen(Screen):
 
     def show_evaluation(self, run: Run, confusion: np.ndarray, filters: np.ndarray | None, n: int,
                         total: int) -> None:
+        if run is not self.current:
+            return  # another run was opened while this one was evaluated
         self.evaluated_on = n
         matrix = self.query_one("#runs-confusion", ConfusionMatrix)
         matrix.set_matrix(confusion, snapshots.per_class_accuracy(confusion))
         # As wide as the full layout needs (plus border and scrollbar); max-width keeps the filters beside it,
         # and where even that is too narrow the matrix takes its compact layout, all ten columns still shown.
         self.query_one("#runs-confusion-box").styles.width = matrix.full_width() + 4
-        grid = self.query_one("#runs-filters", HeatmapGrid)
-        if filters is None:
-            grid.set_images([], title=f"{run.model_name} has no convolution filters (the cnn preset has)")
-        else:
-            grid.set_images(list(filters), [str(k) for k in range(len(filters))],
-                            title="conv1 filters (red +, blue -)")
+        self.query_one(ReplayViews).show_filters(filters, run.model_name)
+        if self.replay is not None:
+            self.query_one("#runs-replay", Static).update(
+                "the checkpoint, evaluated; ←→ go back to the replay's snapshots")
         accuracy = np.trace(confusion) / max(confusion.sum(), 1)
         more = "" if n >= total else f" (e: all {total:,})"
         self.message(f"{run.summary()} | {accuracy * 100:.2f}% right on {n:,} test digits{more}")
+
+    # ---------------------------------------------------------------- replay
+    def load_replay(self, run: Run) -> bool:
+        """Show the run's last replay snapshot; False (after saying why, in one line) when it has none."""
+        from convtui.core.errors import ConvtuiError
+
+        self.replay, views, line = None, self.query_one(ReplayViews), self.query_one("#runs-replay", Static)
+        views.current = "runs-filters-box"
+        try:
+            replay = run.read_replay()
+        except ConvtuiError as exc:  # a damaged replay.npz: the run itself is fine
+            line.update(f"[red]{escape(str(exc))}[/]")
+            replay = None
+        else:
+            line.update("no replay recorded for this run" if not replay else "")
+        self.refresh_bindings()
+        if not replay:
+            return False
+        self.replay = replay
+        if replay.snapshots[-1].filters is None:
+            views.current = "runs-digits-box"  # a dense model's most telling view
+        self.show_replay(len(replay) - 1)
+        return True
+
+    def check_action(self, action: str, parameters) -> bool | None:
+        if action in ("replay_move", "replay_view"):
+            # Typing a path keeps ← → home end for the input; a run without replay leaves them to the list.
+            return self.replay is not None and not isinstance(self.focused, Input)
+        return True
+
+    def action_replay_move(self, where) -> None:
+        last = len(self.replay) - 1
+        index = {"first": 0, "last": last}.get(where)
+        self.show_replay(index if index is not None else min(max(self.replay_index + int(where), 0), last))
+
+    def action_replay_view(self) -> None:
+        self.query_one(ReplayViews).cycle(has_filters=self.replay.snapshots[0].filters is not None)
+
+    def show_replay(self, index: int) -> None:
+        """Every panel at snapshot `index`: the matrix, the filters, the digits, the weight bands."""
+        self.replay_index, replay = index, self.replay
+        confusion = replay.snapshots[index].confusion
+        matrix = self.query_one("#runs-confusion", ConfusionMatrix)
+        matrix.set_matrix(confusion, snapshots.per_class_accuracy(confusion))
+        self.query_one("#runs-confusion-box").styles.width = matrix.full_width() + 4
+        self.query_one(ReplayViews).show_moment(replay, index, self.current.model_name)
+        accuracy = np.trace(confusion) / max(int(confusion.sum()), 1)
+        source = "test" if replay.source == "test" else "training"
+        self.query_one("#runs-replay", Static).update(escape(
+            f"replay: {replay.label(index)} | {accuracy * 100:.2f}% right on {replay.sample_size:,} {source} "
+            "digits"))
