@@ -47,10 +47,10 @@ class RunsScreen(Screen):
     BINDINGS = [
         Binding("o", "open_path", "Open path"),
         Binding("space", "toggle_compare", "Compare"),
-        Binding("e", "evaluate_all", "Full test set"),
+        Binding("e", "evaluate_all", "Test all"),
         Binding("c", "clear_compare", "Clear compare"),
         Binding("r", "rescan", "Rescan"),
-        Binding("p", "show_pytorch", "PyTorch code"),
+        Binding("p", "show_pytorch", "PyTorch"),
         Binding("x", "export", "Export"),
         # Priority, so the list's own home/end and the boxes' left/right scrolling do not take them; while the
         # path is typed (or the run has no replay) check_action hands them back to the focused widget.
