@@ -119,6 +119,7 @@ def test_a_tab_that_starts_training_while_the_slot_is_taken_waits_and_says_so(br
             browser.press(Keys.CONTROL + "s")
             browser.wait_for("waiting: another session is training (1 of 1 slots in use); your run starts when the "
                              "slot is free (x cancels)")
+            browser.wait_for("waiting for a training slot: every slot is in use by other sessions (x cancels)")
             browser.press("x")
             browser.wait_for("stopped while waiting for the training slot")
         browser.press(Keys.CONTROL + "s")  # the slot is free now: this run trains

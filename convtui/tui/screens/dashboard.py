@@ -88,6 +88,7 @@ class DashboardScreen(Screen):
         self.runs_root, self.initial, self.sample_sizes = Path(runs_root), initial, sample_sizes
         self.control: RunControl | None = None  # the current run's pause, stop and digit controls
         self.session: TrainingSession | None = None  # set by the worker once the trainer is built
+        self.slot_wait: str | None = None  # the training slot's waiting line while `convtui serve` queues this run
         self.epochs = 0
         self.last_step: ev.Step | None = None
         self.last_done: ev.Done | None = None
@@ -192,7 +193,7 @@ class DashboardScreen(Screen):
 
         self.epochs = config.epochs
         self.last_step, self.last_done, self.snapshots_shown = None, None, 0
-        self.session = None
+        self.session, self.slot_wait = None, None
         self.control = RunControl(feature_index=self.feature_index)
         self.state = RunState.COMPILING
         self.set_focus(None)
@@ -219,6 +220,7 @@ class DashboardScreen(Screen):
 
     def on_train_event(self, message: TrainEvent) -> None:
         event = message.event
+        self.slot_wait = None  # the trainer only speaks once it holds the training slot
         text = format_event(event, self.epochs)
         if isinstance(event, ev.Compiling):
             self.state = RunState.COMPILING  # already so (or stopping): see run_state.IGNORED
@@ -271,7 +273,9 @@ class DashboardScreen(Screen):
         self.snapshots_shown += 1
 
     def on_slot_waiting(self, message: SlotWaiting) -> None:
+        self.slot_wait = message.text
         self.say(f"{message.text}; your run starts when the slot is free (x cancels)")
+        self.show_status()
 
     def on_train_failed(self, message: TrainFailed) -> None:
         self.state = RunState.FAILED
@@ -303,7 +307,9 @@ class DashboardScreen(Screen):
     # ---------------------------------------------------------------- status line
     def show_status(self) -> None:
         step, state = self.last_step, self.state
-        if state is RunState.COMPILING:
+        if state is RunState.COMPILING and self.slot_wait:
+            text = "[b]waiting for a training slot[/b]: every slot is in use by other sessions (x cancels)"
+        elif state is RunState.COMPILING:
             text = "[b]compiling kernels[/b] (first run only) and loading MNIST ..."
         elif step is None:
             text = {RunState.IDLE: READY_TEXT,
