@@ -244,9 +244,21 @@ def test_confusion_lines_put_the_share_right_before_the_counts():
     assert lines[2] == "0  83%│ 100  20   0"
     assert lines[3] == "1  50%│   0   5   5"
     assert lines[4] == "2  n/a│   0   0   0"
-    assert lines[5] == "80.8% right on 130 test digits"
+    assert lines[5] == "80.7% right on 130 test digits"  # 105/130 = 80.77%, truncated as the slides do
     compact = [str(line) for line in confusion_lines(confusion, per_class_accuracy(confusion), compact=True)]
     assert compact[2] == "0  83%│  ✓ 20  0"  # the diagonal's count is the row's share; mistakes keep their count
+
+
+@pytest.mark.parametrize("right, total, shown", [(86, 87, " 98%"), (87, 89, " 97%"), (1, 107, "  0%"),
+                                                 (89, 89, "100%"), (0, 5, "  0%")])
+def test_confusion_shares_are_truncated_never_rounded_up(right, total, shown):
+    from convtui.core.training.evaluate import per_class_accuracy
+    from convtui.tui.widgets.confusion import confusion_lines
+
+    confusion = np.array([[right, total - right], [0, 1]])
+    lines = [str(line) for line in confusion_lines(confusion, per_class_accuracy(confusion))]
+    assert lines[2].startswith(f"0 {shown}│")
+    assert int(shown.strip("% ")) == (100 * right) // total
 
 
 @pytest.mark.parametrize("key", ["escape", "backspace"])

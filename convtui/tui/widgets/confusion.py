@@ -11,6 +11,8 @@ import numpy as np
 from rich.text import Text
 from textual.widget import Widget
 
+from convtui.toy.formatting import format_value
+
 
 def cell_style(count: int, row_total: int, diagonal: bool) -> str:
     """Right answers in green; mistakes shaded from dim to bright red by their share of the row."""
@@ -43,7 +45,8 @@ def confusion_lines(confusion: np.ndarray, accuracy: np.ndarray, compact: bool =
     for true in range(classes):
         value = accuracy[true]
         line = Text(f"{true}", style="bold")
-        line.append("  n/a" if np.isnan(value) else f"{value * 100:4.0f}%")
+        # Truncated like every number a learner reads (98.85% shows as 98%, never a rounded-up 99%).
+        line.append("  n/a" if np.isnan(value) else f"{format_value(value * 100, 0):>4}%")
         line.append("│")
         row_total = int(confusion[true].sum())
         for guess in range(classes):
@@ -53,7 +56,7 @@ def confusion_lines(confusion: np.ndarray, accuracy: np.ndarray, compact: bool =
         lines.append(line)
     total = int(confusion.sum())
     overall = np.trace(confusion) / total * 100 if total else float("nan")
-    lines.append(Text(f"{overall:.1f}% right on {total:,} test digits"))
+    lines.append(Text(f"{format_value(overall, 1)}% right on {total:,} test digits"))
     return lines
 
 
