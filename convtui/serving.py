@@ -13,6 +13,7 @@ import html
 import ipaddress
 import logging
 import signal
+import socket
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -138,7 +139,10 @@ class ClassroomServer(Server):
         pass  # textual-serve prints its banner here, before the port is bound: `announce` says it once it is
 
     def announce(self, *_aiohttp_banner) -> None:
-        self.console.print(f"convtui: serving {self.public_url} (up to {self.max_sessions} sessions; "
+        # Bound to every interface, 0.0.0.0 is no address a browser can open: name this machine instead.
+        url = (self.public_url.replace(self.host, socket.gethostname(), 1) if self.host in ("0.0.0.0", "::")
+               else self.public_url)
+        self.console.print(f"convtui: serving {url} (up to {self.max_sessions} sessions; "
                            f"Ctrl+C ends every session and stops)", highlight=False, soft_wrap=True)
 
     def refused_request(self, request: web.Request) -> str | None:
