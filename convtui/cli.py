@@ -46,7 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command is None:
             from convtui import runtime
+            from convtui.tui.exit_signals import block_exit_signals
 
+            block_exit_signals()  # before any thread starts (OpenBLAS's, with numpy), so all of them inherit it
             runtime.configure()  # before the app's imports load numpy
             from convtui.tui.app import run_app
 

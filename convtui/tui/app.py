@@ -21,7 +21,6 @@ go next, and the lesson takes the stand-in's place when they are ready; the app'
 from __future__ import annotations
 
 import asyncio
-import signal
 import sys
 
 from textual import events, work
@@ -29,6 +28,7 @@ from textual.app import App
 from textual.binding import Binding
 from textual.markup import escape
 
+from convtui.tui.exit_signals import watch_exit_signals
 from convtui.tui.lessons import KERNEL_WARM_UPS, find_lesson, unknown_screen_message
 from convtui.tui.screens.help import HelpScreen
 from convtui.tui.screens.index import IndexScreen
@@ -65,25 +65,18 @@ class ConvTuiApp(App):
         self.warmed_lessons: set[str] = set()  # lessons whose kernels the warm-up has compiled
         self.pending_lesson: str | None = None  # asked for before its kernels were ready: its warm-up goes next
         self.warm_up_progress: dict = {}  # warm-up -> (steps done, steps) while it runs
+        self.exit_loop: asyncio.AbstractEventLoop | None = None  # for the SIGTERM/SIGHUP thread (exit_signals)
 
     def on_mount(self) -> None:
         self.push_screen(IndexScreen())
-        if self.warm_kernels:  # the real entry point (run_app), not a test's app
-            self.exit_cleanly_on_signals()
+        if self.warm_kernels:  # the real entry point (run_app), not a test's app: see exit_signals.py
+            self.exit_loop = asyncio.get_running_loop()
         if self.warm_kernels:
             self.index.show_status("Preparing the lessons' kernels…")
             self.call_after_refresh(self.warm_up_kernels)  # after the index's first paint
         if self.initial_screen:
             self.open_lesson(self.initial_screen)
         self.check_size()
-
-    def exit_cleanly_on_signals(self) -> None:
-        """SIGTERM (a scheduler, `docker stop`) and SIGHUP (the SSH session dropped) leave the app as `q` does:
-        a training run stops and saves, the terminal is restored, and the exit code is 128 + the signal's
-        number. Without this, the process would die at once with the terminal left in raw mode."""
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGHUP):
-            loop.add_signal_handler(signum, lambda signum=signum: self.exit(return_code=128 + signum))
 
     @property
     def index(self) -> IndexScreen:
@@ -201,5 +194,6 @@ def run_app(screen: str | None = None) -> int:
         print(f"convtui: error: {unknown_screen_message(screen)}", file=sys.stderr)
         return 2
     app = ConvTuiApp(initial_screen=screen, warm_kernels=True)
+    watch_exit_signals(app)  # SIGTERM and SIGHUP leave as q does, even when the terminal stopped reading
     app.run()
     return app.return_code or 0
