@@ -253,6 +253,8 @@ async def test_the_waiting_lessons_kernels_go_next_at_the_next_step(monkeypatch)
         app.open_lesson("backprop")
         release_first.set()
         assert await _wait_for(pilot, lambda: type(app.screen).__name__ == "BackpropScreen")
+        # The lesson opens as soon as b1 is done; the first warm-up's second step starts a moment later.
+        assert await _wait_for(pilot, lambda: len(calls) >= 3)
         assert calls[:3] == ["a1", "b1", "a2"]
         release_second.set()
         await pilot.pause(0.2)  # let the lesson finish mounting before the app exits
