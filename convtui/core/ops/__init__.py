@@ -2,12 +2,14 @@
 
 Layout: NCHW float32 for training (float64 works everywhere, for gradient checks and the lessons' small grids).
 `stride` is an int or (s_h, s_w); `padding` is 'valid', 'same' (TensorFlow's, odd pixel after), an int, (p_h, p_w)
-or (top, bottom, left, right). Each public function validates its input and calls private Numba kernels jitted
-with `@njit(nogil=True, parallel=True, cache=True)` (`jit`). The rooms:
+or (top, bottom, left, right). Each public function validates its input and calls private Numba kernels, each a
+serial `@njit(nogil=True, cache=True)` body over a range of tasks that `jit` splits over threads. The rooms:
 
 - `shapes`: output-size and padding rules, `out = (n + 2p - f) // s + 1`;
-- `conv` (im2col + BLAS GEMM, fused ReLU and max-pool), `conv_kernels` (its Numba passes), `conv_direct` (float64
-  direct loops, bit-identical wherever an image sits in a batch);
+- `conv` (im2col + BLAS GEMM, fused ReLU and max-pool), `conv_kernels` (its Numba passes, NCHW), `conv_nhwc`
+  (channels-last im2col and the sparse backward from the pooling winners), `conv_few_channels` (direct loops for
+  a first layer of one channel), `conv_direct` (float64 direct loops, bit-identical wherever an image sits in a
+  batch);
 - `pooling`, `elementwise` (ReLU, sigmoid, dropout), `loss` (softmax, softmax cross-entropy), `updates` (Adam, SGD).
 
 `tests/core/naive.py` holds a plain-loop reference of each kernel. This module only re-exports the public names.

@@ -11,10 +11,10 @@ forward pass's im2col matrix for its backward pass.
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
-from convtui.core.ops import conv_direct, conv_few_channels, conv_kernels as ck
+from convtui.core.ops import conv_direct, conv_few_channels, conv_kernels as ck, conv_nhwc
+from convtui.core.ops.jit import parts_for
 from convtui.core.ops.pooling import maxpool2d_forward
 from convtui.core.ops.shapes import conv_output_size, pair, pool_output_size, resolve_padding
 
@@ -156,7 +156,7 @@ def _padded_nhwc(x_in, x, geo, workspace):
     top, bottom, left, right = geo.pads
     padded = (geo.n, geo.h + top + bottom, geo.w + left + right, geo.c)  # NHWC: channels innermost
     xp = ck.empty_like_shape(workspace, "x_nhwc", padded, geo.dtype)
-    ck.nchw_to_padded_nhwc_kernel(x, top, left, xp)
+    conv_nhwc.nchw_to_padded_nhwc_kernel(x, top, left, xp)
     if workspace is not None:
         workspace["x_nhwc_of"] = x_in
     return xp
@@ -217,10 +217,10 @@ def _channels_last_forward(x_in, x, w, b, geo, pool, workspace, y, argmax, with_
     w_t = np.ascontiguousarray(w.transpose(0, 2, 3, 1)).reshape(geo.k, geo.rows)  # (K, FH*FW*C)
     for start, count in geo.chunks():
         cols_t = ck.empty_like_shape(workspace, "cols_t", (count * geo.per_image, geo.rows), geo.dtype)
-        ck.im2col_nhwc_kernel(rows_of, start, geo.f_h, geo.f_w, geo.s_h, geo.s_w, geo.o_h, geo.o_w, geo.c, cols_t)
+        conv_nhwc.im2col_nhwc_kernel(rows_of, start, geo.f_h, geo.f_w, geo.s_h, geo.s_w, geo.o_h, geo.o_w, geo.c, cols_t)
         y_t = ck.empty_like_shape(workspace, "y_t", (count * geo.per_image, geo.k), geo.dtype)
         np.matmul(cols_t, w_t.T, out=y_t)  # (N*OH*OW, K): the one big GEMM
-        ck.nhwc_bias_relu_maxpool_epilogue_kernel(y_t, b, geo.o_h, geo.o_w, f_h, f_w, ps_h, ps_w, start,
+        conv_nhwc.nhwc_bias_relu_maxpool_epilogue_kernel(y_t, b, geo.o_h, geo.o_w, f_h, f_w, ps_h, ps_w, start,
                                                   with_argmax, y, argmax)
 
 
@@ -324,13 +324,13 @@ def _sparse_maxpool_backward(x_in, x, w, dy, argmax, geo, input_grad, workspace)
     padded = xp.shape
     # Viewed as (N, HP, WP*C) and (K, FH, FW*C): one filter row of a patch is one contiguous run of FW*C values.
     run = geo.f_w * geo.c
-    n_parts = min(numba.get_num_threads(), geo.n)
+    n_parts = parts_for(dy.size * geo.rows, geo.n)  # one part per thread, each with its own dw
     dw_parts = np.empty((n_parts, geo.k, geo.f_h, run), dtype=geo.dtype)
     db_parts = np.empty((n_parts, geo.k), dtype=np.float64)
     w_t = np.ascontiguousarray(w.transpose(0, 2, 3, 1)).reshape(geo.k, geo.f_h, run)  # (K, FH, FW*C)
     dxp = ck.empty_like_shape(workspace, "dx_nhwc", padded, geo.dtype) if input_grad else xp
     out_rows, out_columns = np.divmod(np.arange(geo.per_image, dtype=np.int64), geo.o_w)
-    ck.maxpool_sparse_backward_kernel(xp.reshape(padded[0], padded[1], -1), w_t, dy, argmax, out_rows * geo.s_h,
+    conv_nhwc.maxpool_sparse_backward_kernel(xp.reshape(padded[0], padded[1], -1), w_t, dy, argmax, out_rows * geo.s_h,
                                       out_columns * (geo.s_w * geo.c), input_grad, dw_parts, db_parts,
                                       dxp.reshape(padded[0], padded[1], -1))
     dw_t = dw_parts.sum(axis=0)
@@ -338,6 +338,6 @@ def _sparse_maxpool_backward(x_in, x, w, dy, argmax, geo, input_grad, workspace)
     dx = None
     if input_grad:
         dx = np.empty(x.shape, dtype=geo.dtype)
-        ck.padded_nhwc_to_nchw_kernel(dxp, top, left, dx)
+        conv_nhwc.padded_nhwc_to_nchw_kernel(dxp, top, left, dx)
     dw_t = dw_t.reshape(geo.k, geo.f_h, geo.f_w, geo.c)
     return dx, np.ascontiguousarray(dw_t.transpose(0, 3, 1, 2)), db

@@ -7,17 +7,17 @@ on that. BLAS GEMMs, used for float32 training, do not promise it.
 
 from __future__ import annotations
 
-from numba import njit, prange
+from numba import njit
 
-JIT = dict(nogil=True, cache=True)
+from convtui.core.ops.jit import SERIAL
 
 
-@njit(**JIT)
+@njit(**SERIAL)
 def conv2d_forward_kernel(x, w, b, s_h, s_w, p_top, p_left, y):
     n_batch, n_c, h, wd = x.shape
     n_k, _, f_h, f_w = w.shape
     _, _, o_h, o_w = y.shape
-    for nk in prange(n_batch * n_k):
+    for nk in range(n_batch * n_k):
         n = nk // n_k
         k = nk % n_k
         for i in range(o_h):
@@ -36,12 +36,12 @@ def conv2d_forward_kernel(x, w, b, s_h, s_w, p_top, p_left, y):
                 y[n, k, i, j] = acc
 
 
-@njit(**JIT)
+@njit(**SERIAL)
 def conv2d_backward_input_kernel(w, dy, s_h, s_w, p_top, p_left, dx):
     n_batch, n_c, h, wd = dx.shape
     n_k, _, f_h, f_w = w.shape
     _, _, o_h, o_w = dy.shape
-    for nc in prange(n_batch * n_c):
+    for nc in range(n_batch * n_c):
         n = nc // n_c
         c = nc % n_c
         for k in range(n_k):
@@ -59,12 +59,12 @@ def conv2d_backward_input_kernel(w, dy, s_h, s_w, p_top, p_left, dx):
                             dx[n, c, r, q] += g * w[k, c, u, v]
 
 
-@njit(**JIT)
+@njit(**SERIAL)
 def conv2d_backward_weight_kernel(x, dy, s_h, s_w, p_top, p_left, dw, db):
     n_batch, n_c, h, wd = x.shape
     n_k, _, f_h, f_w = dw.shape
     _, _, o_h, o_w = dy.shape
-    for kc in prange(n_k * n_c):
+    for kc in range(n_k * n_c):
         k = kc // n_c
         c = kc % n_c
         for u in range(f_h):

@@ -13,23 +13,24 @@ Backward uses the same views: dz (built from the pooling winners, zero elsewhere
     dw[k, c, u, v] = sum_flat dz_flat * x_pad_flat shifted by (u, v)         (a dot product per tap)
     dx_pad_flat[c] shifted by (u, v) += w[k, c, u, v] * dz_flat               (an axpy per tap)
 
-Every kernel here is private; `conv.conv2d_relu_maxpool_forward` / `_backward` choose this path.
+Every kernel here is private; `conv.conv2d_relu_maxpool_forward` / `_backward` choose this path. Each is a serial
+body over a range of tasks and a wrapper that splits the tasks over the threads (`jit`).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from convtui.core.ops.jit import JIT, SERIAL
+from convtui.core.ops.jit import SERIAL, run_range
 
 # The dot products sum in eight-or-sixteen-wide partial sums (reassociation): otherwise LLVM keeps a float sum
 # scalar, and dw would take several times longer than the forward. `contract` lets mul + add become one FMA.
-JIT_REASSOCIATE = dict(JIT, fastmath={"reassoc", "contract", "nsz"})
+JIT_REASSOCIATE = dict(SERIAL, fastmath={"reassoc", "contract", "nsz"})
 
 
 @njit(**JIT_REASSOCIATE)
-def conv_relu_maxpool_kernel(xp, w, b, o_h, o_w, pf_h, pf_w, ps_h, ps_w, with_argmax, y, argmax):
+def _conv_relu_maxpool_range(xp, w, b, o_h, o_w, pf_h, pf_w, ps_h, ps_w, with_argmax, y, argmax, start, stop):
     """y = maxpool(relu(conv(x_pad, w) + b)) in NCHW for stride 1; xp (N, C, HP, WP) padded, w (K, C, FH, FW).
 
     argmax (when with_argmax) = i*OW + j of each window's first maximum, -1 where the window was <= 0, as
@@ -40,7 +41,7 @@ def conv_relu_maxpool_kernel(xp, w, b, o_h, o_w, pf_h, pf_w, ps_h, ps_w, with_ar
     _, _, p_h, p_w = y.shape
     flat = xp.reshape(n_batch, n_c, h_pad * w_pad)
     length = (o_h - 1) * w_pad + o_w  # the last row stops at OW: every shifted view stays inside the plane
-    for task in prange(n_batch * n_k):
+    for task in range(start, stop):
         n = task // n_k
         k = task % n_k
         z = np.zeros(length, dtype=y.dtype)  # conv output of (n, k), rows WP apart
@@ -132,13 +133,13 @@ def _winners_plane(dpooled, argmax, n, k, padded_at, dz):
 
 
 @njit(**JIT_REASSOCIATE)
-def conv_maxpool_weight_grad_kernel(xp, dpooled, argmax, o_h, o_w, padded_at, dw, db):
+def _conv_maxpool_weight_grad_range(xp, dpooled, argmax, o_h, o_w, padded_at, dw, db, start, stop):
     """dw (K, C, FH, FW) and db (K,) of stride-1 conv + ReLU + max-pool; one task per filter, over all images."""
     n_batch, n_c, h_pad, w_pad = xp.shape
     n_k, _, f_h, f_w = dw.shape
     flat = xp.reshape(n_batch, n_c, h_pad * w_pad)
     length = (o_h - 1) * w_pad + o_w
-    for k in prange(n_k):
+    for k in range(start, stop):
         dz = np.empty(length, dtype=dw.dtype)
         grad = np.zeros((n_c, f_h, f_w), dtype=np.float64)
         bias_grad = 0.0
@@ -177,13 +178,13 @@ def conv_maxpool_weight_grad_kernel(xp, dpooled, argmax, o_h, o_w, padded_at, dw
 
 
 @njit(**JIT_REASSOCIATE)
-def conv_maxpool_input_grad_kernel(w, dpooled, argmax, o_h, o_w, padded_at, dxp):
+def _conv_maxpool_input_grad_range(w, dpooled, argmax, o_h, o_w, padded_at, dxp, start, stop):
     """dxp (N, C, HP, WP), the padded dx of stride-1 conv + ReLU + max-pool; one task per image."""
     n_batch, n_c, h_pad, w_pad = dxp.shape
     n_k, _, f_h, f_w = w.shape
     flat = dxp.reshape(n_batch, n_c, h_pad * w_pad)
     length = (o_h - 1) * w_pad + o_w
-    for n in prange(n_batch):
+    for n in range(start, stop):
         dz = np.empty(length, dtype=dxp.dtype)
         flat[n] = 0.0
         for k in range(n_k):
@@ -195,3 +196,21 @@ def conv_maxpool_input_grad_kernel(w, dpooled, argmax, o_h, o_w, padded_at, dxp)
                         dst = flat[n, c, u * w_pad + v:u * w_pad + v + length]
                         for t in range(length):
                             dst[t] += weight * dz[t]
+
+
+# The wrappers: how many tasks each body has, and how many elements it touches (which decides the split).
+
+def conv_relu_maxpool_kernel(xp, w, b, o_h, o_w, pf_h, pf_w, ps_h, ps_w, with_argmax, y, argmax):
+    tasks = xp.shape[0] * w.shape[0]  # (image, filter)
+    run_range(_conv_relu_maxpool_range, tasks * o_h * o_w, tasks, xp, w, b, o_h, o_w, pf_h, pf_w, ps_h, ps_w,
+              with_argmax, y, argmax)
+
+
+def conv_maxpool_weight_grad_kernel(xp, dpooled, argmax, o_h, o_w, padded_at, dw, db):
+    run_range(_conv_maxpool_weight_grad_range, dpooled.shape[0] * dw.shape[0] * o_h * o_w, dw.shape[0], xp, dpooled,
+              argmax, o_h, o_w, padded_at, dw, db)  # one task per filter
+
+
+def conv_maxpool_input_grad_kernel(w, dpooled, argmax, o_h, o_w, padded_at, dxp):
+    run_range(_conv_maxpool_input_grad_range, dxp.size * w.shape[0], dxp.shape[0], w, dpooled, argmax, o_h, o_w,
+              padded_at, dxp)  # one task per image

@@ -8,19 +8,20 @@ with the bias, the ReLU and the max-pool folded into that single pass, so no tra
 Backward mirrors it: the prologues turn dL/dy (NCHW, maybe pooled) into `dyk (K, N*OH*OW)`; then
 `dw = dyk @ cols.T`, `dcols = w2.T @ dyk`, and `col2im` adds dcols back into dx.
 
-Every kernel here is private; `convtui.core.ops` wraps them with validation.
+Every kernel here is private; `convtui.core.ops` wraps them with validation. Each is a serial body over a range
+of tasks (an image's plane, filter or matrix row) and a wrapper that splits the tasks over the threads (`jit`).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-JIT = dict(nogil=True, parallel=True, cache=True)
+from convtui.core.ops.jit import SERIAL, run_range
 
 
-@njit(**JIT)
-def im2col_kernel(x, n_start, f_h, f_w, s_h, s_w, p_top, p_left, o_h, o_w, cols):
+@njit(**SERIAL)
+def _im2col_range(x, n_start, f_h, f_w, s_h, s_w, p_top, p_left, o_h, o_w, cols, start, stop):
     """cols[(c, u, v), (n, i, j)] = x_pad[n_start + n, c, i*s_h + u, j*s_w + v] for the images of this chunk.
 
     Inner loops index 1-D views with a counter that starts at 0: numba can then prove the index is not
@@ -31,7 +32,7 @@ def im2col_kernel(x, n_start, f_h, f_w, s_h, s_w, p_top, p_left, o_h, o_w, cols)
     per_image = o_h * o_w
     n_batch = n_columns // per_image
     taps = f_h * f_w
-    for task in prange(n_rows * n_batch):
+    for task in range(start, stop):
         row = task // n_batch
         n = task % n_batch
         c = row // taps
@@ -64,13 +65,12 @@ def im2col_kernel(x, n_start, f_h, f_w, s_h, s_w, p_top, p_left, o_h, o_w, cols)
                 for t in range(inside):
                     mid[t] = src[t * s_w]
 
-@njit(**JIT)
-def col2im_kernel(dcols, n_start, f_h, f_w, s_h, s_w, p_top, p_left, o_h, o_w, dx):
+@njit(**SERIAL)
+def _col2im_range(dcols, n_start, f_h, f_w, s_h, s_w, p_top, p_left, o_h, o_w, dx, start, stop):
     """dx[n_start + n, c] = sum over the taps (u, v) of dcols scattered back to the pixels they were read from."""
     _, n_c, h, wd = dx.shape
     per_image = o_h * o_w
-    n_batch = dcols.shape[1] // per_image
-    for task in prange(n_batch * n_c):
+    for task in range(start, stop):
         n = task // n_c
         c = task % n_c
         plane = dx[n_start + n, c]
@@ -100,14 +100,13 @@ def col2im_kernel(dcols, n_start, f_h, f_w, s_h, s_w, p_top, p_left, o_h, o_w, d
                         for t in range(inside):
                             dst[t * s_w] += src[t]
 
-@njit(**JIT)
-def bias_epilogue_kernel(yk, b, relu, n_start, y):
+@njit(**SERIAL)
+def _bias_epilogue_range(yk, b, relu, n_start, y, start, stop):
     """y[n_start + n, k] = yk[k, n] + b[k], then max(., 0) when relu: filters-first to NCHW in one pass."""
     n_k = yk.shape[0]
     _, _, o_h, o_w = y.shape
     per_image = o_h * o_w
-    n_batch = yk.shape[1] // per_image
-    for task in prange(n_batch * n_k):
+    for task in range(start, stop):
         n = task // n_k
         k = task % n_k
         bias = b[k]
@@ -119,8 +118,8 @@ def bias_epilogue_kernel(yk, b, relu, n_start, y):
                 val = max(val, 0.0)
             dst[t] = val
 
-@njit(**JIT)
-def bias_relu_maxpool_epilogue_kernel(yk, b, o_h, o_w, f_h, f_w, s_h, s_w, n_start, y, argmax):
+@njit(**SERIAL)
+def _bias_relu_maxpool_epilogue_range(yk, b, o_h, o_w, f_h, f_w, s_h, s_w, n_start, y, argmax, start, stop):
     """y = maxpool(relu(yk + b)) in NCHW; argmax = the winner's flat index i*OW + j in the conv output, or -1
     when the whole window was <= 0 (ReLU passed no gradient there, so backward skips it).
 
@@ -130,10 +129,9 @@ def bias_relu_maxpool_epilogue_kernel(yk, b, o_h, o_w, f_h, f_w, s_h, s_w, n_sta
     n_k = yk.shape[0]
     _, _, p_h, p_w = y.shape
     per_image = o_h * o_w
-    n_batch = yk.shape[1] // per_image
     # The lecture's 2x2 pool with stride 2 over an even map has only whole windows: a straight-line path.
     whole_2x2 = f_h == 2 and f_w == 2 and s_h == 2 and s_w == 2 and o_h == 2 * p_h and o_w == 2 * p_w
-    for task in prange(n_batch * n_k):
+    for task in range(start, stop):
         n = task // n_k
         k = task % n_k
         bias = b[k]
@@ -186,15 +184,14 @@ def bias_relu_maxpool_epilogue_kernel(yk, b, o_h, o_w, f_h, f_w, s_h, s_w, n_sta
                     argmax[n_start + n, k, pi, pj] = -1
 
 
-@njit(**JIT)
-def dy_prologue_kernel(dy, y, relu, n_start, dyk, db_parts):
+@njit(**SERIAL)
+def _dy_prologue_range(dy, y, relu, n_start, dyk, db_parts, start, stop):
     """dyk[k, (n, i, j)] = dy[n_start + n, k, i, j], masked by y > 0 when relu (y is the ReLU's output).
     db_parts[k, n] = sum_{i, j} dyk[k, (n, i, j)], so the bias gradient costs no extra pass."""
-    n_k = dyk.shape[0]
     _, _, o_h, o_w = dy.shape
     per_image = o_h * o_w
     n_batch = dyk.shape[1] // per_image
-    for task in prange(n_k * n_batch):
+    for task in range(start, stop):
         k = task // n_batch
         n = task % n_batch
         src = dy[n_start + n, k].reshape(per_image)
@@ -209,14 +206,13 @@ def dy_prologue_kernel(dy, y, relu, n_start, dyk, db_parts):
             acc += g
         db_parts[k, n] = acc
 
-@njit(**JIT)
-def maxpool_dy_prologue_kernel(dpooled, argmax, n_start, per_image, dyk, db_parts):
+@njit(**SERIAL)
+def _maxpool_dy_prologue_range(dpooled, argmax, n_start, per_image, dyk, db_parts, start, stop):
     """dyk[k, (n, at)] += dpooled[n, k, pi, pj] at each window's winner `at` (none where argmax is -1);
     db_parts[k, n] = the sum of what was routed, which is this image's share of the bias gradient."""
-    n_k = dyk.shape[0]
     _, _, p_h, p_w = dpooled.shape
     n_batch = dyk.shape[1] // per_image
-    for task in prange(n_k * n_batch):
+    for task in range(start, stop):
         k = task // n_batch
         n = task % n_batch
         dst = n * per_image
@@ -254,147 +250,34 @@ def empty_like_shape(workspace, key, shape, dtype):
     return view
 
 
-# ----------------------------------------------------------------------------------------------------
-# Backward through conv + ReLU + max-pool without GEMMs: only one cell per pooling window gets a gradient.
-# dz (the gradient at the conv output) is nonzero only at the windows' winners, which is at most a quarter of
-# the cells for a 2x2 pool, and none at all where the ReLU cut the whole window. So instead of the dense GEMMs
-# dw = dz @ cols.T and dx = col2im(w.T @ dz), each winner adds its filter-sized patch directly:
-#   dw[k, :, u, v] += g * x_pad[n, :, i*s_h + u, j*s_w + v]     dx_pad[n, :, i*s_h + u, j*s_w + v] += g * w[k, :, u, v]
-# Channels are made the innermost axis (NHWC, padded) so that the patch updates are contiguous vector loops.
-# ----------------------------------------------------------------------------------------------------
+# The wrappers: how many tasks each body has, and how many elements it touches (which decides the split).
 
-@njit(nogil=True, cache=True)
-def nchw_to_padded_nhwc_kernel(x, p_top, p_left, xp):
-    """xp[n, p_top + r, p_left + q, c] = x[n, c, r, q], zeros in the border."""
-    n_batch, n_c, h, wd = x.shape
-    _, h_pad, w_pad, _ = xp.shape
-    for n in prange(n_batch):
-        xp[n] = 0.0
-        for r in range(h):
-            for q in range(wd):
-                for c in range(n_c):
-                    xp[n, p_top + r, p_left + q, c] = x[n, c, r, q]
+def im2col_kernel(x, n_start, f_h, f_w, s_h, s_w, p_top, p_left, o_h, o_w, cols):
+    tasks = cols.shape[0] * (cols.shape[1] // (o_h * o_w))  # (row, image)
+    run_range(_im2col_range, cols.size, tasks, x, n_start, f_h, f_w, s_h, s_w, p_top, p_left, o_h, o_w, cols)
 
 
-@njit(nogil=True, cache=True)
-def padded_nhwc_to_nchw_kernel(xp, p_top, p_left, x):
-    """x[n, c, r, q] = xp[n, p_top + r, p_left + q, c]: the inverse crop and transpose."""
-    n_batch, n_c, h, wd = x.shape
-    for task in prange(n_batch * n_c):
-        n = task // n_c
-        c = task % n_c
-        for r in range(h):
-            for q in range(wd):
-                x[n, c, r, q] = xp[n, p_top + r, p_left + q, c]
+def col2im_kernel(dcols, n_start, f_h, f_w, s_h, s_w, p_top, p_left, o_h, o_w, dx):
+    tasks = dcols.shape[1] // (o_h * o_w) * dx.shape[1]  # (image, channel)
+    run_range(_col2im_range, dcols.size, tasks, dcols, n_start, f_h, f_w, s_h, s_w, p_top, p_left, o_h, o_w, dx)
 
 
-@njit(**JIT)
-def maxpool_sparse_backward_kernel(xp, w_t, dpooled, argmax, patch_row, patch_start, input_grad,
-                                   dw_parts, db_parts, dxp):
-    """For every winner (n, k, i, j) with gradient g, in one pass:
-        dw_parts[t, k, u, (v, c)] += g * xp[n, i*s_h + u, (j*s_w + v, c)]      db_parts[t, k] += g
-        dxp[n, i*s_h + u, (j*s_w + v, c)] += g * w_t[k, u, (v, c)]             (when input_grad)
-    xp and dxp are (N, HP, WP*C) and w_t (K, FH, FW*C): one filter row of a patch is one contiguous run.
-    Winner `at` = i*OW + j has its patch at row patch_row[at] = i*s_h, offset patch_start[at] = j*s_w*C: tables,
-    not two integer divisions per winner.
-
-    Task t takes the images t, t + T, t + 2T, ...: interleaving balances tasks even though the number of winners
-    per image varies, each image's dxp belongs to one task, and each task sums its dw into its own part (the
-    caller adds the T parts), so there are no races.
-    """
-    n_batch, n_k, p_h, p_w = dpooled.shape
-    n_parts, _, f_h, run = dw_parts.shape
-    for part in prange(n_parts):
-        dw = dw_parts[part]
-        dw[:, :, :] = 0.0
-        db_parts[part, :] = 0.0
-        for n in range(part, n_batch, n_parts):
-            if input_grad:
-                dxp[n] = 0.0
-            for k in range(n_k):
-                acc_b = 0.0
-                for pi in range(p_h):
-                    for pj in range(p_w):
-                        at = argmax[n, k, pi, pj]
-                        if at < 0:
-                            continue
-                        g = dpooled[n, k, pi, pj]
-                        acc_b += g
-                        r0 = patch_row[at]
-                        base = patch_start[at]
-                        for u in range(f_h):
-                            # 1-D views indexed by the loop counter alone: numba then knows the index is not
-                            # negative, skips its wraparound check, and the loop vectorises.
-                            dst = dw[k, u]
-                            src = xp[n, r0 + u, base:base + run]
-                            for t in range(run):
-                                dst[t] += g * src[t]
-                            if input_grad:
-                                dst_x = dxp[n, r0 + u, base:base + run]
-                                src_w = w_t[k, u]
-                                for t in range(run):
-                                    dst_x[t] += g * src_w[t]
-                db_parts[part, k] += acc_b
+def bias_epilogue_kernel(yk, b, relu, n_start, y):
+    tasks = yk.shape[1] // (y.shape[2] * y.shape[3]) * yk.shape[0]  # (image, filter)
+    run_range(_bias_epilogue_range, yk.size, tasks, yk, b, relu, n_start, y)
 
 
-# ----------------------------------------------------------------------------------------------------
-# The channels-last forward used with the sparse backward: im2col from the padded NHWC input copies whole
-# filter rows (FW*C contiguous values) at a time, which is several times faster than gathering NCHW rows of a
-# few pixels; the GEMM then yields the conv output as (N*OH*OW, K), and the epilogue pools it, vectorised over K.
-# ----------------------------------------------------------------------------------------------------
-
-@njit(**JIT)
-def im2col_nhwc_kernel(xp, n_start, f_h, f_w, s_h, s_w, o_h, o_w, n_c, cols_t):
-    """cols_t[(n, i, j), (u, v, c)] = xp[n_start + n, i*s_h + u, (j*s_w + v, c)]; xp is (N, HP, WP*C)."""
-    per_image = o_h * o_w
-    count = cols_t.shape[0] // per_image
-    run = f_w * n_c
-    for task in prange(count * o_h):
-        n = task // o_h
-        i = task % o_h
-        for j in range(o_w):
-            dst = cols_t[n * per_image + i * o_w + j]
-            start = j * s_w * n_c
-            for u in range(f_h):
-                src = xp[n_start + n, i * s_h + u, start:start + run]
-                part = dst[u * run:(u + 1) * run]
-                for t in range(run):
-                    part[t] = src[t]
+def bias_relu_maxpool_epilogue_kernel(yk, b, o_h, o_w, f_h, f_w, s_h, s_w, n_start, y, argmax):
+    tasks = yk.shape[1] // (o_h * o_w) * yk.shape[0]  # (image, filter)
+    run_range(_bias_relu_maxpool_epilogue_range, yk.size, tasks, yk, b, o_h, o_w, f_h, f_w, s_h, s_w, n_start, y,
+              argmax)
 
 
-@njit(nogil=True, cache=True)
-def nhwc_bias_relu_maxpool_epilogue_kernel(y_t, b, o_h, o_w, f_h, f_w, s_h, s_w, n_start, with_argmax, y, argmax):
-    """As bias_relu_maxpool_epilogue_kernel, from the conv output y_t (N*OH*OW, K): y = maxpool(relu(y_t + b))
-    in NCHW, argmax (when with_argmax) = i*OW + j of the first maximum, -1 where the window was <= 0. One task
-    per pooled row."""
-    n_k = y_t.shape[1]
-    _, _, p_h, p_w = y.shape
-    per_image = o_h * o_w
-    n_batch = y_t.shape[0] // per_image
-    for task in prange(n_batch * p_h):
-        n = task // p_h
-        pi = task % p_h
-        best = np.empty(n_k, dtype=y_t.dtype)
-        best_at = np.empty(n_k, dtype=np.int32)
-        r_end = min(pi * s_h + f_h, o_h)
-        for pj in range(p_w):
-            q_end = min(pj * s_w + f_w, o_w)
-            first = pi * s_h * o_w + pj * s_w
-            row = y_t[n * per_image + first]
-            for k in range(n_k):
-                best[k] = row[k] + b[k]
-                best_at[k] = first
-            for r in range(pi * s_h, r_end):
-                for q in range(pj * s_w, q_end):
-                    at = r * o_w + q
-                    row = y_t[n * per_image + at]
-                    for k in range(n_k):
-                        val = row[k] + b[k]
-                        better = val > best[k]
-                        best[k] = val if better else best[k]
-                        best_at[k] = at if better else best_at[k]
-            for k in range(n_k):
-                y[n_start + n, k, pi, pj] = best[k] if best[k] > 0.0 else 0.0
-            if with_argmax:
-                for k in range(n_k):
-                    argmax[n_start + n, k, pi, pj] = best_at[k] if best[k] > 0.0 else -1
+def dy_prologue_kernel(dy, y, relu, n_start, dyk, db_parts):
+    tasks = dyk.shape[0] * (dyk.shape[1] // (dy.shape[2] * dy.shape[3]))  # (filter, image)
+    run_range(_dy_prologue_range, dyk.size, tasks, dy, y, relu, n_start, dyk, db_parts)
+
+
+def maxpool_dy_prologue_kernel(dpooled, argmax, n_start, per_image, dyk, db_parts):
+    tasks = dyk.shape[0] * (dyk.shape[1] // per_image)  # (filter, image)
+    run_range(_maxpool_dy_prologue_range, dyk.size, tasks, dpooled, argmax, n_start, per_image, dyk, db_parts)

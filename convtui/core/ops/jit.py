@@ -1,35 +1,83 @@
-"""Numba compile options and the rule for when a kernel runs on the thread pool.
+"""Numba compile options, and how a kernel's work is split over threads.
 
-Every kernel module in `ops` takes its options from here, so a test can lower `PARALLEL_MIN_SIZE` once and
-compare every parallel path with its serial body.
+Every kernel is compiled serially (`SERIAL`: nogil, cached on disk) as a body over a range of tasks,
+`body(*args, start, stop)`. `run_range` runs it on one thread for small inputs and, for big ones, on as many
+Python threads as the calling thread's Numba thread count (`runtime.use_threads`), each taking a contiguous
+share of the tasks. The bodies release the GIL, so the threads really run at once.
 
-Compiling is the cost of `parallel=True` (benchmarks/compile_time.py): Numba outlines a prange loop into a
-gufunc and runs LLVM over three modules instead of one, so a parallel kernel takes 3 to 6 times the CPU time of
-the same kernel compiled serially (measured: pooling's max-pool forward 1.16 s against 0.48 s, the direct float64
-conv forward 1.74 s against 0.34 s), at least ~0.35 s even for a one-line driver. So a kernel is parallel only
-where a caller hands it enough work to gain, and its serial body takes a (start, stop) range, so small inputs
-(the lessons' grids) call the body directly and never compile the parallel driver at all.
+Why not Numba's own `parallel=True` and `prange`: compiling is its cost. Numba outlines a prange loop into a
+gufunc and runs LLVM over three modules instead of one, so a parallel kernel took 3 to 6 times the CPU time of the
+same kernel compiled serially (benchmarks/compile_time.py: the cnn's sparse conv backward 2.5 s against 0.7 s,
+its first layer's forward 2.3 s against about 0.5 s), and the cnn's first step compiled for 11 s. The same split
+on Python threads ran as fast (the sparse backward: 34-44 ms either way, alternating, batch 100, 2 threads).
+
+A test can lower `PARALLEL_MIN_SIZE` once and compare every split path with its serial body.
 """
 
 from __future__ import annotations
 
-JIT = dict(nogil=True, parallel=True, cache=True)
+import threading
+from concurrent.futures import ThreadPoolExecutor, wait
+
 SERIAL = dict(nogil=True, cache=True)
-# Waking the thread pool costs tens of microseconds per parallel region (a workqueue wake-up measured ~80 us):
-# more than a whole 100 x 128 ReLU or a bias update, so small arrays run serially.
-PARALLEL_MIN_SIZE = 1 << 16  # elements; below this one thread finishes before two would have started
-BLOCK = 1 << 14
+# Handing work to a thread costs tens of microseconds: more than a whole 100 x 128 ReLU or a bias update, so
+# small inputs run on the calling thread alone.
+PARALLEL_MIN_SIZE = 1 << 16  # elements touched; below this one thread finishes before two would have started
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
 
 
-def run_blocks(body, driver, size, *args):
-    """Call `body(*args, 0, size)` directly for a small array, else the parallel `driver(*args)`."""
-    run_range(body, driver, size, size, *args)
+def thread_count() -> int:
+    """The calling thread's Numba thread count: the whole pool, or what `runtime.use_threads` gave this thread."""
+    import numba
+
+    return numba.get_num_threads()
 
 
-def run_range(body, driver, work, count, *args):
-    """Call the serial `body(*args, 0, count)` over all `count` tasks when `work` (elements touched) is small,
-    else the parallel `driver(*args)`, which splits the same tasks over the threads."""
-    if work < PARALLEL_MIN_SIZE:
-        body(*args, 0, count)
-    else:
-        driver(*args)
+def _executor() -> ThreadPoolExecutor:
+    """The helper threads, started on first use (never at import): one fewer than Numba's pool, since the calling
+    thread takes a share itself."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            import numba
+
+            workers = max(1, numba.config.NUMBA_NUM_THREADS - 1)
+            _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="convtui-kernel")
+        return _pool
+
+
+def parts_for(work: int, count: int) -> int:
+    """How many threads share `count` tasks touching `work` elements: 1 below PARALLEL_MIN_SIZE."""
+    if work < PARALLEL_MIN_SIZE or count < 2:
+        return 1
+    return max(1, min(thread_count(), count))
+
+
+def run_calls(body, calls: list[tuple]) -> None:
+    """`body(*call)` for every call, the first on this thread and the others on the helper threads; returns when
+    all have finished (and raises the first error after all have stopped, so no thread still writes)."""
+    if len(calls) == 1:
+        body(*calls[0])
+        return
+    futures = [_executor().submit(body, *call) for call in calls[1:]]
+    try:
+        body(*calls[0])
+    finally:
+        wait(futures)
+    for future in futures:
+        future.result()
+
+
+def run_range(body, work: int, count: int, *args) -> None:
+    """`body(*args, start, stop)` over tasks [0, count), split into one contiguous range per thread when the work
+    is big enough (see `parts_for`)."""
+    parts = parts_for(work, count)
+    bounds = [count * part // parts for part in range(parts + 1)]
+    run_calls(body, [(*args, bounds[part], bounds[part + 1]) for part in range(parts)])
+
+
+def run_blocks(body, size: int, *args) -> None:
+    """`run_range` over the `size` elements of a flat array."""
+    run_range(body, size, size, *args)

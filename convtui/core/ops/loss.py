@@ -5,10 +5,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from convtui.core.ops import jit
-from convtui.core.ops.jit import BLOCK, JIT, SERIAL
+from convtui.core.ops.jit import SERIAL, run_range
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -37,15 +36,6 @@ def _softmax_cross_entropy_range(logits, labels, probs, dlogits, losses, start, 
         losses[n] = math.log(total) - (logits[n, labels[n]] - top)
 
 
-@njit(**JIT)
-def _softmax_cross_entropy_kernel(logits, labels, probs, dlogits, losses):
-    rows = max(1, BLOCK // logits.shape[1])
-    n_batch = logits.shape[0]
-    for block in prange((n_batch + rows - 1) // rows):
-        _softmax_cross_entropy_range(logits, labels, probs, dlogits, losses, block * rows,
-                                     min((block + 1) * rows, n_batch))
-
-
 def softmax_cross_entropy(logits, labels):
     """Fused softmax + mean cross-entropy: returns (loss, dlogits = (softmax - onehot) / N, probs)."""
     if logits.ndim != 2 or labels.shape != (logits.shape[0],):
@@ -58,9 +48,6 @@ def softmax_cross_entropy(logits, labels):
     probs = np.empty_like(logits)
     dlogits = np.empty_like(logits)
     losses = np.empty(logits.shape[0], dtype=np.float64)
-    args = (logits, labels.astype(np.int64), probs, dlogits, losses)
-    if logits.size < jit.PARALLEL_MIN_SIZE:
-        _softmax_cross_entropy_range(*args, 0, logits.shape[0])
-    else:
-        _softmax_cross_entropy_kernel(*args)
+    run_range(_softmax_cross_entropy_range, logits.size, logits.shape[0], logits, labels.astype(np.int64), probs,
+              dlogits, losses)
     return float(losses.mean()), dlogits, probs

@@ -7,14 +7,13 @@
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from convtui.core.ops.jit import JIT, SERIAL, run_range
+from convtui.core.ops.jit import SERIAL, run_range
 from convtui.core.ops.shapes import pair, pool_output_size
 
-# Each kernel is a serial body over a range of (image, channel) planes, plus a parallel driver that splits the
-# planes over the threads. Only big inputs take the driver (`jit.run_range`): the lessons' grids never compile
-# it, and the parallel compile is what costs (max-pool forward 1.16 s against 0.48 s of CPU serially).
+# Each kernel is a serial body over a range of (image, channel) planes; `jit.run_range` splits the planes of big
+# inputs over the threads, and the lessons' small grids run on the calling thread alone.
 
 @njit(**SERIAL)
 def _maxpool2d_forward_planes(x, f_h, f_w, s_h, s_w, y, argmax, start, stop):
@@ -43,12 +42,6 @@ def _maxpool2d_forward_planes(x, f_h, f_w, s_h, s_w, y, argmax, start, stop):
                 argmax[n, c, i, j] = best_at
 
 
-@njit(**JIT)
-def _maxpool2d_forward_kernel(x, f_h, f_w, s_h, s_w, y, argmax):
-    for nc in prange(x.shape[0] * x.shape[1]):
-        _maxpool2d_forward_planes(x, f_h, f_w, s_h, s_w, y, argmax, nc, nc + 1)
-
-
 @njit(**SERIAL)
 def _maxpool2d_backward_planes(dy, argmax, dx, start, stop):
     n_c, o_h, o_w = dy.shape[1], dy.shape[2], dy.shape[3]
@@ -60,12 +53,6 @@ def _maxpool2d_backward_planes(dy, argmax, dx, start, stop):
             for j in range(o_w):
                 at = argmax[n, c, i, j]
                 dx[n, c, at // wd, at % wd] += dy[n, c, i, j]
-
-
-@njit(**JIT)
-def _maxpool2d_backward_kernel(dy, argmax, dx):
-    for nc in prange(dy.shape[0] * dy.shape[1]):
-        _maxpool2d_backward_planes(dy, argmax, dx, nc, nc + 1)
 
 
 @njit(**SERIAL)
@@ -86,12 +73,6 @@ def _meanpool2d_forward_planes(x, f_h, f_w, s_h, s_w, y, start, stop):
                 y[n, c, i, j] = acc / count
 
 
-@njit(**JIT)
-def _meanpool2d_forward_kernel(x, f_h, f_w, s_h, s_w, y):
-    for nc in prange(x.shape[0] * x.shape[1]):
-        _meanpool2d_forward_planes(x, f_h, f_w, s_h, s_w, y, nc, nc + 1)
-
-
 @njit(**SERIAL)
 def _meanpool2d_backward_planes(dy, f_h, f_w, s_h, s_w, dx, start, stop):
     n_c, h, wd = dx.shape[1], dx.shape[2], dx.shape[3]
@@ -107,12 +88,6 @@ def _meanpool2d_backward_planes(dy, f_h, f_w, s_h, s_w, dx, start, stop):
                 for r in range(i * s_h, r_end):
                     for q in range(j * s_w, q_end):
                         dx[n, c, r, q] += share
-
-
-@njit(**JIT)
-def _meanpool2d_backward_kernel(dy, f_h, f_w, s_h, s_w, dx):
-    for nc in prange(dy.shape[0] * dy.shape[1]):
-        _meanpool2d_backward_planes(dy, f_h, f_w, s_h, s_w, dx, nc, nc + 1)
 
 
 def _planes(array):
@@ -135,7 +110,7 @@ def maxpool2d_forward(x, pool=2, stride=None):
     y = np.empty((x.shape[0], x.shape[1], o_h, o_w), dtype=x.dtype)
     argmax = np.empty(y.shape, dtype=np.int32)
     x = np.ascontiguousarray(x)
-    run_range(_maxpool2d_forward_planes, _maxpool2d_forward_kernel, x.size, _planes(x), x, f_h, f_w, s_h, s_w, y,
+    run_range(_maxpool2d_forward_planes, x.size, _planes(x), x, f_h, f_w, s_h, s_w, y,
               argmax)
     return y, argmax
 
@@ -143,7 +118,7 @@ def maxpool2d_forward(x, pool=2, stride=None):
 def maxpool2d_backward(dy, argmax, x_shape):
     """Route each dy to the input that won its window."""
     dx = np.zeros(x_shape, dtype=dy.dtype)
-    run_range(_maxpool2d_backward_planes, _maxpool2d_backward_kernel, dx.size, _planes(dy), np.ascontiguousarray(dy),
+    run_range(_maxpool2d_backward_planes, dx.size, _planes(dy), np.ascontiguousarray(dy),
               argmax, dx)
     return dx
 
@@ -153,7 +128,7 @@ def meanpool2d_forward(x, pool=2, stride=None):
     f_h, f_w, s_h, s_w, o_h, o_w = _pool_shape(x, pool, stride)
     y = np.empty((x.shape[0], x.shape[1], o_h, o_w), dtype=x.dtype)
     x = np.ascontiguousarray(x)
-    run_range(_meanpool2d_forward_planes, _meanpool2d_forward_kernel, x.size, _planes(x), x, f_h, f_w, s_h, s_w, y)
+    run_range(_meanpool2d_forward_planes, x.size, _planes(x), x, f_h, f_w, s_h, s_w, y)
     return y
 
 
@@ -162,6 +137,6 @@ def meanpool2d_backward(dy, x_shape, pool=2, stride=None):
     f_h, f_w = pair(pool)
     s_h, s_w = pair(stride if stride is not None else pool)
     dx = np.zeros(x_shape, dtype=dy.dtype)
-    run_range(_meanpool2d_backward_planes, _meanpool2d_backward_kernel, dx.size, _planes(dy),
+    run_range(_meanpool2d_backward_planes, dx.size, _planes(dy),
               np.ascontiguousarray(dy), f_h, f_w, s_h, s_w, dx)
     return dx

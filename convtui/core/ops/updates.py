@@ -1,13 +1,14 @@
-"""Optimiser updates, in place, one pass over the parameter (in parallel blocks when it is big)."""
+"""Optimiser updates, in place, one pass over the parameter (split over the threads when it is big, see `jit`)."""
 
 from __future__ import annotations
 
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from convtui.core.ops.jit import BLOCK, JIT, SERIAL, run_blocks
+from convtui.core.ops.jit import SERIAL, run_blocks
+
 
 @njit(**SERIAL)
 def _adam_range(param, grad, m, v, lr_t, beta1, beta2, eps, one_minus_beta1, one_minus_beta2, start, stop):
@@ -21,18 +22,11 @@ def _adam_range(param, grad, m, v, lr_t, beta1, beta2, eps, one_minus_beta1, one
         param[i] -= lr_t * m[i] / (np.sqrt(v[i]) + eps)
 
 
-@njit(**JIT)
-def _adam_kernel(param, grad, m, v, lr_t, beta1, beta2, eps, one_minus_beta1, one_minus_beta2):
-    for block in prange((param.size + BLOCK - 1) // BLOCK):
-        _adam_range(param, grad, m, v, lr_t, beta1, beta2, eps, one_minus_beta1, one_minus_beta2,
-                    block * BLOCK, min((block + 1) * BLOCK, param.size))
-
-
 def adam_update(param, grad, m, v, lr, t, beta1=0.9, beta2=0.999, eps=1e-7):
     """Adam step t (from 1), in place; the bias correction is folded into lr_t = lr * sqrt(1-b2^t) / (1-b1^t)."""
     lr_t = lr * math.sqrt(1.0 - beta2 ** t) / (1.0 - beta1 ** t)
     s = param.dtype.type
-    run_blocks(_adam_range, _adam_kernel, param.size, param.reshape(-1), grad.reshape(-1), m.reshape(-1), v.reshape(-1),
+    run_blocks(_adam_range, param.size, param.reshape(-1), grad.reshape(-1), m.reshape(-1), v.reshape(-1),
                s(lr_t), s(beta1), s(beta2), s(eps), s(1.0 - beta1), s(1.0 - beta2))
 
 
@@ -43,13 +37,7 @@ def _sgd_momentum_range(param, grad, velocity, lr, momentum, start, stop):
         param[i] += velocity[i]
 
 
-@njit(**JIT)
-def _sgd_momentum_kernel(param, grad, velocity, lr, momentum):
-    for block in prange((param.size + BLOCK - 1) // BLOCK):
-        _sgd_momentum_range(param, grad, velocity, lr, momentum, block * BLOCK, min((block + 1) * BLOCK, param.size))
-
-
 def sgd_update(param, grad, velocity, lr, momentum=0.0):
     """SGD with momentum, in place: velocity = momentum * velocity - lr * grad; param += velocity."""
-    run_blocks(_sgd_momentum_range, _sgd_momentum_kernel, param.size, param.reshape(-1), grad.reshape(-1),
-         velocity.reshape(-1), lr, momentum)
+    run_blocks(_sgd_momentum_range, param.size, param.reshape(-1), grad.reshape(-1), velocity.reshape(-1), lr,
+               momentum)

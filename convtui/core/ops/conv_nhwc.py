@@ -1,0 +1,181 @@
+"""Convolution through channels-last (NHWC) images: the cnn's second layer, forward and backward.
+
+Forward: im2col from the padded NHWC input copies whole filter rows (FW*C contiguous values) at a time, which is
+several times faster than gathering NCHW rows of a few pixels; one GEMM (in NumPy) then yields the conv output
+as (N*OH*OW, K), and the epilogue pools it, vectorised over K.
+
+Every kernel is a serial body over a range of tasks and a wrapper that splits them over the threads (`jit`);
+`conv.conv2d_relu_maxpool_forward` / `_backward` choose this path.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from convtui.core.ops.jit import SERIAL, run_calls, run_range
+
+# ----------------------------------------------------------------------------------------------------
+# Backward through conv + ReLU + max-pool without GEMMs: only one cell per pooling window gets a gradient.
+# dz (the gradient at the conv output) is nonzero only at the windows' winners, which is at most a quarter of
+# the cells for a 2x2 pool, and none at all where the ReLU cut the whole window. So instead of the dense GEMMs
+# dw = dz @ cols.T and dx = col2im(w.T @ dz), each winner adds its filter-sized patch directly:
+#   dw[k, :, u, v] += g * x_pad[n, :, i*s_h + u, j*s_w + v]     dx_pad[n, :, i*s_h + u, j*s_w + v] += g * w[k, :, u, v]
+# Channels are made the innermost axis (NHWC, padded) so that the patch updates are contiguous vector loops.
+# ----------------------------------------------------------------------------------------------------
+
+@njit(**SERIAL)
+def _nchw_to_padded_nhwc_range(x, p_top, p_left, xp, start, stop):
+    """xp[n, p_top + r, p_left + q, c] = x[n, c, r, q], zeros in the border."""
+    n_batch, n_c, h, wd = x.shape
+    _, h_pad, w_pad, _ = xp.shape
+    for n in range(start, stop):
+        xp[n] = 0.0
+        for r in range(h):
+            for q in range(wd):
+                for c in range(n_c):
+                    xp[n, p_top + r, p_left + q, c] = x[n, c, r, q]
+
+
+@njit(**SERIAL)
+def _padded_nhwc_to_nchw_range(xp, p_top, p_left, x, start, stop):
+    """x[n, c, r, q] = xp[n, p_top + r, p_left + q, c]: the inverse crop and transpose."""
+    n_batch, n_c, h, wd = x.shape
+    for task in range(start, stop):
+        n = task // n_c
+        c = task % n_c
+        for r in range(h):
+            for q in range(wd):
+                x[n, c, r, q] = xp[n, p_top + r, p_left + q, c]
+
+
+@njit(**SERIAL)
+def _maxpool_sparse_backward_part(xp, w_t, dpooled, argmax, patch_row, patch_start, input_grad, dw_parts, db_parts,
+                                  dxp, part):
+    """For every winner (n, k, i, j) with gradient g, in one pass:
+        dw_parts[t, k, u, (v, c)] += g * xp[n, i*s_h + u, (j*s_w + v, c)]      db_parts[t, k] += g
+        dxp[n, i*s_h + u, (j*s_w + v, c)] += g * w_t[k, u, (v, c)]             (when input_grad)
+    xp and dxp are (N, HP, WP*C) and w_t (K, FH, FW*C): one filter row of a patch is one contiguous run.
+    Winner `at` = i*OW + j has its patch at row patch_row[at] = i*s_h, offset patch_start[at] = j*s_w*C: tables,
+    not two integer divisions per winner.
+
+    Part t of T (T = len(dw_parts), one per thread) takes the images t, t + T, t + 2T, ...: interleaving balances
+    the parts even though the number of winners per image varies, each image's dxp belongs to one part, and each
+    part sums its dw into its own dw_parts[t] (the caller adds the T parts), so there are no races.
+    """
+    n_batch, n_k, p_h, p_w = dpooled.shape
+    n_parts, _, f_h, run = dw_parts.shape
+    dw = dw_parts[part]
+    dw[:, :, :] = 0.0
+    db_parts[part, :] = 0.0
+    for n in range(part, n_batch, n_parts):
+        if input_grad:
+            dxp[n] = 0.0
+        for k in range(n_k):
+            acc_b = 0.0
+            for pi in range(p_h):
+                for pj in range(p_w):
+                    at = argmax[n, k, pi, pj]
+                    if at < 0:
+                        continue
+                    g = dpooled[n, k, pi, pj]
+                    acc_b += g
+                    r0 = patch_row[at]
+                    base = patch_start[at]
+                    for u in range(f_h):
+                        # 1-D views indexed by the loop counter alone: numba then knows the index is not
+                        # negative, skips its wraparound check, and the loop vectorises.
+                        dst = dw[k, u]
+                        src = xp[n, r0 + u, base:base + run]
+                        for t in range(run):
+                            dst[t] += g * src[t]
+                        if input_grad:
+                            dst_x = dxp[n, r0 + u, base:base + run]
+                            src_w = w_t[k, u]
+                            for t in range(run):
+                                dst_x[t] += g * src_w[t]
+            db_parts[part, k] += acc_b
+
+
+@njit(**SERIAL)
+def _im2col_nhwc_range(xp, n_start, f_h, f_w, s_h, s_w, o_h, o_w, n_c, cols_t, start, stop):
+    """cols_t[(n, i, j), (u, v, c)] = xp[n_start + n, i*s_h + u, (j*s_w + v, c)]; xp is (N, HP, WP*C)."""
+    per_image = o_h * o_w
+    run = f_w * n_c
+    for task in range(start, stop):
+        n = task // o_h
+        i = task % o_h
+        for j in range(o_w):
+            dst = cols_t[n * per_image + i * o_w + j]
+            offset = j * s_w * n_c
+            for u in range(f_h):
+                src = xp[n_start + n, i * s_h + u, offset:offset + run]
+                part = dst[u * run:(u + 1) * run]
+                for t in range(run):
+                    part[t] = src[t]
+
+
+@njit(**SERIAL)
+def _nhwc_bias_relu_maxpool_epilogue_range(y_t, b, o_h, o_w, f_h, f_w, s_h, s_w, n_start, with_argmax, y,
+                                           argmax, start, stop):
+    """As bias_relu_maxpool_epilogue_kernel, from the conv output y_t (N*OH*OW, K): y = maxpool(relu(y_t + b))
+    in NCHW, argmax (when with_argmax) = i*OW + j of the first maximum, -1 where the window was <= 0. One task
+    per pooled row."""
+    n_k = y_t.shape[1]
+    _, _, p_h, p_w = y.shape
+    per_image = o_h * o_w
+    for task in range(start, stop):
+        n = task // p_h
+        pi = task % p_h
+        best = np.empty(n_k, dtype=y_t.dtype)
+        best_at = np.empty(n_k, dtype=np.int32)
+        r_end = min(pi * s_h + f_h, o_h)
+        for pj in range(p_w):
+            q_end = min(pj * s_w + f_w, o_w)
+            first = pi * s_h * o_w + pj * s_w
+            row = y_t[n * per_image + first]
+            for k in range(n_k):
+                best[k] = row[k] + b[k]
+                best_at[k] = first
+            for r in range(pi * s_h, r_end):
+                for q in range(pj * s_w, q_end):
+                    at = r * o_w + q
+                    row = y_t[n * per_image + at]
+                    for k in range(n_k):
+                        val = row[k] + b[k]
+                        better = val > best[k]
+                        best[k] = val if better else best[k]
+                        best_at[k] = at if better else best_at[k]
+            for k in range(n_k):
+                y[n_start + n, k, pi, pj] = best[k] if best[k] > 0.0 else 0.0
+            if with_argmax:
+                for k in range(n_k):
+                    argmax[n_start + n, k, pi, pj] = best_at[k] if best[k] > 0.0 else -1
+
+
+# The wrappers: how many tasks each body has, and how many elements it touches (which decides the split).
+
+def nchw_to_padded_nhwc_kernel(x, p_top, p_left, xp):
+    run_range(_nchw_to_padded_nhwc_range, xp.size, x.shape[0], x, p_top, p_left, xp)  # one task per image
+
+
+def padded_nhwc_to_nchw_kernel(xp, p_top, p_left, x):
+    run_range(_padded_nhwc_to_nchw_range, x.size, x.shape[0] * x.shape[1], xp, p_top, p_left, x)  # (image, channel)
+
+
+def maxpool_sparse_backward_kernel(xp, w_t, dpooled, argmax, patch_row, patch_start, input_grad, dw_parts,
+                                   db_parts, dxp):
+    """One part per entry of dw_parts, each on its own thread (see `_maxpool_sparse_backward_part`)."""
+    args = (xp, w_t, dpooled, argmax, patch_row, patch_start, input_grad, dw_parts, db_parts, dxp)
+    run_calls(_maxpool_sparse_backward_part, [(*args, part) for part in range(dw_parts.shape[0])])
+
+
+def im2col_nhwc_kernel(xp, n_start, f_h, f_w, s_h, s_w, o_h, o_w, n_c, cols_t):
+    tasks = cols_t.shape[0] // (o_h * o_w) * o_h  # (image, output row)
+    run_range(_im2col_nhwc_range, cols_t.size, tasks, xp, n_start, f_h, f_w, s_h, s_w, o_h, o_w, n_c, cols_t)
+
+
+def nhwc_bias_relu_maxpool_epilogue_kernel(y_t, b, o_h, o_w, f_h, f_w, s_h, s_w, n_start, with_argmax, y, argmax):
+    tasks = y_t.shape[0] // (o_h * o_w) * y.shape[2]  # (image, pooled row)
+    run_range(_nhwc_bias_relu_maxpool_epilogue_range, y_t.size, tasks, y_t, b, o_h, o_w, f_h, f_w, s_h, s_w,
+              n_start, with_argmax, y, argmax)
