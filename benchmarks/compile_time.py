@@ -23,6 +23,8 @@ the lesson drew itself: a key pressed then waits about that long.
 For each parallel kernel the first cnn step and eval batch call: its compile CPU time with parallel=True and
 with parallel=False, and its best run time both ways on the arguments it was called with: what dropping
 `parallel=True` from it would save and cost. Run it on an idle machine; run times on a loaded one mean little.
+Since the kernels split their work over Python threads (`convtui.core.ops.jit`) none is parallel, so this mode
+lists nothing unless a parallel kernel comes back.
 """
 
 from __future__ import annotations

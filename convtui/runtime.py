@@ -9,6 +9,8 @@ Why these settings, measured on 2 cores:
   keep `omp` rather than `workqueue` because `workqueue` aborts the whole process when two Python threads enter
   parallel kernels at once (the app's UI thread and its training worker), and because with PASSIVE it measured
   faster (cnn training ~1,950 vs ~1,600 img/s, same sitting).
+- The kernels no longer use Numba's parallel regions (`convtui.core.ops.jit` splits them over Python threads,
+  which compile 2x faster), but `numba.get_num_threads` still starts the layer, and the settings keep it safe.
 - OpenBLAS's own threads spin for up to 2^28 cycles after each call and starve Numba's; a short timeout gave
   +17% cnn training throughput.
 """

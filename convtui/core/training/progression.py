@@ -58,7 +58,7 @@ RATES: dict[str, Rates] = {
     "mlp": Rates(100_000, 140_000),
     "cnn": Rates(600, 2_000),
 }
-START_S = 2.0  # per step: building the model and loading the kernels from Numba's cache (a first compile is ~11 s)
+START_S = 2.0  # per step: building the model and loading the kernels from Numba's cache (a first compile is ~5 s)
 SNAPSHOT_SHARE = 0.1  # the live curve's snapshots take at most ~10% of the training time (train_worker)
 
 
