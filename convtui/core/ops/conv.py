@@ -217,11 +217,12 @@ def _channels_last_forward(x_in, x, w, b, geo, pool, workspace, y, argmax, with_
     w_t = np.ascontiguousarray(w.transpose(0, 2, 3, 1)).reshape(geo.k, geo.rows)  # (K, FH*FW*C)
     for start, count in geo.chunks():
         cols_t = ck.empty_like_shape(workspace, "cols_t", (count * geo.per_image, geo.rows), geo.dtype)
-        conv_nhwc.im2col_nhwc_kernel(rows_of, start, geo.f_h, geo.f_w, geo.s_h, geo.s_w, geo.o_h, geo.o_w, geo.c, cols_t)
+        conv_nhwc.im2col_nhwc_kernel(rows_of, start, geo.f_h, geo.f_w, geo.s_h, geo.s_w, geo.o_h, geo.o_w, geo.c,
+                                     cols_t)
         y_t = ck.empty_like_shape(workspace, "y_t", (count * geo.per_image, geo.k), geo.dtype)
         np.matmul(cols_t, w_t.T, out=y_t)  # (N*OH*OW, K): the one big GEMM
         conv_nhwc.nhwc_bias_relu_maxpool_epilogue_kernel(y_t, b, geo.o_h, geo.o_w, f_h, f_w, ps_h, ps_w, start,
-                                                  with_argmax, y, argmax)
+                                                         with_argmax, y, argmax)
 
 
 def _backward_chunks(x_in, x, w, geo, workspace, prologue, input_grad):
@@ -330,9 +331,9 @@ def _sparse_maxpool_backward(x_in, x, w, dy, argmax, geo, input_grad, workspace)
     w_t = np.ascontiguousarray(w.transpose(0, 2, 3, 1)).reshape(geo.k, geo.f_h, run)  # (K, FH, FW*C)
     dxp = ck.empty_like_shape(workspace, "dx_nhwc", padded, geo.dtype) if input_grad else xp
     out_rows, out_columns = np.divmod(np.arange(geo.per_image, dtype=np.int64), geo.o_w)
-    conv_nhwc.maxpool_sparse_backward_kernel(xp.reshape(padded[0], padded[1], -1), w_t, dy, argmax, out_rows * geo.s_h,
-                                      out_columns * (geo.s_w * geo.c), input_grad, dw_parts, db_parts,
-                                      dxp.reshape(padded[0], padded[1], -1))
+    conv_nhwc.maxpool_sparse_backward_kernel(xp.reshape(padded[0], padded[1], -1), w_t, dy, argmax,
+                                             out_rows * geo.s_h, out_columns * (geo.s_w * geo.c), input_grad,
+                                             dw_parts, db_parts, dxp.reshape(padded[0], padded[1], -1))
     dw_t = dw_parts.sum(axis=0)
     db = db_parts.sum(axis=0).astype(geo.dtype)
     dx = None

@@ -110,16 +110,14 @@ def maxpool2d_forward(x, pool=2, stride=None):
     y = np.empty((x.shape[0], x.shape[1], o_h, o_w), dtype=x.dtype)
     argmax = np.empty(y.shape, dtype=np.int32)
     x = np.ascontiguousarray(x)
-    run_range(_maxpool2d_forward_planes, x.size, _planes(x), x, f_h, f_w, s_h, s_w, y,
-              argmax)
+    run_range(_maxpool2d_forward_planes, x.size, _planes(x), x, f_h, f_w, s_h, s_w, y, argmax)
     return y, argmax
 
 
 def maxpool2d_backward(dy, argmax, x_shape):
     """Route each dy to the input that won its window."""
     dx = np.zeros(x_shape, dtype=dy.dtype)
-    run_range(_maxpool2d_backward_planes, dx.size, _planes(dy), np.ascontiguousarray(dy),
-              argmax, dx)
+    run_range(_maxpool2d_backward_planes, dx.size, _planes(dy), np.ascontiguousarray(dy), argmax, dx)
     return dx
 
 
@@ -137,6 +135,5 @@ def meanpool2d_backward(dy, x_shape, pool=2, stride=None):
     f_h, f_w = pair(pool)
     s_h, s_w = pair(stride if stride is not None else pool)
     dx = np.zeros(x_shape, dtype=dy.dtype)
-    run_range(_meanpool2d_backward_planes, dx.size, _planes(dy),
-              np.ascontiguousarray(dy), f_h, f_w, s_h, s_w, dx)
+    run_range(_meanpool2d_backward_planes, dx.size, _planes(dy), np.ascontiguousarray(dy), f_h, f_w, s_h, s_w, dx)
     return dx
