@@ -11,8 +11,12 @@ Why these settings, measured on 2 cores:
   faster (cnn training ~1,950 vs ~1,600 img/s, same sitting).
 - The kernels no longer use Numba's parallel regions (`convtui.core.ops.jit` splits them over Python threads,
   which compile 2x faster), but `numba.get_num_threads` still starts the layer, and the settings keep it safe.
-- OpenBLAS's own threads spin for up to 2^28 cycles after each call and starve Numba's; a short timeout gave
-  +17% cnn training throughput.
+- OpenBLAS's own threads spin for up to 2^28 cycles (about 0.1 s) after each call and starve the kernels' threads
+  between GEMMs (cnn training 1,087-1,347 img/s against 1,746-1,829 with a short timeout, same sitting).
+  But a thread that went to sleep costs a wake-up of 20-100 us on a VM at the next GEMM, more than a whole small
+  GEMM. 2^15 cycles (about 10 us) bridges the gaps between the GEMMs of a dense stack, where 2^4 did not: inference
+  medians of 3 alternating rounds, 2^4 -> 2^15, softmax 1.68M -> 2.36M img/s and mlp-relu 204k -> 257k, with cnn
+  training unchanged within noise (2^16 and above began to cost cnn training; 2026-12-01, AMD EPYC, 2 cores).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from __future__ import annotations
 import os
 import sys
 
-LAYER_VARIABLES = {"NUMBA_THREADING_LAYER": "omp", "OMP_WAIT_POLICY": "PASSIVE", "OPENBLAS_THREAD_TIMEOUT": "4"}
+LAYER_VARIABLES = {"NUMBA_THREADING_LAYER": "omp", "OMP_WAIT_POLICY": "PASSIVE", "OPENBLAS_THREAD_TIMEOUT": "15"}
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
 # More threads than this is never useful on a CPU this project targets, and libgomp aborts (40,000) or
 # segfaults (100,000) when asked for absurd counts: the config refuses them before they get here.

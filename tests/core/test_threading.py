@@ -2,6 +2,8 @@
 
 Run in a subprocess, because an unsafe Numba threading layer (workqueue) aborts the whole process."""
 
+import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -43,3 +45,39 @@ def test_kernels_called_from_several_threads_at_once_neither_crash_nor_differ():
     result = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["omp", "0"]
+
+
+CONFIGURE = textwrap.dedent("""
+    import json, os
+    from convtui import runtime
+    runtime.configure(2)
+    print(json.dumps({name: os.environ.get(name) for name in
+                      ("OPENBLAS_THREAD_TIMEOUT", "OMP_WAIT_POLICY", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")}))
+""")
+
+
+def _configured(env_changes):
+    env = {k: v for k, v in os.environ.items() if k not in runtime_variables()}
+    env.update(env_changes)
+    result = subprocess.run([sys.executable, "-c", CONFIGURE], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def runtime_variables():
+    from convtui import runtime
+
+    return set(runtime.LAYER_VARIABLES) | set(runtime.THREAD_VARIABLES)
+
+
+def test_configure_sets_a_short_blas_spin_and_the_thread_counts():
+    # 2^15 cycles: OpenBLAS's threads stay awake between a dense stack's GEMMs but sleep during the kernels'
+    # own work (the measurements are in runtime.py's docstring).
+    assert _configured({}) == {"OPENBLAS_THREAD_TIMEOUT": "15", "OMP_WAIT_POLICY": "PASSIVE",
+                               "OPENBLAS_NUM_THREADS": "2", "NUMBA_NUM_THREADS": "2"}
+
+
+def test_a_users_own_layer_settings_win():
+    got = _configured({"OPENBLAS_THREAD_TIMEOUT": "28", "OMP_WAIT_POLICY": "ACTIVE"})
+    assert (got["OPENBLAS_THREAD_TIMEOUT"], got["OMP_WAIT_POLICY"]) == ("28", "ACTIVE")
