@@ -6,6 +6,8 @@ first minutes run: its cold-cache probe, one training step at the default batch 
 Numba compile is timed through Numba's own "numba:compile" events, exclusive of the kernels it compiles inside
 itself, in wall and thread-CPU seconds; a kernel loaded from the cache triggers none. CPU seconds are the figure
 to compare between sittings: the machine's other load stretches wall time, not the CPU time compiling takes.
+This is the compile work done serially, in one process. `convtui train` and the app share a cold warm-up with a
+helper process (core/training/warm_up.py), so their wall time is shorter: `convtui bench` reports that one.
 
     python benchmarks/compile_time.py [--rounds 3] [--threads 2] [--model cnn] [--json]
 

@@ -169,11 +169,14 @@ from convtui import runtime
 runtime.configure()
 import numpy as np
 from convtui.core.training.step import train_step
+from convtui.core.training.warm_up import warm_up_kernels
 from convtui.core.nn.architectures import build_model
 from convtui.core.nn.optimizers import Adam
 imported = time.perf_counter()
 model = build_model(sys.argv[1], 0)
 x = np.random.default_rng(0).random((2, 1, 28, 28), dtype=np.float32)
+# What `convtui train` and the app do before the first step (cold: on two cores, see warm_up.py).
+warm_up_kernels(model, x, np.array([3, 7]), Adam, cold=sys.argv[2] == "cold")
 train_step(model, Adam(model.params()), x, np.array([3, 7]), 1e-3)
 model.forward(x, training=False)
 done = time.perf_counter()
@@ -181,12 +184,12 @@ print(json.dumps({"import_s": imported - start, "first_step_s": done - imported}
 """
 
 
-def _probe(model_name: str, cache_dir: str) -> dict:
+def _probe(model_name: str, cache_dir: str, cold: bool) -> dict:
     env = {**os.environ, "NUMBA_CACHE_DIR": cache_dir}
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    result = subprocess.run([sys.executable, "-c", _PROBE, model_name], env=env, capture_output=True, text=True,
-                            timeout=900)
+    result = subprocess.run([sys.executable, "-c", _PROBE, model_name, "cold" if cold else "cached"], env=env,
+                            capture_output=True, text=True, timeout=900)
     if result.returncode != 0:
         last = (result.stderr.strip().splitlines() or ["no output"])[-1]
         raise RuntimeError(f"compile probe failed: {last}")
@@ -196,12 +199,14 @@ def _probe(model_name: str, cache_dir: str) -> dict:
 def measure_compile(model_name: str = "cnn") -> dict:
     """JIT time of the kernels one training step and one inference of `model_name` need.
 
-    `cold_s`: a fresh process with an empty kernel cache compiles them; `cached_s`: a second process loads them
-    from that cache. `startup_s` is the second process's whole time to its first step, imports included.
+    `cold_s`: a fresh process with an empty kernel cache compiles them, through the same warm-up as `convtui
+    train` (for a model with a conv layer, a helper process compiles the first layer's kernels meanwhile);
+    `cached_s`: a second process loads them from that cache. `startup_s` is the second process's whole time to
+    its first step, imports included.
     """
     with tempfile.TemporaryDirectory(prefix="convtui-numba-cache-") as cache_dir:
-        cold = _probe(model_name, cache_dir)
-        cached = _probe(model_name, cache_dir)
+        cold = _probe(model_name, cache_dir, cold=True)
+        cached = _probe(model_name, cache_dir, cold=False)
     return {"cold_s": round(cold["first_step_s"], 2), "cached_s": round(cached["first_step_s"], 2),
             "startup_s": round(cached["import_s"] + cached["first_step_s"], 2)}
 

@@ -36,7 +36,7 @@ from convtui.core.storage import replay_store
 from convtui.core.storage.datasets import DataError, Dataset, load_split, to_float
 from convtui.core.training.evaluate import evaluate
 from convtui.core.training.events import Compiling, Done, EpochEnd, Event, Step, TrainStart
-from convtui.core.nn.layers import Param
+from convtui.core.training.warm_up import warm_up_kernels
 from convtui.core.nn.architectures import SHUFFLE_STREAM, build_model, dropout_layers, rng_for
 from convtui.core.nn.optimizers import make_optimizer
 from convtui.core.training.step import train_step
@@ -135,16 +135,12 @@ class Trainer:
         for layer, state in zip(dropout_layers(self.model), rng.get("dropout", [])):
             layer.rng.bit_generator.state = state
 
-    def _warm_up(self) -> None:
-        """Compile (or load from Numba's cache) every kernel this model uses, on two images."""
-        x = to_float(self.train_data.images[:2])
-        logits = self.model.forward(x, training=True)
-        _, dlogits, _ = ops.softmax_cross_entropy(logits, self.train_data.labels[:2])
-        self.model.backward(dlogits, input_grad=False)
-        # The update kernel, on a throwaway copy of one bias so the real weights and state stay untouched.
-        scratch = Param("warm-up", self.model.params()[-1].value.copy())
-        make_optimizer(self.config.optimizer, [scratch], momentum=self.config.momentum).step(0.0)
-        self.model.forward(x, training=False)
+    def _warm_up(self, cold: bool) -> None:
+        """Compile (or load from Numba's cache) every kernel this model uses, on two images; on both cores when
+        the cache is cold (`warm_up.warm_up_kernels`)."""
+        config = self.config
+        warm_up_kernels(self.model, to_float(self.train_data.images[:2]), self.train_data.labels[:2],
+                        lambda params: make_optimizer(config.optimizer, params, momentum=config.momentum), cold)
 
     # ------------------------------------------------------------------ the run
     def events(self) -> Iterator[Event]:
@@ -168,7 +164,7 @@ class Trainer:
         cold = self._kernel_cache_is_cold()
         yield Compiling(f"compiling kernels for {config.model} (first run only; Numba caches them)" if cold else
                         f"loading kernels for {config.model} from Numba's cache", cold=cold)
-        self._warm_up()
+        self._warm_up(cold)
         compile_s = time.perf_counter() - started
         if self._resume is not None:
             self._restore_random_state()  # after the warm-up, whose dropout draws would shift the saved state

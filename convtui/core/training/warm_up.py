@@ -1,0 +1,134 @@
+"""A model's first run: compile (or load from Numba's cache) every kernel it uses, on both cores when cold.
+
+Numba compiles one function at a time under a process-wide lock, so a cold cnn warm-up used one core for 6 s.
+When the cache is cold and the model has a conv layer, `warm_up_kernels` splits the model's layers in two: a
+helper process (`python -m convtui.core.training.warm_up_helper`, one thread, output discarded) compiles the first part
+(for the cnn, the first conv layer's direct loops, the costliest to compile) into the shared on-disk cache,
+while this process compiles the rest. Both parts are fresh models built from the architecture (data), so the
+real model's weights, buffers and random state are never touched. Then the whole model runs once here, as it
+always did: whatever the helper finished loads from the cache, anything it did not (it failed, it was killed,
+the cache is not writable) simply compiles here. The helper can make the warm-up faster, never wrong.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+from convtui.core import ops
+from convtui.core.nn.layers import Param
+from convtui.core.nn.sequential import Sequential
+from convtui.core.nn.specs import layer_from_spec
+
+HELPER_BATCH = 2
+# The helper's part is at most a few seconds of compiling; after this the warm-up stops waiting and compiles
+# what is left itself (a stuck helper is killed).
+HELPER_WAIT_S = 120.0
+
+
+def split_architecture(architecture: dict, shapes: list[tuple]) -> tuple[dict, dict] | None:
+    """(first part, rest) of the layers, cut after the first conv layer's ReLU and pooling, each as an
+    architecture of its own; None when there is no conv layer with something weighted after it.
+
+    `shapes` are the input shape of every layer (the rest's input shape is the first part's output)."""
+    layers = architecture["layers"]
+    first_conv = next((i for i, spec in enumerate(layers) if spec["kind"] == "Conv2D"), None)
+    if first_conv is None:
+        return None
+    cut = first_conv + 1
+    while cut < len(layers) and layers[cut]["kind"] in ("ReLU", "MaxPool2D", "MeanPool2D"):
+        cut += 1
+    if not any(spec["kind"] in ("Conv2D", "Dense") for spec in layers[cut:]):
+        return None
+    head = {"input_shape": list(architecture["input_shape"]), "layers": layers[:cut]}
+    rest = {"input_shape": list(shapes[cut]), "layers": layers[cut:]}
+    return head, rest
+
+
+def run_part(architecture: dict, first_part: bool, batch: int = HELPER_BATCH, seed: int = 0) -> None:
+    """Forward (training) and backward of a model built from `architecture`, on random inputs: compiles the
+    kernels these layers use in a real run. The first part of a model skips its input gradient, as the whole
+    model's first layer does; a later part computes it."""
+    rng = np.random.default_rng(seed)
+    # From the specs directly: a first part is not a whole model (its output is a feature map, not class scores),
+    # which `architectures.check_architecture` would refuse. The specs come from a model that passed it.
+    model = Sequential([layer_from_spec(spec, rng, rng, np.float32, True) for spec in architecture["layers"]],
+                       input_shape=architecture["input_shape"])
+    x = rng.random((batch, *model.input_shape), dtype=np.float32)
+    y = model.forward(x, training=True)
+    dy = np.ones_like(y)
+    if y.ndim == 2:  # logits: the loss kernel too, as in a real step
+        _, dy, _ = ops.softmax_cross_entropy(y, np.zeros(batch, dtype=np.int64))
+    model.backward(dy, input_grad=not first_part)
+    model.forward(x, training=False)
+
+
+def _layer_input_shapes(model) -> list[tuple]:
+    shapes, shape = [], tuple(model.input_shape)
+    for layer in model.layers:
+        shapes.append(shape)
+        shape = layer.output_shape(shape)
+    return shapes
+
+
+def start_helper(architecture: dict) -> subprocess.Popen | None:
+    """The helper process compiling `architecture` (a first part), or None if it could not start. It finds this
+    package the way this process did, installed or from a checkout."""
+    import convtui
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(convtui.__file__)))
+    env = dict(os.environ)
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    try:
+        helper = subprocess.Popen([sys.executable, "-m", "convtui.core.training.warm_up_helper"], env=env,
+                                  stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                  text=True)
+    except OSError:
+        return None
+    try:
+        helper.stdin.write(json.dumps(architecture))
+        helper.stdin.close()
+    except OSError:  # it died already: the final pass compiles its part
+        pass
+    return helper
+
+
+def _finish(helper: subprocess.Popen) -> None:
+    """Wait for the helper (its kernels then load from the cache); kill it if it takes unreasonably long."""
+    try:
+        helper.wait(timeout=HELPER_WAIT_S)
+    except subprocess.TimeoutExpired:
+        pass
+    finally:
+        if helper.poll() is None:
+            helper.kill()
+            helper.wait()
+
+
+def warm_up_kernels(model, x, labels, make_update, cold: bool) -> None:
+    """Compile (or load) every kernel `model` uses in training and inference, on the images `x` (two are
+    enough) and their labels. `make_update(params)` returns an optimizer, whose update runs on a throwaway
+    copy of one bias. With `cold` (nothing in Numba's cache yet) and a conv layer, the work is shared with a
+    helper process as the module docstring says."""
+    parts = split_architecture(model.architecture(), _layer_input_shapes(model)) if cold else None
+    helper = start_helper(parts[0]) if parts else None
+    if helper is not None:
+        try:
+            run_part(parts[1], first_part=False)
+            make_update([Param("warm-up", np.zeros(4, dtype=np.float32))]).step(0.0)
+        except BaseException:  # Ctrl-C, say: stop the helper at once rather than wait for it
+            helper.kill()
+            helper.wait()
+            raise
+        _finish(helper)
+    logits = model.forward(x, training=True)
+    _, dlogits, _ = ops.softmax_cross_entropy(logits, labels)
+    model.backward(dlogits, input_grad=False)
+    scratch = Param("warm-up", model.params()[-1].value.copy())
+    make_update([scratch]).step(0.0)
+    model.forward(x, training=False)
+

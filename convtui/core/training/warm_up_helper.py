@@ -1,0 +1,24 @@
+"""The helper process of `warm_up.warm_up_kernels`: compiles the first part of a model into Numba's cache.
+
+Its own module so that `runtime.configure` runs before numpy is imported. The part's architecture arrives as
+JSON on stdin; the exit code is all the parent looks at (its output is discarded).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+
+def main() -> int:
+    from convtui import runtime
+
+    runtime.configure(1)
+    from convtui.core.training.warm_up import run_part
+
+    run_part(json.loads(sys.stdin.read()), first_part=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

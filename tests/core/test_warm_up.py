@@ -1,0 +1,164 @@
+"""The first run's warm-up (issue 15): on a cold cache, a helper process compiles the first conv layer's kernels
+while this process compiles the rest, and the result is exactly the serial warm-up's."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from convtui.core.nn.architectures import build_model, preset_architecture
+from convtui.core.nn.optimizers import Adam
+from convtui.core.training import warm_up
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _parts(name):
+    model = build_model(name, 0)
+    return warm_up.split_architecture(model.architecture(), warm_up._layer_input_shapes(model))
+
+
+def test_the_cnn_splits_after_its_first_conv_relu_and_pool():
+    head, rest = _parts("cnn")
+    layers = preset_architecture("cnn")["layers"]
+    assert [spec["name"] for spec in head["layers"]] == ["conv1", "relu1", "pool1"]
+    assert head["input_shape"] == [1, 28, 28]
+    assert head["layers"] + rest["layers"] == layers
+    assert rest["input_shape"] == [32, 14, 14]  # pool1's output: what conv2 sees in a real step
+
+
+@pytest.mark.parametrize("name", ["softmax", "mlp-sigmoid", "mlp-relu", "mlp"])
+def test_a_model_without_conv_layers_warms_up_in_one_process(name):
+    assert _parts(name) is None  # its kernels compile in about a second: a second process would not pay
+
+
+def test_a_conv_with_nothing_weighted_after_it_is_not_split():
+    architecture = {"input_shape": [1, 8, 8], "layers": [
+        {"kind": "Conv2D", "name": "c", "in_channels": 1, "out_channels": 2, "kernel_size": 3, "stride": 1,
+         "padding": "valid", "init": "he_normal"},
+        {"kind": "ReLU", "name": "r"}, {"kind": "Flatten", "name": "f"}]}
+    assert warm_up.split_architecture(architecture, [(1, 8, 8), (2, 6, 6), (2, 6, 6)]) is None
+
+
+COLD_WARM_UP = textwrap.dedent("""
+    import json, sys
+    from convtui import runtime
+    runtime.configure(2)
+    import numpy as np
+    from convtui.core.nn.architectures import build_model
+    from convtui.core.nn.optimizers import Adam
+    from convtui.core.ops import conv_few_channels, conv_nhwc
+    from convtui.core.training.warm_up import warm_up_kernels
+
+    model = build_model("cnn", 0)
+    before = {name: value.copy() for name, value in model.state_dict().items()}
+    x = np.random.default_rng(0).random((2, 1, 28, 28), dtype=np.float32)
+    warm_up_kernels(model, x, np.array([3, 7]), Adam, cold=sys.argv[1] == "1")
+    unchanged = all(np.array_equal(before[name], value) for name, value in model.state_dict().items())
+    helper_part = conv_few_channels._conv_relu_maxpool_range.stats
+    own_part = conv_nhwc._maxpool_sparse_backward_part.stats
+    print(json.dumps({"unchanged": unchanged, "logits": model.forward(x).tolist(),
+                      "first_layer_loaded": bool(helper_part.cache_hits),
+                      "first_layer_compiled": bool(helper_part.cache_misses),
+                      "second_layer_loaded": bool(own_part.cache_hits),
+                      "second_layer_compiled": bool(own_part.cache_misses)}))
+""")
+
+
+def _cold_warm_up(tmp_path, parallel: bool) -> dict:
+    cache = tmp_path / ("parallel" if parallel else "serial")
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(cache)}
+    result = subprocess.run([sys.executable, "-c", COLD_WARM_UP, "1" if parallel else "0"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_on_a_cold_cache_the_helper_compiles_the_first_layer_and_this_process_loads_it(tmp_path):
+    parallel = _cold_warm_up(tmp_path, parallel=True)
+    # The first layer's kernels came from the helper, through the shared cache; the rest compiled here.
+    assert (parallel["first_layer_loaded"], parallel["first_layer_compiled"]) == (True, False)
+    assert (parallel["second_layer_loaded"], parallel["second_layer_compiled"]) == (False, True)
+    assert parallel["unchanged"]  # the parts are models of their own: the real weights are never touched
+    serial = _cold_warm_up(tmp_path, parallel=False)
+    assert (serial["first_layer_loaded"], serial["first_layer_compiled"]) == (False, True)
+    assert serial["unchanged"]
+    assert parallel["logits"] == serial["logits"]  # same kernels, same numbers, bit for bit
+
+
+class _FakeHelper:
+    """Stands in for the helper process: records how the warm-up ends it."""
+
+    def __init__(self, exit_code=None):
+        self.exit_code, self.killed, self.waited_with = exit_code, False, []
+
+    def poll(self):
+        return self.exit_code
+
+    def wait(self, timeout=None):
+        self.waited_with.append(timeout)
+        if self.exit_code is None and not self.killed:
+            raise subprocess.TimeoutExpired("helper", timeout)
+        return self.exit_code
+
+    def kill(self):
+        self.killed, self.exit_code = True, -9
+
+
+def _tiny_cnn():
+    return build_model("cnn", 0)
+
+
+def test_a_failed_helper_costs_nothing_but_time(monkeypatch):
+    helper = _FakeHelper(exit_code=1)  # it crashed: its part compiles (here: loads) in the final pass
+    monkeypatch.setattr(warm_up, "start_helper", lambda architecture: helper)
+    model = _tiny_cnn()
+    x = np.random.default_rng(0).random((2, 1, 28, 28), dtype=np.float32)
+    warm_up.warm_up_kernels(model, x, np.array([3, 7]), Adam, cold=True)
+    assert not helper.killed and helper.waited_with == [warm_up.HELPER_WAIT_S]
+    assert model.forward(x).shape == (2, 10)
+
+
+def test_a_stuck_helper_is_killed_after_the_wait(monkeypatch):
+    helper = _FakeHelper(exit_code=None)
+    monkeypatch.setattr(warm_up, "start_helper", lambda architecture: helper)
+    monkeypatch.setattr(warm_up, "HELPER_WAIT_S", 0.01)
+    x = np.random.default_rng(0).random((2, 1, 28, 28), dtype=np.float32)
+    warm_up.warm_up_kernels(_tiny_cnn(), x, np.array([3, 7]), Adam, cold=True)
+    assert helper.killed
+
+
+def test_ctrl_c_during_the_warm_up_kills_the_helper_at_once(monkeypatch):
+    helper = _FakeHelper(exit_code=None)
+    monkeypatch.setattr(warm_up, "start_helper", lambda architecture: helper)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(warm_up, "run_part", interrupted)
+    x = np.random.default_rng(0).random((2, 1, 28, 28), dtype=np.float32)
+    with pytest.raises(KeyboardInterrupt):
+        warm_up.warm_up_kernels(_tiny_cnn(), x, np.array([3, 7]), Adam, cold=True)
+    assert helper.killed and helper.waited_with == [None]  # no 120 s wait before the interrupt goes through
+
+
+def test_a_warm_cache_starts_no_helper(monkeypatch):
+    monkeypatch.setattr(warm_up, "start_helper", lambda architecture: pytest.fail("helper started"))
+    x = np.random.default_rng(0).random((2, 1, 28, 28), dtype=np.float32)
+    warm_up.warm_up_kernels(_tiny_cnn(), x, np.array([3, 7]), Adam, cold=False)
+
+
+def test_the_helper_process_compiles_a_first_part_and_exits_0(tmp_path):
+    head, _ = _parts("cnn")
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-m", "convtui.core.training.warm_up_helper"], input=json.dumps(head),
+                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert any(path.name.startswith("conv_few_channels._conv_relu_maxpool_range") for path in tmp_path.rglob("*.nbi"))
