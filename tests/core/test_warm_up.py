@@ -162,3 +162,19 @@ def test_the_helper_process_compiles_a_first_part_and_exits_0(tmp_path):
                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert any(path.name.startswith("conv_few_channels._conv_relu_maxpool_range") for path in tmp_path.rglob("*.nbi"))
+
+
+def test_the_helper_outlives_a_first_ctrl_c(tmp_path):
+    """The run it helps goes on after one Ctrl-C (to save after its first step), so the helper must too."""
+    import signal
+    import time
+
+    head, _ = _parts("cnn")
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    helper = subprocess.Popen([sys.executable, "-m", "convtui.core.training.warm_up_helper"], stdin=subprocess.PIPE,
+                              stderr=subprocess.PIPE, cwd=tmp_path, env=env, text=True)
+    helper.stdin.write(json.dumps(head))
+    helper.stdin.close()
+    time.sleep(1.0)  # past its imports, into the compiling
+    helper.send_signal(signal.SIGINT)
+    assert helper.wait(timeout=300) == 0, helper.stderr.read()[-2000:]

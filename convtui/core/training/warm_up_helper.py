@@ -7,10 +7,14 @@ JSON on stdin; the exit code is all the parent looks at (its output is discarded
 from __future__ import annotations
 
 import json
+import signal
 import sys
 
 
 def main() -> int:
+    # Ctrl-C reaches the whole process group. The run it helps goes on compiling, to save after its first step,
+    # so the helper goes on too; a second Ctrl-C aborts the run, which then kills the helper itself.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     from convtui import runtime
 
     runtime.configure(1)
