@@ -2,7 +2,7 @@
 and cnn, the cnn FLOP rate against the sgemm peak measured in the same runs, compile times and peak memory. Prints
 the issue-15 table in one command (and, with --json, the raw figures):
 
-    python benchmarks/bench_throughput.py [--rounds 3] [--threads 2] [--batch-size 100] [--steps 50]
+    python benchmarks/bench_throughput.py [--rounds 3] [--threads 2] [--batch-size 100] [--steps N]
         [--kernels user,haswell] [--torch-python /tmp/torchvenv/bin/python] [--compile-benchmark]
 
 Kernels: `user` runs every child with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE removed from its environment, as on
@@ -35,6 +35,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ("cnn", "mlp", "softmax")
+# Timed steps per model unless --steps says otherwise: each timed inference loop lasts at least 0.4 s.
+# 50 steps of the softmax model last 2-3 ms, where one stall of the VM moved a figure by a third (mlp-relu
+# inference read 180k to 290k img/s between rounds of one sitting).
+DEFAULT_STEPS = {"cnn": 50, "mlp": 1000, "softmax": 10000}
 # The reference script's "mlp" is 200-100-60-30-10 with ReLU: our `mlp-relu` preset, not our 128-unit `mlp`.
 CONVTUI_MODEL = {"softmax": "softmax", "mlp": "mlp-relu", "cnn": "cnn"}
 REFERENCE_CANDIDATES = (ROOT.parent / "shared/bench/torch_reference.py", Path("/work/shared/bench/torch_reference.py"))
@@ -82,15 +86,19 @@ def run_json(command, env=None) -> dict:
 def convtui_bench(model, args, with_compile, env) -> dict:
     env = {**env, "PYTHONPATH": str(ROOT)}
     command = [sys.executable, "-m", "convtui", "bench", "--model", CONVTUI_MODEL[model], "--batch-size", str(args.batch_size),
-               "--steps", str(args.steps), "--threads", str(args.threads), "--json"]
+               "--steps", str(steps_for(model, args)), "--threads", str(args.threads), "--json"]
     if not with_compile:
         command.append("--no-compile")
     return run_json(command, env)
 
 
+def steps_for(model, args) -> int:
+    return args.steps if args.steps else DEFAULT_STEPS[model]
+
+
 def torch_bench(model, args, python, script, env) -> dict:
     return run_json([python, str(script), "--model", model, "--batch-size", str(args.batch_size),
-                     "--threads", str(args.threads), "--steps", str(args.steps)], env)
+                     "--threads", str(args.threads), "--steps", str(steps_for(model, args))], env)
 
 
 def median(rows, key):
@@ -163,7 +171,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=100)
-    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--steps", type=int, default=None,
+                        help="timed steps per model (default: cnn 50, mlp 1,000, softmax 10,000)")
     parser.add_argument("--kernels", default="user,haswell",
                         help="comma-separated OpenBLAS kernels to run: user (OPENBLAS_CORETYPE unset), haswell")
     parser.add_argument("--torch-python", default=None,
@@ -191,7 +200,7 @@ def main() -> int:
                                   args.compile and index == 0)
 
     print(f"batch {args.batch_size}, {args.threads} threads, median of {args.rounds} rounds "
-          f"({args.steps} timed steps each); images/s")
+          f"(timed steps: {', '.join(f'{CONVTUI_MODEL[m]} {steps_for(m, args):,}' for m in MODELS)}); images/s")
     print_table(results, have_torch)
     print_figures(results, have_torch)
     if not have_torch:
