@@ -32,6 +32,18 @@ def test_the_cnn_splits_after_its_first_conv_relu_and_pool():
     assert head["input_shape"] == [1, 28, 28]
     assert head["layers"] + rest["layers"] == layers
     assert rest["input_shape"] == [32, 14, 14]  # pool1's output: what conv2 sees in a real step
+    assert head["dtype"] == rest["dtype"] == "float32"
+
+
+def test_the_parts_keep_the_models_float_type(monkeypatch):
+    """The kernels' signatures follow the dtype: a float64 model's helper must compile float64 kernels."""
+    sent = []
+    monkeypatch.setattr(warm_up, "start_helper", lambda architecture: sent.append(architecture))  # returns None
+    monkeypatch.setattr(warm_up, "_cores", lambda: 2)
+    model = build_model("cnn", 0, dtype=np.float64)
+    x = np.random.default_rng(0).random((2, 1, 28, 28))
+    warm_up.warm_up_kernels(model, x, np.array([3, 7]), Adam, cold=True)
+    assert [part["dtype"] for part in sent] == ["float64"]
 
 
 @pytest.mark.parametrize("name", ["softmax", "mlp-sigmoid", "mlp-relu", "mlp"])
@@ -55,7 +67,10 @@ COLD_WARM_UP = textwrap.dedent("""
     from convtui.core.nn.architectures import build_model
     from convtui.core.nn.optimizers import Adam
     from convtui.core.ops import conv_few_channels, conv_nhwc
+    from convtui.core.training import warm_up
     from convtui.core.training.warm_up import warm_up_kernels
+
+    warm_up._cores = lambda: 2  # as on the 2-core machines, whatever this one has
 
     model = build_model("cnn", 0)
     before = {name: value.copy() for name, value in model.state_dict().items()}
@@ -119,6 +134,7 @@ def _tiny_cnn():
 def test_a_failed_helper_costs_nothing_but_time(monkeypatch):
     helper = _FakeHelper(exit_code=1)  # it crashed: its part compiles (here: loads) in the final pass
     monkeypatch.setattr(warm_up, "start_helper", lambda architecture: helper)
+    monkeypatch.setattr(warm_up, "_cores", lambda: 2)
     model = _tiny_cnn()
     x = np.random.default_rng(0).random((2, 1, 28, 28), dtype=np.float32)
     warm_up.warm_up_kernels(model, x, np.array([3, 7]), Adam, cold=True)
@@ -129,6 +145,7 @@ def test_a_failed_helper_costs_nothing_but_time(monkeypatch):
 def test_a_stuck_helper_is_killed_after_the_wait(monkeypatch):
     helper = _FakeHelper(exit_code=None)
     monkeypatch.setattr(warm_up, "start_helper", lambda architecture: helper)
+    monkeypatch.setattr(warm_up, "_cores", lambda: 2)
     monkeypatch.setattr(warm_up, "HELPER_WAIT_S", 0.01)
     x = np.random.default_rng(0).random((2, 1, 28, 28), dtype=np.float32)
     warm_up.warm_up_kernels(_tiny_cnn(), x, np.array([3, 7]), Adam, cold=True)
@@ -138,6 +155,7 @@ def test_a_stuck_helper_is_killed_after_the_wait(monkeypatch):
 def test_ctrl_c_during_the_warm_up_kills_the_helper_at_once(monkeypatch):
     helper = _FakeHelper(exit_code=None)
     monkeypatch.setattr(warm_up, "start_helper", lambda architecture: helper)
+    monkeypatch.setattr(warm_up, "_cores", lambda: 2)
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
@@ -147,6 +165,13 @@ def test_ctrl_c_during_the_warm_up_kills_the_helper_at_once(monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         warm_up.warm_up_kernels(_tiny_cnn(), x, np.array([3, 7]), Adam, cold=True)
     assert helper.killed and helper.waited_with == [None]  # no 120 s wait before the interrupt goes through
+
+
+def test_one_core_starts_no_helper(monkeypatch):
+    monkeypatch.setattr(warm_up, "_cores", lambda: 1)  # the helper would only take turns with this process
+    monkeypatch.setattr(warm_up, "start_helper", lambda architecture: pytest.fail("helper started"))
+    x = np.random.default_rng(0).random((2, 1, 28, 28), dtype=np.float32)
+    warm_up.warm_up_kernels(_tiny_cnn(), x, np.array([3, 7]), Adam, cold=True)
 
 
 def test_a_warm_cache_starts_no_helper(monkeypatch):

@@ -1,10 +1,11 @@
 """A model's first run: compile (or load from Numba's cache) every kernel it uses, on both cores when cold.
 
 Numba compiles one function at a time under a process-wide lock, so a cold cnn warm-up used one core for 6 s.
-When the cache is cold and the model has a conv layer, `warm_up_kernels` splits the model's layers in two: a
-helper process (`python -m convtui.core.training.warm_up_helper`, one thread, output discarded) compiles the first part
-(for the cnn, the first conv layer's direct loops, the costliest to compile) into the shared on-disk cache,
-while this process compiles the rest. Both parts are fresh models built from the architecture (data), so the
+When the cache is cold, the model has a conv layer and this process may use two cores or more,
+`warm_up_kernels` splits the model's layers in two: a helper process (`python -m
+convtui.core.training.warm_up_helper`, one thread, output discarded) compiles the first part (for the cnn, the
+first conv layer's direct loops, the costliest to compile) into the shared on-disk cache, while this process
+compiles the rest. Both parts are fresh models built from the architecture (data), so the
 real model's weights, buffers and random state are never touched. Then the whole model runs once here, as it
 always did: whatever the helper finished loads from the cache, anything it did not (it failed, it was killed,
 the cache is not writable) simply compiles here. The helper can make the warm-up faster, never wrong.
@@ -30,11 +31,12 @@ HELPER_BATCH = 2
 HELPER_WAIT_S = 120.0
 
 
-def split_architecture(architecture: dict, shapes: list[tuple]) -> tuple[dict, dict] | None:
+def split_architecture(architecture: dict, shapes: list[tuple], dtype: str = "float32") -> tuple[dict, dict] | None:
     """(first part, rest) of the layers, cut after the first conv layer's ReLU and pooling, each as an
     architecture of its own; None when there is no conv layer with something weighted after it.
 
-    `shapes` are the input shape of every layer (the rest's input shape is the first part's output)."""
+    `shapes` are the input shape of every layer (the rest's input shape is the first part's output); `dtype`
+    names the model's float type, which decides the kernels' signatures."""
     layers = architecture["layers"]
     first_conv = next((i for i, spec in enumerate(layers) if spec["kind"] == "Conv2D"), None)
     if first_conv is None:
@@ -44,8 +46,8 @@ def split_architecture(architecture: dict, shapes: list[tuple]) -> tuple[dict, d
         cut += 1
     if not any(spec["kind"] in ("Conv2D", "Dense") for spec in layers[cut:]):
         return None
-    head = {"input_shape": list(architecture["input_shape"]), "layers": layers[:cut]}
-    rest = {"input_shape": list(shapes[cut]), "layers": layers[cut:]}
+    head = {"input_shape": list(architecture["input_shape"]), "layers": layers[:cut], "dtype": dtype}
+    rest = {"input_shape": list(shapes[cut]), "layers": layers[cut:], "dtype": dtype}
     return head, rest
 
 
@@ -56,15 +58,24 @@ def run_part(architecture: dict, first_part: bool, batch: int = HELPER_BATCH, se
     rng = np.random.default_rng(seed)
     # From the specs directly: a first part is not a whole model (its output is a feature map, not class scores),
     # which `architectures.check_architecture` would refuse. The specs come from a model that passed it.
-    model = Sequential([layer_from_spec(spec, rng, rng, np.float32, True) for spec in architecture["layers"]],
+    dtype = np.dtype(architecture.get("dtype", "float32"))
+    model = Sequential([layer_from_spec(spec, rng, rng, dtype, True) for spec in architecture["layers"]],
                        input_shape=architecture["input_shape"])
-    x = rng.random((batch, *model.input_shape), dtype=np.float32)
+    x = rng.random((batch, *model.input_shape)).astype(dtype)
     y = model.forward(x, training=True)
     dy = np.ones_like(y)
     if y.ndim == 2:  # logits: the loss kernel too, as in a real step
         _, dy, _ = ops.softmax_cross_entropy(y, np.zeros(batch, dtype=np.int64))
     model.backward(dy, input_grad=not first_part)
     model.forward(x, training=False)
+
+
+def _cores() -> int:
+    """The cores this process may run on: on one, a helper would only take turns with this process."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        return os.cpu_count() or 1
 
 
 def _layer_input_shapes(model) -> list[tuple]:
@@ -114,12 +125,15 @@ def warm_up_kernels(model, x, labels, make_update, cold: bool) -> None:
     enough) and their labels. `make_update(params)` returns an optimizer, whose update runs on a throwaway
     copy of one bias. With `cold` (nothing in Numba's cache yet) and a conv layer, the work is shared with a
     helper process as the module docstring says."""
-    parts = split_architecture(model.architecture(), _layer_input_shapes(model)) if cold else None
+    parts = None
+    if cold and _cores() >= 2:
+        dtype = np.dtype(model.dtype).name
+        parts = split_architecture(model.architecture(), _layer_input_shapes(model), dtype)
     helper = start_helper(parts[0]) if parts else None
     if helper is not None:
         try:
             run_part(parts[1], first_part=False)
-            make_update([Param("warm-up", np.zeros(4, dtype=np.float32))]).step(0.0)
+            make_update([Param("warm-up", np.zeros(4, dtype=parts[1]["dtype"]))]).step(0.0)
         except BaseException:  # Ctrl-C, say: stop the helper at once rather than wait for it
             helper.kill()
             helper.wait()
