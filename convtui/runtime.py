@@ -14,9 +14,10 @@ Why these settings, measured on 2 cores:
 - OpenBLAS's own threads spin for up to 2^28 cycles (about 0.1 s) after each call and starve the kernels' threads
   between GEMMs (cnn training 1,087-1,347 img/s against 1,746-1,829 with a short timeout, same sitting).
   But a thread that went to sleep costs a wake-up of 20-100 us on a VM at the next GEMM, more than a whole small
-  GEMM. 2^15 cycles (about 10 us) bridges the gaps between the GEMMs of a dense stack, where 2^4 did not: inference
-  medians of 3 alternating rounds, 2^4 -> 2^15, softmax 1.68M -> 2.36M img/s and mlp-relu 204k -> 257k, with cnn
-  training unchanged within noise (2^16 and above began to cost cnn training; 2026-12-01, AMD EPYC, 2 cores).
+  GEMM. 2^16 cycles (about 20 us) bridges the gaps between the GEMMs of a dense stack and from one batch to the
+  next. Medians of 5 alternating rounds (2026-12-01, AMD EPYC, 2 cores), 2^15 / 2^16 / 2^17: mlp-relu inference
+  185k / 276k / 259k img/s, softmax inference 2.54M / 2.70M / 2.70M, cnn training 1,783 / 1,766 / 1,675 (2^4
+  gave mlp-relu 204k and softmax 1.68M in an earlier sitting; 2^20 and above cost cnn training 10% or more).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from __future__ import annotations
 import os
 import sys
 
-LAYER_VARIABLES = {"NUMBA_THREADING_LAYER": "omp", "OMP_WAIT_POLICY": "PASSIVE", "OPENBLAS_THREAD_TIMEOUT": "15"}
+LAYER_VARIABLES = {"NUMBA_THREADING_LAYER": "omp", "OMP_WAIT_POLICY": "PASSIVE", "OPENBLAS_THREAD_TIMEOUT": "16"}
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
 # More threads than this is never useful on a CPU this project targets, and libgomp aborts (40,000) or
 # segfaults (100,000) when asked for absurd counts: the config refuses them before they get here.
