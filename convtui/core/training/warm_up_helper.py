@@ -1,7 +1,8 @@
 """The helper process of `warm_up.warm_up_kernels`: compiles the first part of a model into Numba's cache.
 
 Its own module so that `runtime.configure` runs before numpy is imported. The part's architecture arrives as
-JSON on stdin; the exit code is all the parent looks at (its output is discarded).
+JSON on stdin. The parent only waits for it to end (its output is discarded): whatever it cached, the parent
+loads; whatever it did not, the parent compiles.
 """
 
 from __future__ import annotations
