@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _parts(name):
     model = build_model(name, 0)
-    return warm_up.split_architecture(model.architecture(), warm_up._layer_input_shapes(model))
+    return warm_up.split_architecture(model.architecture(), [shape for _, shape in model.shapes()])
 
 
 def test_the_cnn_splits_after_its_first_conv_relu_and_pool():
@@ -56,7 +56,7 @@ def test_a_conv_with_nothing_weighted_after_it_is_not_split():
         {"kind": "Conv2D", "name": "c", "in_channels": 1, "out_channels": 2, "kernel_size": 3, "stride": 1,
          "padding": "valid", "init": "he_normal"},
         {"kind": "ReLU", "name": "r"}, {"kind": "Flatten", "name": "f"}]}
-    assert warm_up.split_architecture(architecture, [(1, 8, 8), (2, 6, 6), (2, 6, 6)]) is None
+    assert warm_up.split_architecture(architecture, [(2, 6, 6), (2, 6, 6), (72,)]) is None
 
 
 COLD_WARM_UP = textwrap.dedent("""

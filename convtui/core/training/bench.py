@@ -11,7 +11,6 @@ Nothing here prints; `convtui.commands.bench` formats the result.
 from __future__ import annotations
 
 import json
-import os
 import resource
 import subprocess
 import sys
@@ -185,9 +184,9 @@ print(json.dumps({"import_s": imported - start, "first_step_s": done - imported}
 
 
 def _probe(model_name: str, cache_dir: str, cold: bool) -> dict:
-    env = {**os.environ, "NUMBA_CACHE_DIR": cache_dir}
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    from convtui.core.training.warm_up import child_environment
+
+    env = child_environment(NUMBA_CACHE_DIR=cache_dir)
     result = subprocess.run([sys.executable, "-c", _PROBE, model_name, "cold" if cold else "cached"], env=env,
                             capture_output=True, text=True, timeout=900)
     if result.returncode != 0:

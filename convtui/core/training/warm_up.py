@@ -31,12 +31,13 @@ HELPER_BATCH = 2
 HELPER_WAIT_S = 120.0
 
 
-def split_architecture(architecture: dict, shapes: list[tuple], dtype: str = "float32") -> tuple[dict, dict] | None:
+def split_architecture(architecture: dict, output_shapes: list[tuple], dtype: str = "float32"
+                       ) -> tuple[dict, dict] | None:
     """(first part, rest) of the layers, cut after the first conv layer's ReLU and pooling, each as an
     architecture of its own; None when there is no conv layer with something weighted after it.
 
-    `shapes` are the input shape of every layer (the rest's input shape is the first part's output); `dtype`
-    names the model's float type, which decides the kernels' signatures."""
+    `output_shapes` are every layer's output shape, as `Sequential.shapes()` gives them (the rest's input is the
+    first part's output); `dtype` names the model's float type, which decides the kernels' signatures."""
     layers = architecture["layers"]
     first_conv = next((i for i, spec in enumerate(layers) if spec["kind"] == "Conv2D"), None)
     if first_conv is None:
@@ -47,7 +48,7 @@ def split_architecture(architecture: dict, shapes: list[tuple], dtype: str = "fl
     if not any(spec["kind"] in ("Conv2D", "Dense") for spec in layers[cut:]):
         return None
     head = {"input_shape": list(architecture["input_shape"]), "layers": layers[:cut], "dtype": dtype}
-    rest = {"input_shape": list(shapes[cut]), "layers": layers[cut:], "dtype": dtype}
+    rest = {"input_shape": list(output_shapes[cut - 1]), "layers": layers[cut:], "dtype": dtype}
     return head, rest
 
 
@@ -78,26 +79,23 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
-def _layer_input_shapes(model) -> list[tuple]:
-    shapes, shape = [], tuple(model.input_shape)
-    for layer in model.layers:
-        shapes.append(shape)
-        shape = layer.output_shape(shape)
-    return shapes
-
-
-def start_helper(architecture: dict) -> subprocess.Popen | None:
-    """The helper process compiling `architecture` (a first part), or None if it could not start. It finds this
-    package the way this process did, installed or from a checkout."""
+def child_environment(**variables: str) -> dict:
+    """This process's environment plus `variables`, for a child Python that must import this same convtui
+    (installed or from a checkout): the folder holding the package goes first on PYTHONPATH."""
     import convtui
 
     root = os.path.dirname(os.path.dirname(os.path.abspath(convtui.__file__)))
-    env = dict(os.environ)
+    env = {**os.environ, **variables}
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return env
+
+
+def start_helper(architecture: dict) -> subprocess.Popen | None:
+    """The helper process compiling `architecture` (a first part), or None if it could not start."""
     try:
-        helper = subprocess.Popen([sys.executable, "-m", "convtui.core.training.warm_up_helper"], env=env,
-                                  stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                  text=True)
+        helper = subprocess.Popen([sys.executable, "-m", "convtui.core.training.warm_up_helper"],
+                                  env=child_environment(), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL, text=True)
     except OSError:
         return None
     try:
@@ -128,7 +126,7 @@ def warm_up_kernels(model, x, labels, make_update, cold: bool) -> None:
     parts = None
     if cold and _cores() >= 2:
         dtype = np.dtype(model.dtype).name
-        parts = split_architecture(model.architecture(), _layer_input_shapes(model), dtype)
+        parts = split_architecture(model.architecture(), [shape for _, shape in model.shapes()], dtype)
     helper = start_helper(parts[0]) if parts else None
     if helper is not None:
         try:
