@@ -228,6 +228,32 @@ def test_sigmoid_is_finite_at_extremes():
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_elementwise_bodies_write_their_range_and_nothing_else(dtype):
+    """The bodies loop over [start:stop] views from 0 (so that they vectorise): each range gives the whole-array
+    result on its own slots, NaN included, and leaves every other slot as it was."""
+    from convtui.core.ops import elementwise
+
+    size = 1003  # odd, so that the ranges end off a SIMD boundary
+    x = random((size,), 31, dtype) * 5
+    x[[0, 500, 1002]] = [0.0, np.nan, -0.0]
+    dy = random((size,), 32, dtype)
+    y = naive.relu_forward(x)
+    s = elementwise.sigmoid_forward(x)
+    cases = [
+        (elementwise._relu_forward_range, (x,), y),
+        (elementwise._relu_backward_range, (dy, y), np.where(y > 0, dy, 0.0)),
+        (elementwise._sigmoid_forward_range, (x,), s),
+        (elementwise._sigmoid_backward_range, (dy, s), dy * s * (1.0 - s)),
+    ]
+    for body, inputs, whole in cases:
+        for start, stop in [(0, size), (0, 17), (17, 520), (520, size), (999, size), (400, 400)]:
+            out = np.full(size, 7.0, dtype=dtype)
+            body(*inputs, out, start, stop)
+            np.testing.assert_allclose(out[start:stop], whole[start:stop], **TOL[dtype])
+            assert np.all(out[:start] == 7.0) and np.all(out[stop:] == 7.0), (body.__name__, start, stop)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("n,i,o", [(1, 1, 1), (3, 7, 5), (4, 16, 10)])
 def test_dense_matches_naive(n, i, o, dtype):
     """Dense runs on BLAS through NumPy inside the layer (there is no separate dense kernel)."""
