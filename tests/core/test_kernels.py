@@ -221,6 +221,21 @@ def test_relu_and_sigmoid_match_naive(shape, dtype):
     assert y.dtype == s.dtype == dtype
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_relu_in_place_is_np_maximum_nan_included(dtype):
+    """The fused Dense + ReLU's in-place ReLU: np.maximum(y, 0) exactly, so a NaN from a diverging layer still
+    reaches the loss; the array it returns is the one it was given."""
+    y = random((37, 29), 33, dtype) * 5
+    y[0, :4] = [np.nan, -np.inf, np.inf, 0.0]
+    expected = np.maximum(y, 0)
+    out = ops.relu_in_place(y)
+    assert out is y
+    np.testing.assert_array_equal(y, expected)
+    assert np.isnan(y[0, 0]) and y[0, 2] == np.inf and y[0, 1] == 0.0
+    with pytest.raises(ValueError, match="C-contiguous"):
+        ops.relu_in_place(np.ones((4, 6), dtype=dtype)[:, ::2])
+
+
 def test_sigmoid_is_finite_at_extremes():
     s = ops.sigmoid_forward(np.array([-1000.0, -50.0, 0.0, 50.0, 1000.0]))
     assert np.all(np.isfinite(s))

@@ -69,8 +69,7 @@ class _DenseRelu:
         self.dense = dense
 
     def forward(self, x, training=False):
-        self._y = self.dense.forward(x, training)
-        np.maximum(self._y, 0, out=self._y)
+        self._y = ops.relu_in_place(self.dense.forward(x, training))
         return self._y
 
     def backward(self, dy, input_grad=True):

