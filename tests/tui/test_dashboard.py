@@ -222,6 +222,42 @@ def test_snapshot_dashboard_zoomed_digits_at_80x24(snap_compare, tmp_path):
     assert snap_compare(dashboard_app(tmp_path), terminal_size=(80, 24), run_before=run_before)
 
 
+async def test_plots_redraw_at_most_once_a_second_while_running_and_at_once_when_paused(tmp_path, monkeypatch):
+    """plotext draws on the UI thread, which the training threads then wait for: while a run goes, the step
+    updates (up to 10 a second) add points, and the curves are redrawn at most every REPLOT_INTERVAL_S."""
+    from convtui.core.training import events as ev
+    from convtui.tui.screens import dashboard
+    from convtui.tui.train_worker import StepUpdate
+
+    now = [1000.0]
+    monkeypatch.setattr(dashboard, "clock", lambda: now[0])
+    screen = DashboardScreen(runs_root=tmp_path)
+    async with DashboardApp(screen).run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        redraws = []
+        monkeypatch.setattr(Panels, "replot", lambda panels: redraws.append(now[0]))
+        screen.state = RunState.COMPILING
+        screen.state = RunState.RUNNING
+
+        def update(i):
+            step = ev.Step(epoch=0, step=i, global_step=i, total_steps=1000, loss=0.3, accuracy=0.9,
+                           running_loss=0.31, running_accuracy=0.91, lr=0.01, images_per_s=1234.0, eta_s=42.0,
+                           elapsed_s=10.0)
+            screen.on_step_update(StepUpdate(step, [(i / 100, 0.3, 0.9)]))
+
+        for i in range(1, 31):  # 3 s of updates, 10 a second
+            update(i)
+            now[0] += 0.1
+        assert dashboard.REPLOT_INTERVAL_S == 1.0
+        assert len(redraws) == 3, redraws  # at 1000.0, 1001.0 and 1002.0 (within float rounding)
+        assert all(later - earlier >= 0.99 for earlier, later in zip(redraws, redraws[1:]))
+        assert len(plot(screen, "accuracy").series["train"].xs) == 30  # no point is dropped, only redraws
+        screen.state = RunState.PAUSED
+        update(31)
+        update(32)
+        assert len(redraws) == 5  # paused: the learner sees the last points at once
+
+
 async def test_a_missing_data_folder_is_one_message_not_a_crash(tmp_path):
     config = TrainConfig.for_model("softmax", data=str(tmp_path / "no-such-folder"))
     screen = DashboardScreen(runs_root=tmp_path / "runs", initial=config)
