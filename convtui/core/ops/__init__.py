@@ -28,6 +28,6 @@ __all__ = [
     "adam_update", "conv2d_backward", "conv2d_forward", "conv2d_relu_maxpool_backward",
     "conv2d_relu_maxpool_forward", "conv_output_size", "dropout_backward", "dropout_forward", "maxpool2d_backward",
     "maxpool2d_forward", "meanpool2d_backward", "meanpool2d_forward", "pair", "pool_output_size", "relu_backward",
-    "relu_forward", "relu_in_place", "resolve_padding", "same_padding", "sgd_update", "sigmoid_backward", "sigmoid_forward",
-    "softmax", "softmax_cross_entropy",
+    "relu_forward", "relu_in_place", "resolve_padding", "same_padding", "sgd_update", "sigmoid_backward",
+    "sigmoid_forward", "softmax", "softmax_cross_entropy",
 ]

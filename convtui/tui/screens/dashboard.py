@@ -31,7 +31,7 @@ from convtui.tui.train_worker import (RunControl, SlotWaiting, SnapshotReady, St
 # The plots redraw at most once a second while training (and at every snapshot); the status line up to 10 times.
 # plotext builds each chart in Python on the UI thread, whose CPU and GIL the training threads then wait for.
 # Measured on the cnn at 120x40, 2 cores, 20 s windows: redrawing 4 times a second kept the UI thread 18-21% busy
-# and the run at 1,000-1,290 img/s; once a second, 10-11% and 1,370-1,490 img/s (headless: about 1,800).
+# and the run at 1,000-1,290 img/s; once a second, 10-11% and 1,350-1,500 img/s (headless: 1,800-2,000).
 REPLOT_INTERVAL_S = 1.0
 clock = time.monotonic  # the replot throttle's clock (a test replaces it, not the event loop's)
 READY_TEXT = "ready: choose settings, then press ctrl+s (or enter in a field) to start"
