@@ -143,4 +143,3 @@ def warm_up_kernels(model, x, labels, make_update, cold: bool) -> None:
     scratch = Param("warm-up", model.params()[-1].value.copy())
     make_update([scratch]).step(0.0)
     model.forward(x, training=False)
-
