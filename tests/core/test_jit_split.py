@@ -97,20 +97,28 @@ def _cnn_layers(rng):
 
 @pytest.mark.parametrize("layer", [0, 1], ids=["conv1-direct", "conv2-channels-last"])
 def test_split_conv_layers_agree_with_their_serial_bodies(layer, monkeypatch):
-    """The cnn's two fused conv + ReLU + max-pool steps, split over two threads and run serially: the forward
-    and dx are bit-identical (each output belongs to one task); dw and db are summed in per-thread parts, so they
-    agree to float32 rounding."""
+    """The cnn's two fused conv + ReLU + max-pool steps, split over two threads and run serially.
+
+    conv1's forward is bit-identical (each output belongs to one task). conv2's agrees to float32 rounding: each
+    thread's GEMM runs on one BLAS thread there, and OpenBLAS rounds its one- and two-thread GEMMs differently,
+    which can also move a near-tied window's winner. Backward from the same winners gives a bit-identical dx;
+    dw and db are summed in per-thread parts, so they agree to float32 rounding."""
     x, w, b = _cnn_layers(np.random.default_rng(5))[layer]
     results = {}
     for split in (False, True):
         monkeypatch.setattr(jit, "PARALLEL_MIN_SIZE", 0 if split else 10**12)
         monkeypatch.setattr(jit, "thread_count", lambda: 2)
         y, argmax = ops.conv2d_relu_maxpool_forward(x, w, b, 1, "same", 2, workspace={})
+        winners = results[False][1] if split else argmax  # backward from the same winners both ways
         dy = np.random.default_rng(6).standard_normal(y.shape).astype(np.float32)
-        results[split] = (y, argmax, *ops.conv2d_relu_maxpool_backward(x, w, dy, argmax, 1, "same", workspace={}))
+        results[split] = (y, argmax, *ops.conv2d_relu_maxpool_backward(x, w, dy, winners, 1, "same", workspace={}))
     (y0, a0, dx0, dw0, db0), (y1, a1, dx1, dw1, db1) = results[False], results[True]
-    np.testing.assert_array_equal(y1, y0)
-    np.testing.assert_array_equal(a1, a0)
+    if layer == 0:
+        np.testing.assert_array_equal(y1, y0)
+        np.testing.assert_array_equal(a1, a0)
+    else:
+        np.testing.assert_allclose(y1, y0, rtol=0, atol=1e-6 * np.abs(y0).max())
+        assert np.mean(a1 == a0) > 0.999
     np.testing.assert_array_equal(dx1, dx0)
     scale = np.abs(dw0).max()  # float32 sums of thousands of terms: compare on the gradient's own scale
     np.testing.assert_allclose(dw1, dw0, rtol=0, atol=1e-5 * scale)

@@ -144,7 +144,7 @@ def test_sparse_path_with_chunked_forward(monkeypatch):
     x, w, b = random((3, 32, 6, 6), 30, np.float32), random((4, 32, 5, 5), 31, np.float32), random(4, 32, np.float32)
     workspace = {}
     y, argmax = ops.conv2d_relu_maxpool_forward(x, w, b, 1, "same", 2, 2, workspace)
-    assert workspace["cols_t"].shape[0] == 36, "one image per chunk"
+    assert workspace["cols_t0"].shape[0] == 36, "one image per chunk"
     dy = random(y.shape, 33, np.float32)
     got = ops.conv2d_relu_maxpool_backward(x, w, dy, argmax, 1, "same", True, workspace)
     _, r, ref_y, _ = _naive_conv_relu_pool(x, w, b, 1, "same", 2, 2)

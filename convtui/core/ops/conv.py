@@ -21,9 +21,10 @@ from convtui.core.ops.shapes import conv_output_size, pair, pool_output_size, re
 # The largest im2col matrix (or GEMM result) per chunk. Batch 100 of the lecture's first layer needs 10 MB: one
 # chunk, kept for backward; a 1,000-image inference batch is cut into chunks instead of taking 180 MB.
 COLS_BUDGET_BYTES = 32 * 1024 * 1024
-# The channels-last forward's im2col matrix is not kept for backward, so it is built in chunks this small: the
-# chunk is still in cache when the GEMM reads it (measured on the cnn: about +8% training img/s over one chunk).
-CHANNELS_LAST_BUDGET_BYTES = 8 * 1024 * 1024
+# The channels-last forward's im2col matrix is not kept for backward, so each thread builds it a few images at a
+# time: at most this many bytes, which the GEMM and the pooling then read from cache. The cnn's conv2 (batch 100,
+# 2 threads) took 13.5-14.3 ms with chunks of 3 to 5 images (1.9 to 3.1 MB), 14.2 with 1 and 17-18 with 25.
+CHANNELS_LAST_BUDGET_BYTES = 3 * 1024 * 1024
 # conv + ReLU + max-pool backward scatters each pooling winner's patch directly (see conv_kernels) when the
 # input has at least this many channels, so that the inner loop over channels is long enough to vectorise.
 SPARSE_MIN_CHANNELS = 8
@@ -209,20 +210,23 @@ def _few_channels_backward(x_in, x, w, dy, argmax, geo, input_grad, workspace):
 
 
 def _channels_last_forward(x_in, x, w, b, geo, pool, workspace, y, argmax, with_argmax):
-    """conv + ReLU + max-pool through the padded NHWC input (kept for the sparse backward): im2col of whole
-    filter rows, GEMM cols_t @ w_t.T -> (N*OH*OW, K), and the pooling epilogue vectorised over K."""
-    f_h, f_w, ps_h, ps_w = pool
-    xp = _padded_nhwc(x_in, x, geo, workspace)
-    rows_of = xp.reshape(xp.shape[0], xp.shape[1], -1)  # (N, HP, WP*C)
+    """conv + ReLU + max-pool through the padded NHWC input (kept for the sparse backward): per thread, im2col of
+    whole filter rows, GEMM cols_t @ w_t.T -> (chunk*OH*OW, K), and the pooling epilogue vectorised over K."""
+    top, bottom, left, right = geo.pads
+    padded = (geo.n, geo.h + top + bottom, geo.w + left + right, geo.c)  # NHWC: channels innermost
+    xp = ck.empty_like_shape(workspace, "x_nhwc", padded, geo.dtype)  # filled by the parts, image by image
     w_t = np.ascontiguousarray(w.transpose(0, 2, 3, 1)).reshape(geo.k, geo.rows)  # (K, FH*FW*C)
-    for start, count in geo.chunks():
-        cols_t = ck.empty_like_shape(workspace, "cols_t", (count * geo.per_image, geo.rows), geo.dtype)
-        conv_nhwc.im2col_nhwc_kernel(rows_of, start, geo.f_h, geo.f_w, geo.s_h, geo.s_w, geo.o_h, geo.o_w, geo.c,
-                                     cols_t)
-        y_t = ck.empty_like_shape(workspace, "y_t", (count * geo.per_image, geo.k), geo.dtype)
-        np.matmul(cols_t, w_t.T, out=y_t)  # (N*OH*OW, K): the one big GEMM
-        conv_nhwc.nhwc_bias_relu_maxpool_epilogue_kernel(y_t, b, geo.o_h, geo.o_w, f_h, f_w, ps_h, ps_w, start,
-                                                         with_argmax, y, argmax)
+
+    def buffers(parts):
+        rows = min(geo.chunk, -(-geo.n // parts)) * geo.per_image  # no more than one part's share of images
+        return [(ck.empty_like_shape(workspace, f"cols_t{part}", (rows, geo.rows), geo.dtype),
+                 ck.empty_like_shape(workspace, f"y_t{part}", (rows, geo.k), geo.dtype)) for part in range(parts)]
+
+    conv_nhwc.conv_relu_maxpool_forward_kernel(x, (top, left), xp, w_t, b,
+                                               (geo.f_h, geo.f_w, geo.s_h, geo.s_w, geo.o_h, geo.o_w), pool,
+                                               geo.chunk, buffers, with_argmax, y, argmax)
+    if workspace is not None:
+        workspace["x_nhwc_of"] = x_in
 
 
 def _backward_chunks(x_in, x, w, geo, workspace, prologue, input_grad):

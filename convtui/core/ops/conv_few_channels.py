@@ -34,7 +34,7 @@ def _conv_relu_maxpool_range(xp, w, b, o_h, o_w, pf_h, pf_w, ps_h, ps_w, with_ar
     """y = maxpool(relu(conv(x_pad, w) + b)) in NCHW for stride 1; xp (N, C, HP, WP) padded, w (K, C, FH, FW).
 
     argmax (when with_argmax) = i*OW + j of each window's first maximum, -1 where the window was <= 0, as
-    `conv_kernels.nhwc_bias_relu_maxpool_epilogue_kernel` picks it. One task per image and filter.
+    `conv_kernels.bias_relu_maxpool_epilogue_kernel` picks it. One task per image and filter.
     """
     n_batch, n_c, h_pad, w_pad = xp.shape
     n_k, _, f_h, f_w = w.shape

@@ -20,6 +20,7 @@ import time
 import numpy as np
 
 from convtui.core.nn.layers import Conv2D, Dense
+from convtui.core.ops.blas_threads import openblas_function
 from convtui.core.training.step import train_step
 
 EPOCH_IMAGES = 60_000
@@ -45,22 +46,6 @@ def model_flops(model) -> tuple[int, int]:
     return forward, 3 * forward
 
 
-# Where OpenBLAS builds answer "which kernel did you pick for this CPU": scipy-openblas (NumPy's wheels) prefixes
-# its symbols, a system OpenBLAS does not.
-_CORENAME_SYMBOLS = ("scipy_openblas_get_corename64_", "scipy_openblas_get_corename", "openblas_get_corename64_",
-                     "openblas_get_corename")
-
-
-def _loaded_openblas_paths() -> list[str]:
-    """Shared libraries with 'openblas' in their name mapped into this process (Linux /proc/self/maps)."""
-    try:
-        with open("/proc/self/maps") as maps:
-            paths = {line.split()[-1] for line in maps if "openblas" in line.lower() and "/" in line}
-    except OSError:
-        return []
-    return sorted(paths)
-
-
 def blas_kernel() -> dict:
     """The BLAS NumPy runs on and, for OpenBLAS, the kernel it chose for this CPU (e.g. SkylakeX, or Haswell
     when OPENBLAS_CORETYPE forces it), asked from the loaded library itself through ctypes."""
@@ -72,17 +57,10 @@ def blas_kernel() -> dict:
         info["library"] = f"{blas.get('name', '?')} {blas.get('version', '')}".strip()
     except Exception:  # show_config's layout is not a stable API; the core name below does not need it
         pass
-    for path in _loaded_openblas_paths():
-        try:
-            library = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for symbol in _CORENAME_SYMBOLS:
-            function = getattr(library, symbol, None)
-            if function is not None:
-                function.restype = ctypes.c_char_p
-                info["core"] = function().decode()
-                return info
+    corename = openblas_function("get_corename")
+    if corename is not None:
+        corename.restype = ctypes.c_char_p
+        info["core"] = corename().decode()
     return info
 
 
