@@ -54,12 +54,18 @@ def _padded_nhwc_to_nchw_range(xp, p_top, p_left, x, start, stop):
 @njit(**SERIAL)
 def _maxpool_sparse_backward_part(xp, w_t, dpooled, argmax, patch_row, patch_start, input_grad, dw_parts, db_parts,
                                   dxp, part):
-    """For every winner (n, k, i, j) with gradient g, in one pass:
+    """For every winner (n, k, i, j) with gradient g:
         dw_parts[t, k, u, (v, c)] += g * xp[n, i*s_h + u, (j*s_w + v, c)]      db_parts[t, k] += g
         dxp[n, i*s_h + u, (j*s_w + v, c)] += g * w_t[k, u, (v, c)]             (when input_grad)
     xp and dxp are (N, HP, WP*C) and w_t (K, FH, FW*C): one filter row of a patch is one contiguous run.
     Winner `at` = i*OW + j has its patch at row patch_row[at] = i*s_h, offset patch_start[at] = j*s_w*C: tables,
     not two integer divisions per winner.
+
+    Four winners go into each pass over a run: dw[k] takes four of filter k's winners at once, and each patch of
+    dx takes four filters that won at the same cell (the winners are first sorted by cell), so a destination is
+    loaded and stored once per four winners rather than once per winner. The cnn's conv2 after 30 steps, batch
+    100, one thread, best of 15: 18.1-19.4 -> 15.4-17.1 ms (dx's share 11 -> 8.2 ms; dw's barely moved, 7.7 ->
+    7.3). dw's terms are still added one by one in the same order, so dw is unchanged to the bit.
 
     Part t of T (T = len(dw_parts), one per thread) takes the images t, t + T, t + 2T, ...: interleaving balances
     the parts even though the number of winners per image varies, each image's dxp belongs to one part, and each
@@ -67,36 +73,99 @@ def _maxpool_sparse_backward_part(xp, w_t, dpooled, argmax, patch_row, patch_sta
     """
     n_batch, n_k, p_h, p_w = dpooled.shape
     n_parts, _, f_h, run = dw_parts.shape
+    per_image = patch_row.shape[0]
     dw = dw_parts[part]
     dw[:, :, :] = 0.0
     db_parts[part, :] = 0.0
+    # The image's winners in filter order (cell, filter, gradient), then grouped by cell: a cell can win several
+    # windows when they overlap, so the tables are sized by windows, not by cells.
+    n_wins = n_k * p_h * p_w
+    win_at = np.empty(n_wins, dtype=np.int64)
+    win_k = np.empty(n_wins, dtype=np.int64)
+    win_g = np.empty(n_wins, dtype=dpooled.dtype)
+    cell_start = np.zeros(per_image + 1, dtype=np.int64)
+    cell_k = np.empty(n_wins, dtype=np.int64)
+    cell_g = np.empty(n_wins, dtype=dpooled.dtype)
+    # (One function, not helpers per filter: a call per image and filter cost about 1 ms a batch.)
     for n in range(part, n_batch, n_parts):
-        if input_grad:
-            dxp[n] = 0.0
+        x_n = xp[n]
+        total = 0
+        cell_start[:] = 0
         for k in range(n_k):
+            first = total
             acc_b = 0.0
             for pi in range(p_h):
                 for pj in range(p_w):
                     at = argmax[n, k, pi, pj]
-                    if at < 0:
-                        continue
-                    g = dpooled[n, k, pi, pj]
-                    acc_b += g
-                    r0 = patch_row[at]
-                    base = patch_start[at]
-                    for u in range(f_h):
-                        # 1-D views indexed by the loop counter alone: numba then knows the index is not
-                        # negative, skips its wraparound check, and the loop vectorises.
-                        dst = dw[k, u]
-                        src = xp[n, r0 + u, base:base + run]
-                        for t in range(run):
-                            dst[t] += g * src[t]
-                        if input_grad:
-                            dst_x = dxp[n, r0 + u, base:base + run]
-                            src_w = w_t[k, u]
-                            for t in range(run):
-                                dst_x[t] += g * src_w[t]
+                    if at >= 0:
+                        g = dpooled[n, k, pi, pj]
+                        acc_b += g
+                        win_at[total] = at
+                        win_k[total] = k
+                        win_g[total] = g
+                        cell_start[at + 1] += 1
+                        total += 1
             db_parts[part, k] += acc_b
+            i = first
+            while i + 4 <= total:
+                a0, a1, a2, a3 = win_at[i], win_at[i + 1], win_at[i + 2], win_at[i + 3]
+                g0, g1, g2, g3 = win_g[i], win_g[i + 1], win_g[i + 2], win_g[i + 3]
+                for u in range(f_h):
+                    # 1-D views indexed by the loop counter alone: numba then knows the index is not negative,
+                    # skips its wraparound check, and the loop vectorises.
+                    dst = dw[k, u]
+                    s0 = x_n[patch_row[a0] + u, patch_start[a0]:patch_start[a0] + run]
+                    s1 = x_n[patch_row[a1] + u, patch_start[a1]:patch_start[a1] + run]
+                    s2 = x_n[patch_row[a2] + u, patch_start[a2]:patch_start[a2] + run]
+                    s3 = x_n[patch_row[a3] + u, patch_start[a3]:patch_start[a3] + run]
+                    for t in range(run):
+                        dst[t] = dst[t] + g0 * s0[t] + g1 * s1[t] + g2 * s2[t] + g3 * s3[t]
+                i += 4
+            while i < total:
+                a0, g0 = win_at[i], win_g[i]
+                for u in range(f_h):
+                    dst = dw[k, u]
+                    s0 = x_n[patch_row[a0] + u, patch_start[a0]:patch_start[a0] + run]
+                    for t in range(run):
+                        dst[t] = dst[t] + g0 * s0[t]
+                i += 1
+        if not input_grad:
+            continue
+        # Group the image's winners by cell (a counting sort, filter order kept within a cell): cell `at` then
+        # holds cell_k[cell_start[at]:cell_start[at + 1]] and their gradients in cell_g.
+        for at in range(per_image):
+            cell_start[at + 1] += cell_start[at]
+        for i in range(total):
+            at = win_at[i]
+            slot = cell_start[at]
+            cell_k[slot] = win_k[i]
+            cell_g[slot] = win_g[i]
+            cell_start[at] = slot + 1
+        for at in range(per_image, 0, -1):  # the fill moved each start to its cell's end: shift them back
+            cell_start[at] = cell_start[at - 1]
+        cell_start[0] = 0
+        dx_n = dxp[n]
+        dx_n[:, :] = 0.0
+        for at in range(per_image):
+            first, stop = cell_start[at], cell_start[at + 1]
+            if first == stop:
+                continue
+            r0, base = patch_row[at], patch_start[at]
+            for u in range(f_h):
+                dst = dx_n[r0 + u, base:base + run]
+                i = first
+                while i + 4 <= stop:
+                    g0, g1, g2, g3 = cell_g[i], cell_g[i + 1], cell_g[i + 2], cell_g[i + 3]
+                    w0, w1 = w_t[cell_k[i], u], w_t[cell_k[i + 1], u]
+                    w2, w3 = w_t[cell_k[i + 2], u], w_t[cell_k[i + 3], u]
+                    for t in range(run):
+                        dst[t] = dst[t] + g0 * w0[t] + g1 * w1[t] + g2 * w2[t] + g3 * w3[t]
+                    i += 4
+                while i < stop:
+                    g0, w0 = cell_g[i], w_t[cell_k[i], u]
+                    for t in range(run):
+                        dst[t] = dst[t] + g0 * w0[t]
+                    i += 1
 
 
 @njit(**SERIAL)
