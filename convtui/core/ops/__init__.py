@@ -10,7 +10,9 @@ serial `@njit(nogil=True, cache=True)` body over a range of tasks that `jit` spl
   (channels-last im2col and the sparse backward from the pooling winners), `conv_few_channels` (direct loops for
   a first layer of one channel), `conv_direct` (float64 direct loops, bit-identical wherever an image sits in a
   batch);
-- `pooling`, `elementwise` (ReLU, sigmoid, dropout), `loss` (softmax, softmax cross-entropy), `updates` (Adam, SGD).
+- `pooling`, `elementwise` (ReLU, sigmoid, dropout), `loss` (softmax, softmax cross-entropy), `updates` (Adam, SGD);
+- `jit` (compile options, and how a kernel's tasks are split over threads), `blas_threads` (OpenBLAS held to one
+  thread while each of our threads runs its own GEMMs).
 
 `tests/core/naive.py` holds a plain-loop reference of each kernel. This module only re-exports the public names.
 """

@@ -23,7 +23,7 @@ from convtui.core.ops.shapes import conv_output_size, pair, pool_output_size, re
 COLS_BUDGET_BYTES = 32 * 1024 * 1024
 # The channels-last forward's im2col matrix is not kept for backward, so each thread builds it a few images at a
 # time: at most this many bytes, which the GEMM and the pooling then read from cache. The cnn's conv2 (batch 100,
-# 2 threads) took 13.5-14.3 ms with chunks of 3 to 5 images (1.9 to 3.1 MB), 14.2 with 1 and 17-18 with 25.
+# 2 threads) took 13.5-14.3 ms with chunks of 3 to 5 images (1.9 to 3.1 MB), 14.2 with 1 and 18-20 with 25.
 CHANNELS_LAST_BUDGET_BYTES = 3 * 1024 * 1024
 # conv + ReLU + max-pool backward scatters each pooling winner's patch directly (see conv_kernels) when the
 # input has at least this many channels, so that the inner loop over channels is long enough to vectorise.

@@ -61,11 +61,11 @@ def _maxpool_sparse_backward_part(xp, w_t, dpooled, argmax, patch_row, patch_sta
     Winner `at` = i*OW + j has its patch at row patch_row[at] = i*s_h, offset patch_start[at] = j*s_w*C: tables,
     not two integer divisions per winner.
 
-    Four winners go into each pass over a run: dw[k] takes four of filter k's winners at once, and each patch of
-    dx takes four filters that won at the same cell (the winners are first sorted by cell), so a destination is
-    loaded and stored once per four winners rather than once per winner. The cnn's conv2 after 30 steps, batch
-    100, one thread, best of 15: 18.1-19.4 -> 15.4-17.1 ms (dx's share 11 -> 8.2 ms; dw's barely moved, 7.7 ->
-    7.3). dw's terms are still added one by one in the same order, so dw is unchanged to the bit.
+    Each patch of dx takes four filters that won at the same cell in one pass over a run (the image's winners are
+    first sorted by cell), so a destination is loaded and stored once per four winners rather than once per
+    winner. The cnn's conv2 after 30 steps, batch 100, one thread, best of 15: dx's share 11 -> 8.2 ms. Doing the
+    same for dw (four of a filter's winners per pass) saved only 0.4 of its 7.7 ms and cost a second of cold
+    compile, so dw keeps one winner per pass.
 
     Part t of T (T = len(dw_parts), one per thread) takes the images t, t + T, t + 2T, ...: interleaving balances
     the parts even though the number of winners per image varies, each image's dxp belongs to one part, and each
@@ -77,8 +77,8 @@ def _maxpool_sparse_backward_part(xp, w_t, dpooled, argmax, patch_row, patch_sta
     dw = dw_parts[part]
     dw[:, :, :] = 0.0
     db_parts[part, :] = 0.0
-    # The image's winners in filter order (cell, filter, gradient), then grouped by cell: a cell can win several
-    # windows when they overlap, so the tables are sized by windows, not by cells.
+    # The image's winners in filter order (cell, filter, gradient), then grouped by cell for dx: a cell can win
+    # several windows when they overlap, so the tables are sized by windows, not by cells.
     n_wins = n_k * p_h * p_w
     win_at = np.empty(n_wins, dtype=np.int64)
     win_k = np.empty(n_wins, dtype=np.int64)
@@ -86,49 +86,34 @@ def _maxpool_sparse_backward_part(xp, w_t, dpooled, argmax, patch_row, patch_sta
     cell_start = np.zeros(per_image + 1, dtype=np.int64)
     cell_k = np.empty(n_wins, dtype=np.int64)
     cell_g = np.empty(n_wins, dtype=dpooled.dtype)
-    # (One function, not helpers per filter: a call per image and filter cost about 1 ms a batch.)
+    # (One function, not helpers per image and filter: a call per image and filter cost about 1 ms a batch.)
     for n in range(part, n_batch, n_parts):
         x_n = xp[n]
         total = 0
         cell_start[:] = 0
         for k in range(n_k):
-            first = total
             acc_b = 0.0
             for pi in range(p_h):
                 for pj in range(p_w):
                     at = argmax[n, k, pi, pj]
-                    if at >= 0:
-                        g = dpooled[n, k, pi, pj]
-                        acc_b += g
-                        win_at[total] = at
-                        win_k[total] = k
-                        win_g[total] = g
-                        cell_start[at + 1] += 1
-                        total += 1
+                    if at < 0:
+                        continue
+                    g = dpooled[n, k, pi, pj]
+                    acc_b += g
+                    win_at[total] = at
+                    win_k[total] = k
+                    win_g[total] = g
+                    cell_start[at + 1] += 1
+                    total += 1
+                    r0, base = patch_row[at], patch_start[at]
+                    for u in range(f_h):
+                        # 1-D views indexed by the loop counter alone: numba then knows the index is not negative,
+                        # skips its wraparound check, and the loop vectorises.
+                        dst = dw[k, u]
+                        src = x_n[r0 + u, base:base + run]
+                        for t in range(run):
+                            dst[t] += g * src[t]
             db_parts[part, k] += acc_b
-            i = first
-            while i + 4 <= total:
-                a0, a1, a2, a3 = win_at[i], win_at[i + 1], win_at[i + 2], win_at[i + 3]
-                g0, g1, g2, g3 = win_g[i], win_g[i + 1], win_g[i + 2], win_g[i + 3]
-                for u in range(f_h):
-                    # 1-D views indexed by the loop counter alone: numba then knows the index is not negative,
-                    # skips its wraparound check, and the loop vectorises.
-                    dst = dw[k, u]
-                    s0 = x_n[patch_row[a0] + u, patch_start[a0]:patch_start[a0] + run]
-                    s1 = x_n[patch_row[a1] + u, patch_start[a1]:patch_start[a1] + run]
-                    s2 = x_n[patch_row[a2] + u, patch_start[a2]:patch_start[a2] + run]
-                    s3 = x_n[patch_row[a3] + u, patch_start[a3]:patch_start[a3] + run]
-                    for t in range(run):
-                        dst[t] = dst[t] + g0 * s0[t] + g1 * s1[t] + g2 * s2[t] + g3 * s3[t]
-                i += 4
-            while i < total:
-                a0, g0 = win_at[i], win_g[i]
-                for u in range(f_h):
-                    dst = dw[k, u]
-                    s0 = x_n[patch_row[a0] + u, patch_start[a0]:patch_start[a0] + run]
-                    for t in range(run):
-                        dst[t] = dst[t] + g0 * s0[t]
-                i += 1
         if not input_grad:
             continue
         # Group the image's winners by cell (a counting sort, filter order kept within a cell): cell `at` then
