@@ -137,3 +137,21 @@ def test_a_failing_part_still_restores_the_count(two_blas_threads, monkeypatch):
     with pytest.raises(MemoryError, match="no room"):
         ops.conv2d_relu_maxpool_forward(x, w, b, 1, "same", 2, 2, {})
     assert blas_thread_counts() == [2]
+
+
+def test_without_openblas_sections_change_nothing_and_the_pipeline_still_runs(monkeypatch):
+    """Another BLAS (or no /proc to find OpenBLAS in): no thread count to read or set, and the split forward still
+    gives what the serial one gives."""
+    monkeypatch.setattr(blas_threads, "_library", None)
+    monkeypatch.setattr(blas_threads, "loaded_openblas_paths", list)
+    assert blas_threads.blas_thread_count() is None
+    with blas_threads.one_blas_thread():
+        assert blas_threads.blas_thread_count() is None
+    x, w, b = random((5, 16, 6, 6), 11), random((4, 16, 3, 3), 12), random(4, 13)
+    monkeypatch.setattr(jit, "PARALLEL_MIN_SIZE", 10**12)
+    serial = ops.conv2d_relu_maxpool_forward(x, w, b, 1, "same", 2, 2, {})
+    monkeypatch.setattr(jit, "PARALLEL_MIN_SIZE", 0)
+    monkeypatch.setattr(jit, "thread_count", lambda: 2)
+    split = ops.conv2d_relu_maxpool_forward(x, w, b, 1, "same", 2, 2, {})
+    np.testing.assert_allclose(split[0], serial[0], rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(split[1][serial[0] > 1e-4], serial[1][serial[0] > 1e-4])
