@@ -152,12 +152,17 @@ def _conv2d_relu_maxpool_forward(x, w, b, stride, padding, pool, pool_stride, wo
     return y, argmax
 
 
-def _padded_nhwc(x_in, x, geo, workspace):
-    """x as (N, HP, WP, C) with the padding as zeros, kept in the workspace tagged with the caller's x_in."""
+def _padded_nhwc_buffer(geo, workspace):
+    """The workspace's (N, HP, WP, C) buffer for x's padded channels-last copy, not yet filled."""
     top, bottom, left, right = geo.pads
     padded = (geo.n, geo.h + top + bottom, geo.w + left + right, geo.c)  # NHWC: channels innermost
-    xp = ck.empty_like_shape(workspace, "x_nhwc", padded, geo.dtype)
-    conv_nhwc.nchw_to_padded_nhwc_kernel(x, top, left, xp)
+    return ck.empty_like_shape(workspace, "x_nhwc", padded, geo.dtype)
+
+
+def _padded_nhwc(x_in, x, geo, workspace):
+    """x as (N, HP, WP, C) with the padding as zeros, kept in the workspace tagged with the caller's x_in."""
+    xp = _padded_nhwc_buffer(geo, workspace)
+    conv_nhwc.nchw_to_padded_nhwc_kernel(x, geo.pads[0], geo.pads[2], xp)
     if workspace is not None:
         workspace["x_nhwc_of"] = x_in
     return xp
@@ -212,9 +217,7 @@ def _few_channels_backward(x_in, x, w, dy, argmax, geo, input_grad, workspace):
 def _channels_last_forward(x_in, x, w, b, geo, pool, workspace, y, argmax, with_argmax):
     """conv + ReLU + max-pool through the padded NHWC input (kept for the sparse backward): per thread, im2col of
     whole filter rows, GEMM cols_t @ w_t.T -> (chunk*OH*OW, K), and the pooling epilogue vectorised over K."""
-    top, bottom, left, right = geo.pads
-    padded = (geo.n, geo.h + top + bottom, geo.w + left + right, geo.c)  # NHWC: channels innermost
-    xp = ck.empty_like_shape(workspace, "x_nhwc", padded, geo.dtype)  # filled by the parts, image by image
+    xp = _padded_nhwc_buffer(geo, workspace)  # filled by the parts, image by image
     w_t = np.ascontiguousarray(w.transpose(0, 2, 3, 1)).reshape(geo.k, geo.rows)  # (K, FH*FW*C)
 
     def buffers(parts):
@@ -222,7 +225,7 @@ def _channels_last_forward(x_in, x, w, b, geo, pool, workspace, y, argmax, with_
         return [(ck.empty_like_shape(workspace, f"cols_t{part}", (rows, geo.rows), geo.dtype),
                  ck.empty_like_shape(workspace, f"y_t{part}", (rows, geo.k), geo.dtype)) for part in range(parts)]
 
-    conv_nhwc.conv_relu_maxpool_forward_kernel(x, (top, left), xp, w_t, b,
+    conv_nhwc.conv_relu_maxpool_forward_kernel(x, (geo.pads[0], geo.pads[2]), xp, w_t, b,
                                                (geo.f_h, geo.f_w, geo.s_h, geo.s_w, geo.o_h, geo.o_w), pool,
                                                geo.chunk, buffers, with_argmax, y, argmax)
     if workspace is not None:

@@ -100,11 +100,12 @@ def _maxpool_sparse_backward_part(xp, w_t, dpooled, argmax, patch_row, patch_sta
                         continue
                     g = dpooled[n, k, pi, pj]
                     acc_b += g
-                    win_at[total] = at
-                    win_k[total] = k
-                    win_g[total] = g
-                    cell_start[at + 1] += 1
-                    total += 1
+                    if input_grad:  # kept for dx's grouping by cell below
+                        win_at[total] = at
+                        win_k[total] = k
+                        win_g[total] = g
+                        cell_start[at + 1] += 1
+                        total += 1
                     r0, base = patch_row[at], patch_start[at]
                     for u in range(f_h):
                         # 1-D views indexed by the loop counter alone: numba then knows the index is not negative,
