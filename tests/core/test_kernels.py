@@ -222,18 +222,30 @@ def test_relu_and_sigmoid_match_naive(shape, dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_relu_in_place_is_np_maximum_nan_included(dtype):
-    """The fused Dense + ReLU's in-place ReLU: np.maximum(y, 0) exactly, so a NaN from a diverging layer still
-    reaches the loss; the array it returns is the one it was given."""
+@pytest.mark.parametrize("relu", [False, True])
+def test_add_bias_in_place_is_numpy_add_then_maximum_nan_included(dtype, relu):
+    """The dense layers' bias (and fused ReLU) pass: exactly `y += b` then np.maximum(y, 0), so a NaN from a
+    diverging layer still reaches the loss; the array it returns is the one it was given."""
     y = random((37, 29), 33, dtype) * 5
     y[0, :4] = [np.nan, -np.inf, np.inf, 0.0]
-    expected = np.maximum(y, 0)
-    out = ops.relu_in_place(y)
+    b = random((29,), 34, dtype)
+    expected = y + b
+    if relu:
+        expected = np.maximum(expected, 0)
+    out = ops.add_bias_in_place(y, b, relu)
     assert out is y
     np.testing.assert_array_equal(y, expected)
-    assert np.isnan(y[0, 0]) and y[0, 2] == np.inf and y[0, 1] == 0.0
+    assert np.isnan(y[0, 0]) and y[0, 2] == np.inf and y[0, 1] == (0.0 if relu else -np.inf)
+    single = random((29,), 35, dtype)  # one sample, no batch axis
+    np.testing.assert_array_equal(ops.add_bias_in_place(single.copy(), b, relu),
+                                  np.maximum(single + b, 0) if relu else single + b)
+
+
+def test_add_bias_in_place_refuses_strided_rows_and_a_wrong_bias():
     with pytest.raises(ValueError, match="C-contiguous"):
-        ops.relu_in_place(np.ones((4, 6), dtype=dtype)[:, ::2])
+        ops.add_bias_in_place(np.ones((4, 6), dtype=np.float32)[:, ::2], np.ones(3, dtype=np.float32))
+    with pytest.raises(ValueError, match="bias of shape"):
+        ops.add_bias_in_place(np.ones((4, 6), dtype=np.float32), np.ones(5, dtype=np.float32))
 
 
 def test_sigmoid_is_finite_at_extremes():

@@ -63,13 +63,13 @@ class _ConvRelu:
 
 
 class _DenseRelu:
-    """Dense -> ReLU fused: the ReLU is applied in place on the GEMM's output, so no second (N, out) array."""
+    """Dense -> ReLU fused: bias and ReLU are one pass in place on the GEMM's output, so no second (N, out) array."""
 
     def __init__(self, dense):
         self.dense = dense
 
     def forward(self, x, training=False):
-        self._y = ops.relu_in_place(self.dense.forward(x, training))
+        self._y = self.dense.forward(x, training, relu=True)
         return self._y
 
     def backward(self, dy, input_grad=True):

@@ -19,17 +19,17 @@ serial `@njit(nogil=True, cache=True)` body over a range of tasks that `jit` spl
 
 from convtui.core.ops.conv import (conv2d_backward, conv2d_forward, conv2d_relu_maxpool_backward,
                                    conv2d_relu_maxpool_forward)
-from convtui.core.ops.elementwise import (dropout_backward, dropout_forward, relu_backward, relu_forward,
-                                          relu_in_place, sigmoid_backward, sigmoid_forward)
+from convtui.core.ops.elementwise import (add_bias_in_place, dropout_backward, dropout_forward, relu_backward,
+                                          relu_forward, sigmoid_backward, sigmoid_forward)
 from convtui.core.ops.loss import softmax, softmax_cross_entropy
 from convtui.core.ops.pooling import maxpool2d_backward, maxpool2d_forward, meanpool2d_backward, meanpool2d_forward
 from convtui.core.ops.shapes import conv_output_size, pair, pool_output_size, resolve_padding, same_padding
 from convtui.core.ops.updates import adam_update, sgd_update
 
 __all__ = [
-    "adam_update", "conv2d_backward", "conv2d_forward", "conv2d_relu_maxpool_backward",
+    "adam_update", "add_bias_in_place", "conv2d_backward", "conv2d_forward", "conv2d_relu_maxpool_backward",
     "conv2d_relu_maxpool_forward", "conv_output_size", "dropout_backward", "dropout_forward", "maxpool2d_backward",
     "maxpool2d_forward", "meanpool2d_backward", "meanpool2d_forward", "pair", "pool_output_size", "relu_backward",
-    "relu_forward", "relu_in_place", "resolve_padding", "same_padding", "sgd_update", "sigmoid_backward",
+    "relu_forward", "resolve_padding", "same_padding", "sgd_update", "sigmoid_backward",
     "sigmoid_forward", "softmax", "softmax_cross_entropy",
 ]
