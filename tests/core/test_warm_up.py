@@ -1,5 +1,6 @@
-"""The first run's warm-up (issue 15): on a cold cache, a helper process compiles the first conv layer's kernels
-while this process compiles the rest, and the result is exactly the serial warm-up's."""
+"""The first run's warm-up (issue 15): on a cold cache, a helper process compiles the first conv layer's kernels and
+the rest's inference kernels while this process compiles the rest's training kernels, and the result is exactly the
+serial warm-up's."""
 
 from __future__ import annotations
 
@@ -66,7 +67,7 @@ COLD_WARM_UP = textwrap.dedent("""
     import numpy as np
     from convtui.core.nn.architectures import build_model
     from convtui.core.nn.optimizers import Adam
-    from convtui.core.ops import conv_few_channels, conv_nhwc
+    from convtui.core.ops import conv_few_channels, conv_nhwc, conv_winograd
     from convtui.core.training import warm_up
     from convtui.core.training.warm_up import warm_up_kernels
 
@@ -79,7 +80,10 @@ COLD_WARM_UP = textwrap.dedent("""
     unchanged = all(np.array_equal(before[name], value) for name, value in model.state_dict().items())
     helper_part = conv_few_channels._conv_relu_maxpool_range.stats
     own_part = conv_nhwc._maxpool_sparse_backward_part.stats
+    inference_part = conv_winograd._input_tiles.stats
     print(json.dumps({"unchanged": unchanged, "logits": model.forward(x).tolist(),
+                      "second_layer_inference_loaded": bool(inference_part.cache_hits),
+                      "second_layer_inference_compiled": bool(inference_part.cache_misses),
                       "first_layer_loaded": bool(helper_part.cache_hits),
                       "first_layer_compiled": bool(helper_part.cache_misses),
                       "second_layer_loaded": bool(own_part.cache_hits),
@@ -101,9 +105,12 @@ def test_on_a_cold_cache_the_helper_compiles_the_first_layer_and_this_process_lo
     # The first layer's kernels came from the helper, through the shared cache; the rest compiled here.
     assert (parallel["first_layer_loaded"], parallel["first_layer_compiled"]) == (True, False)
     assert (parallel["second_layer_loaded"], parallel["second_layer_compiled"]) == (False, True)
+    # ... and so did the second layer's inference-only kernels (Winograd), which this process no longer compiles.
+    assert (parallel["second_layer_inference_loaded"], parallel["second_layer_inference_compiled"]) == (True, False)
     assert parallel["unchanged"]  # the parts are models of their own: the real weights are never touched
     serial = _cold_warm_up(tmp_path, parallel=False)
     assert (serial["first_layer_loaded"], serial["first_layer_compiled"]) == (False, True)
+    assert (serial["second_layer_inference_loaded"], serial["second_layer_inference_compiled"]) == (False, True)
     assert serial["unchanged"]
     assert parallel["logits"] == serial["logits"]  # same kernels, same numbers, bit for bit
 
@@ -180,13 +187,17 @@ def test_a_warm_cache_starts_no_helper(monkeypatch):
     warm_up.warm_up_kernels(_tiny_cnn(), x, np.array([3, 7]), Adam, cold=False)
 
 
-def test_the_helper_process_compiles_a_first_part_and_exits_0(tmp_path):
-    head, _ = _parts("cnn")
+def test_the_helper_process_compiles_a_first_part_then_the_next_parts_inference_and_exits_0(tmp_path):
+    head, rest = _parts("cnn")
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
-    result = subprocess.run([sys.executable, "-m", "convtui.core.training.warm_up_helper"], input=json.dumps(head),
-                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run([sys.executable, "-m", "convtui.core.training.warm_up_helper"],
+                            input=json.dumps({**head, "then_infer": rest}), cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert any(path.name.startswith("conv_few_channels._conv_relu_maxpool_range") for path in tmp_path.rglob("*.nbi"))
+    cached = [path.name for path in tmp_path.rglob("*.nbi")]
+    assert any(name.startswith("conv_few_channels._conv_relu_maxpool_range") for name in cached)
+    assert any(name.startswith("conv_winograd._input_tiles") for name in cached)  # the next part's inference
+    assert not any(name.startswith("conv_nhwc._maxpool_sparse_backward_part") for name in cached)  # not its training
 
 
 def test_the_helper_outlives_a_first_ctrl_c(tmp_path):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from convtui.core.ops import conv_direct, conv_few_channels, conv_kernels as ck, conv_nhwc
+from convtui.core.ops import conv_direct, conv_few_channels, conv_kernels as ck, conv_nhwc, conv_winograd
 from convtui.core.ops.jit import parts_for
 from convtui.core.ops.pooling import maxpool2d_forward
 from convtui.core.ops.shapes import conv_output_size, pair, pool_output_size, resolve_padding
@@ -25,6 +25,9 @@ COLS_BUDGET_BYTES = 32 * 1024 * 1024
 # time: at most this many bytes, which the GEMM and the pooling then read from cache. The cnn's conv2 (batch 100,
 # 2 threads) took 13.5-14.3 ms with chunks of 3 to 5 images (1.9 to 3.1 MB), 14.2 with 1 and 18-20 with 25.
 CHANNELS_LAST_BUDGET_BYTES = 3 * 1024 * 1024
+# Images per step of a thread in the Winograd inference path (conv_winograd). The cnn's conv2, batch 100, one
+# thread: 18.8 ms with 4, 19.0 with 5, 19.8 with 2, 19.6 with 10.
+WINOGRAD_CHUNK = 4
 # conv + ReLU + max-pool backward scatters each pooling winner's patch directly (see conv_kernels) when the
 # input has at least this many channels, so that the inner loop over channels is long enough to vectorise.
 SPARSE_MIN_CHANNELS = 8
@@ -139,6 +142,9 @@ def _conv2d_relu_maxpool_forward(x, w, b, stride, padding, pool, pool_stride, wo
     if _few_channels(geo):
         _few_channels_forward(x_in, x, w, b, geo, (f_h, f_w, ps_h, ps_w), workspace, y, argmax, with_argmax)
         return y, argmax
+    if geo.c >= SPARSE_MIN_CHANNELS and not with_argmax and conv_winograd.applies(geo, (f_h, f_w, ps_h, ps_w)):
+        _winograd_inference(x_in, x, w, b, geo, workspace, y)
+        return y, argmax
     if geo.c >= SPARSE_MIN_CHANNELS:
         geo = _Geometry(x, w, stride, padding, CHANNELS_LAST_BUDGET_BYTES)
         _channels_last_forward(x_in, x, w, b, geo, (f_h, f_w, ps_h, ps_w), workspace, y, argmax, with_argmax)
@@ -228,6 +234,21 @@ def _channels_last_forward(x_in, x, w, b, geo, pool, workspace, y, argmax, with_
     conv_nhwc.conv_relu_maxpool_forward_kernel(x, (geo.pads[0], geo.pads[2]), xp, w_t, b,
                                                (geo.f_h, geo.f_w, geo.s_h, geo.s_w, geo.o_h, geo.o_w), pool,
                                                geo.chunk, buffers, with_argmax, y, argmax)
+    if workspace is not None:
+        workspace["x_nhwc_of"] = x_in
+
+
+def _winograd_inference(x_in, x, w, b, geo, workspace, y):
+    """Inference's conv 5x5 + ReLU + max-pool 2x2 by Winograd (conv_winograd): per thread, WINOGRAD_CHUNK images
+    at a time through their transformed tiles u (tiles, 36, C) and the GEMMs' result m (tiles, 36, K)."""
+    xp = _padded_nhwc_buffer(geo, workspace)  # filled by the parts; a training step's backward may reuse it
+
+    def buffers(parts, rows):
+        return [(ck.empty_like_shape(workspace, f"wino_u{part}", (rows, 36, geo.c), geo.dtype),
+                 ck.empty_like_shape(workspace, f"wino_m{part}", (rows, 36, geo.k), geo.dtype))
+                for part in range(parts)]
+
+    conv_winograd.conv_relu_maxpool_inference(x, (geo.pads[0], geo.pads[2]), xp, w, b, y, WINOGRAD_CHUNK, buffers)
     if workspace is not None:
         workspace["x_nhwc_of"] = x_in
 

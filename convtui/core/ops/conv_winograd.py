@@ -1,0 +1,155 @@
+"""Inference through a 5x5 conv + ReLU + 2x2 max-pool by Winograd's F(2x2, 5x5): the cnn's conv2 without im2col.
+
+Each 2x2 block of conv outputs is one pooling window, and Winograd computes exactly such a block from a 6x6 tile of
+the input: transform the tile (U = Bt d B), multiply it element by element with the transformed filter
+(V = G g Gt) and summed over the channels, then transform back (Y = At M A). The sum over channels, for each of the
+36 tile positions, is a GEMM of (tiles, C) @ (C, K). Per 2x2 block that is 36 multiply-adds per channel and filter
+instead of 4 * 25 = 100, and the input is read once instead of being copied 25 times by im2col.
+
+The points are 0, 1, -1, 2, -2 and infinity, the set of the common F(4x4, 3x3); the matrices below follow from them
+(Toom-Cook) and `tests/core/test_conv_winograd.py` rebuilds them exactly with fractions. The float32 results agree
+with the direct sum to a few units in the last place of the largest products (checked there), not to the bit. So
+only inference takes this path: training keeps the GEMM forward, whose winners its backward needs, and whose
+FLOPs are the lecture's.
+
+The images are split into one contiguous share per thread; each thread pads its images, and a few at a time
+transforms them, runs its 36 GEMMs on one BLAS thread and pools the result while it is still in its cache.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from convtui.core.ops.blas_threads import one_blas_thread
+from convtui.core.ops.conv_nhwc import _nchw_to_padded_nhwc_range
+from convtui.core.ops.jit import SERIAL, parts_for, run_calls
+
+TILE, FILTER, OUT = 6, 5, 2
+# The transforms' coefficients as float32: a Python int or float would promote every product to float64, which
+# halves the vector lanes and converts each value twice (the input transform took 9 ms a batch that way).
+F2, F4, F5, LOWEST = np.float32(2), np.float32(4), np.float32(5), np.float32(-np.inf)
+# G (6 x 5) maps a filter row to its 6 tile positions; Bt and At are written out in the kernels below.
+G = np.array([[1 / 4, 0, 0, 0, 0],
+              [-1 / 6, -1 / 6, -1 / 6, -1 / 6, -1 / 6],
+              [-1 / 6, 1 / 6, -1 / 6, 1 / 6, -1 / 6],
+              [1 / 24, 1 / 12, 1 / 6, 1 / 3, 2 / 3],
+              [1 / 24, -1 / 12, 1 / 6, -1 / 3, 2 / 3],
+              [0, 0, 0, 0, 1]])
+BT = np.array([[4, 0, -5, 0, 1, 0],
+               [0, -4, -4, 1, 1, 0],
+               [0, 4, -4, -1, 1, 0],
+               [0, -2, -1, 2, 1, 0],
+               [0, 2, -1, -2, 1, 0],
+               [0, 4, 0, -5, 0, 1]], dtype=np.float64)
+AT = np.array([[1, 1, 1, 1, 1, 0],
+               [0, 1, -1, 2, -2, 1]], dtype=np.float64)
+
+
+def applies(geo, pool_shape) -> bool:
+    """True for a 5x5 filter at stride 1 followed by a 2x2 pool at stride 2, with an even conv output: every
+    pooling window is then a whole 2x2 block (pooling keeps a partial window at an odd edge, which this path
+    does not compute)."""
+    return ((geo.f_h, geo.f_w, geo.s_h, geo.s_w) == (FILTER, FILTER, 1, 1) and tuple(pool_shape) == (2, 2, 2, 2)
+            and geo.o_h % 2 == 0 and geo.o_w % 2 == 0)
+
+
+def transformed_filters(w):
+    """V[a * 6 + b, c, k] = (G w[k, c] Gt)[a, b], from w (K, C, 5, 5), computed in float64 and rounded once."""
+    v = G @ w.astype(np.float64) @ G.T  # (K, C, 6, 6)
+    return np.ascontiguousarray(v.transpose(2, 3, 1, 0).reshape(TILE * TILE, w.shape[1], w.shape[0]), dtype=w.dtype)
+
+
+@njit(**SERIAL)
+def _input_tiles(xp, n_start, count, p_h, p_w, tmp, u):
+    """u[(n, pi, pj), a * 6 + b, c] = (Bt d Bt.T)[a, b] for the 6x6 tile d of padded image n_start + n at rows
+    2*pi.., columns 2*pj.. . tmp (6, 6, C) holds Bt d; the loops over c are the vector lanes."""
+    n_c = xp.shape[3]
+    for n in range(count):
+        img = xp[n_start + n]
+        for pi in range(p_h):
+            for pj in range(p_w):
+                r, q = 2 * pi, 2 * pj
+                for v in range(TILE):
+                    for c in range(n_c):
+                        d0, d1, d2 = img[r, q + v, c], img[r + 1, q + v, c], img[r + 2, q + v, c]
+                        d3, d4, d5 = img[r + 3, q + v, c], img[r + 4, q + v, c], img[r + 5, q + v, c]
+                        tmp[0, v, c] = F4 * d0 - F5 * d2 + d4
+                        tmp[1, v, c] = -F4 * (d1 + d2) + d3 + d4
+                        tmp[2, v, c] = F4 * (d1 - d2) - d3 + d4
+                        tmp[3, v, c] = F2 * (d3 - d1) - d2 + d4
+                        tmp[4, v, c] = F2 * (d1 - d3) - d2 + d4
+                        tmp[5, v, c] = F4 * d1 - F5 * d3 + d5
+                dst = u[(n * p_h + pi) * p_w + pj]
+                for a in range(TILE):
+                    for c in range(n_c):
+                        t0, t1, t2, t3, t4, t5 = tmp[a, 0, c], tmp[a, 1, c], tmp[a, 2, c], tmp[a, 3, c], tmp[a, 4, c], \
+                            tmp[a, 5, c]
+                        dst[a * TILE, c] = F4 * t0 - F5 * t2 + t4
+                        dst[a * TILE + 1, c] = -F4 * (t1 + t2) + t3 + t4
+                        dst[a * TILE + 2, c] = F4 * (t1 - t2) - t3 + t4
+                        dst[a * TILE + 3, c] = F2 * (t3 - t1) - t2 + t4
+                        dst[a * TILE + 4, c] = F2 * (t1 - t3) - t2 + t4
+                        dst[a * TILE + 5, c] = F4 * t1 - F5 * t3 + t5
+
+
+@njit(**SERIAL)
+def _output_tiles_relu_maxpool(m, b, n_start, count, p_h, p_w, z, y):
+    """y[n_start + n, k, pi, pj] = relu(max of the 2x2 block At M A + b), M = m[(n, pi, pj), :, k]. z (2, 6, K)
+    holds At M; the loops over k are the vector lanes. The max then the ReLU, as the GEMM path's epilogue."""
+    n_k = m.shape[2]
+    for n in range(count):
+        for pi in range(p_h):
+            for pj in range(p_w):
+                row = (n * p_h + pi) * p_w + pj
+                for bcol in range(TILE):
+                    m0, m1, m2 = m[row, bcol], m[row, TILE + bcol], m[row, 2 * TILE + bcol]
+                    m3, m4, m5 = m[row, 3 * TILE + bcol], m[row, 4 * TILE + bcol], m[row, 5 * TILE + bcol]
+                    for k in range(n_k):
+                        z[0, bcol, k] = m0[k] + m1[k] + m2[k] + m3[k] + m4[k]
+                        z[1, bcol, k] = m1[k] - m2[k] + F2 * (m3[k] - m4[k]) + m5[k]
+                out = y[n_start + n]
+                for k in range(n_k):
+                    best = LOWEST
+                    for a in range(OUT):
+                        s0, s1, s2, s3, s4, s5 = z[a, 0, k], z[a, 1, k], z[a, 2, k], z[a, 3, k], z[a, 4, k], z[a, 5, k]
+                        left = s0 + s1 + s2 + s3 + s4 + b[k]
+                        right = s1 - s2 + F2 * (s3 - s4) + s5 + b[k]
+                        best = left if left > best else best
+                        best = right if right > best else best
+                    out[k, pi, pj] = best if best > 0.0 else 0.0
+
+
+def _part(x, pads, xp, v, b, pooled, chunk, u, m, lo, hi):
+    """Images [lo, hi) of x (NCHW) to y (pooled NCHW), through xp (their padded NHWC copy, filled here) and this
+    part's buffers u (chunk*PH*PW, 36, C) and m (chunk*PH*PW, 36, K): one row of 36 x C values per tile, which
+    the input transform writes in one stretch (36 separate streams were 1.5 times slower); each GEMM reads its
+    tile position's column."""
+    p_h, p_w, y = pooled
+    _nchw_to_padded_nhwc_range(x, pads[0], pads[1], xp, lo, hi)
+    tmp = np.empty((TILE, TILE, x.shape[1]), dtype=x.dtype)
+    z = np.empty((OUT, TILE, v.shape[2]), dtype=x.dtype)
+    per_image = p_h * p_w
+    for start in range(lo, hi, chunk):
+        count = min(chunk, hi - start)
+        uu, mm = u[:count * per_image], m[:count * per_image]
+        _input_tiles(xp, start, count, p_h, p_w, tmp, uu)
+        np.matmul(uu.transpose(1, 0, 2), v, out=mm.transpose(1, 0, 2))
+        _output_tiles_relu_maxpool(mm, b, start, count, p_h, p_w, z, y)
+
+
+def conv_relu_maxpool_inference(x, pads, xp, w, b, y, chunk, buffers):
+    """y = maxpool2x2(relu(conv5x5(x) + b)) for inference. pads = (top, left) of xp, the (N, HP, WP, C) buffer for
+    x's padded channels-last copy; buffers(parts, rows) gives one (u, m) pair per part."""
+    n_images, (p_h, p_w) = x.shape[0], y.shape[2:]
+    v = transformed_filters(w)
+    parts = parts_for(n_images * p_h * p_w * TILE * TILE * max(v.shape[1:]), n_images)
+    bounds = [n_images * part // parts for part in range(parts + 1)]
+    chunk = max(1, min(chunk, -(-n_images // parts)))
+    calls = [(x, pads, xp, v, b, (p_h, p_w, y), chunk, u, m, bounds[part], bounds[part + 1])
+             for part, (u, m) in enumerate(buffers(parts, chunk * p_h * p_w))]
+    if parts == 1:
+        _part(*calls[0])
+        return
+    with one_blas_thread():
+        run_calls(_part, calls)
