@@ -129,3 +129,12 @@ def test_the_cnns_predictions_are_the_training_forwards():
     inferred = model.forward(x, training=False)
     np.testing.assert_allclose(inferred, trained, rtol=1e-4, atol=1e-5 * np.abs(trained).max())
     assert np.array_equal(inferred.argmax(axis=1), trained.argmax(axis=1))
+
+
+def test_the_transformed_filters_are_g_w_gt():
+    w = random((3, 2, 5, 5), 7)
+    v = conv_winograd.transformed_filters(w)
+    assert v.shape == (36, 2, 3) and v.dtype == np.float32
+    for k, c in itertools.product(range(3), range(2)):
+        want = conv_winograd.G @ w[k, c].astype(np.float64) @ conv_winograd.G.T
+        np.testing.assert_allclose(v[:, c, k].reshape(6, 6), want, rtol=1e-6, atol=1e-7)
