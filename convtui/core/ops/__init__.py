@@ -10,7 +10,8 @@ serial `@njit(nogil=True, cache=True)` body over a range of tasks that `jit` spl
   (channels-last im2col and the sparse backward from the pooling winners), `conv_few_channels` (direct loops for
   a first layer of one channel), `conv_winograd` (inference's 5x5 conv + 2x2 pool by Winograd F(2x2, 5x5)),
   `conv_direct` (float64 direct loops, bit-identical wherever an image sits in a batch);
-- `pooling`, `elementwise` (bias + ReLU, sigmoid, dropout), `loss` (softmax, softmax cross-entropy), `updates` (Adam, SGD);
+- `pooling`, `elementwise` (bias + ReLU, sigmoid, dropout), `loss` (softmax, softmax cross-entropy), `updates`
+  (Adam, SGD);
 - `jit` (compile options, and how a kernel's tasks are split over threads), `blas_threads` (OpenBLAS held to one
   thread while each of our threads runs its own GEMMs).
 

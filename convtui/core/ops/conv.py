@@ -244,8 +244,9 @@ def _winograd_inference(x_in, x, w, b, geo, workspace, y):
     xp = _padded_nhwc_buffer(geo, workspace)  # filled by the parts; a training step's backward may reuse it
 
     def buffers(parts, rows):
-        return [(ck.empty_like_shape(workspace, f"wino_u{part}", (rows, 36, geo.c), geo.dtype),
-                 ck.empty_like_shape(workspace, f"wino_m{part}", (rows, 36, geo.k), geo.dtype))
+        positions = conv_winograd.TILE * conv_winograd.TILE
+        return [(ck.empty_like_shape(workspace, f"wino_u{part}", (rows, positions, geo.c), geo.dtype),
+                 ck.empty_like_shape(workspace, f"wino_m{part}", (rows, positions, geo.k), geo.dtype))
                 for part in range(parts)]
 
     conv_winograd.conv_relu_maxpool_inference(x, (geo.pads[0], geo.pads[2]), xp, w, b, y, WINOGRAD_CHUNK, buffers)

@@ -4,7 +4,8 @@ Each 2x2 block of conv outputs is one pooling window, and Winograd computes exac
 the input: transform the tile (U = Bt d B), multiply it element by element with the transformed filter
 (V = G g Gt) and summed over the channels, then transform back (Y = At M A). The sum over channels, for each of the
 36 tile positions, is a GEMM of (tiles, C) @ (C, K). Per 2x2 block that is 36 multiply-adds per channel and filter
-instead of 4 * 25 = 100, and the input is read once instead of being copied 25 times by im2col.
+instead of 4 * 25 = 100, and each input value is read by the 9 tiles that overlap it instead of being copied 25
+times by im2col.
 
 The points are 0, 1, -1, 2, -2 and infinity, the set of the common F(4x4, 3x3); the matrices below follow from them
 (Toom-Cook) and `tests/core/test_conv_winograd.py` rebuilds them exactly with fractions. The float32 results agree
@@ -93,8 +94,8 @@ def _input_tiles(xp, n_start, count, p_h, p_w, tmp, u):
                 dst = u[(n * p_h + pi) * p_w + pj]
                 for a in range(TILE):
                     for c in range(n_c):
-                        t0, t1, t2, t3, t4, t5 = tmp[a, 0, c], tmp[a, 1, c], tmp[a, 2, c], tmp[a, 3, c], tmp[a, 4, c], \
-                            tmp[a, 5, c]
+                        t0, t1, t2 = tmp[a, 0, c], tmp[a, 1, c], tmp[a, 2, c]
+                        t3, t4, t5 = tmp[a, 3, c], tmp[a, 4, c], tmp[a, 5, c]
                         dst[a * TILE, c] = F4 * t0 - F5 * t2 + t4
                         dst[a * TILE + 1, c] = -F4 * (t1 + t2) + t3 + t4
                         dst[a * TILE + 2, c] = F4 * (t1 - t2) - t3 + t4

@@ -2,8 +2,8 @@
 part after it, into Numba's cache.
 
 Its own module so that `runtime.configure` runs before numpy is imported. The first part's architecture arrives as
-JSON on stdin, with the next part's under "then_infer" (`warm_up.run_helper_job`). The parent only waits for it to end (its output is discarded): whatever it cached, the parent
-loads; whatever it did not, the parent compiles.
+JSON on stdin, with the next part's under "then_infer" (`warm_up.run_helper_job`). The parent only waits for it to
+end (its output is discarded): whatever it cached, the parent loads; whatever it did not, the parent compiles.
 """
 
 from __future__ import annotations
