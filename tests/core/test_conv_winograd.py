@@ -138,3 +138,20 @@ def test_the_transformed_filters_are_g_w_gt():
     for k, c in itertools.product(range(3), range(2)):
         want = conv_winograd.G @ w[k, c].astype(np.float64) @ conv_winograd.G.T
         np.testing.assert_allclose(v[:, c, k].reshape(6, 6), want, rtol=1e-6, atol=1e-7)
+
+
+def test_the_inference_paths_benchmark_runs(tmp_path):
+    """benchmarks/inference_paths.py, in a child (it sets up its own threads), on a few digits: both paths timed,
+    and their logits compared."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "inference_paths.py"
+    result = subprocess.run([sys.executable, str(script), "--rounds", "1", "--steps", "1", "--digits", "300",
+                             "--threads", "2"], cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stdout.splitlines()
+    assert any(line.strip().startswith("winograd  forward") for line in lines)
+    assert any(line.strip().startswith("gemm      forward") for line in lines)
+    assert "logits on 300 test digits (fresh cnn): largest difference" in result.stdout
