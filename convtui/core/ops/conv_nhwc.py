@@ -14,8 +14,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from convtui.core.ops.blas_threads import one_blas_thread
-from convtui.core.ops.jit import SERIAL, parts_for, run_calls, run_range
+from convtui.core.ops.jit import SERIAL, parts_for, run_blas_calls, run_calls, run_range, share_bounds
 
 # ----------------------------------------------------------------------------------------------------
 # Backward through conv + ReLU + max-pool without GEMMs: only one cell per pooling window gets a gradient.
@@ -263,11 +262,7 @@ def conv_relu_maxpool_forward_kernel(x, pads, xp, w_rows, b, conv_shape, pool_sh
     """
     n_images = x.shape[0]
     parts = parts_for(n_images * conv_shape[4] * conv_shape[5] * w_rows.shape[1], n_images)
-    bounds = [n_images * part // parts for part in range(parts + 1)]
+    bounds = share_bounds(n_images, parts)
     calls = [(x, pads, xp, w_rows, b, conv_shape, pool_shape, chunk, *pair, with_argmax, y, argmax, bounds[part],
               bounds[part + 1]) for part, pair in enumerate(buffers(parts))]
-    if parts == 1:
-        _forward_part(*calls[0])
-        return
-    with one_blas_thread():
-        run_calls(_forward_part, calls)
+    run_blas_calls(_forward_part, calls)

@@ -24,9 +24,8 @@ import functools
 import numpy as np
 from numba import njit
 
-from convtui.core.ops.blas_threads import one_blas_thread
 from convtui.core.ops.conv_nhwc import _nchw_to_padded_nhwc_range
-from convtui.core.ops.jit import SERIAL, parts_for, run_calls
+from convtui.core.ops.jit import SERIAL, parts_for, run_blas_calls, share_bounds
 
 TILE, FILTER, OUT = 6, 5, 2
 # The transforms' coefficients as float32: a Python int or float would promote every product to float64, which
@@ -155,12 +154,7 @@ def conv_relu_maxpool_inference(x, pads, xp, w, b, y, chunk, buffers):
     n_images, (p_h, p_w) = x.shape[0], y.shape[2:]
     v = transformed_filters(w)
     parts = parts_for(n_images * p_h * p_w * TILE * TILE * max(v.shape[1:]), n_images)
-    bounds = [n_images * part // parts for part in range(parts + 1)]
+    bounds = share_bounds(n_images, parts)
     chunk = max(1, min(chunk, -(-n_images // parts)))
-    calls = [(x, pads, xp, v, b, (p_h, p_w, y), chunk, u, m, bounds[part], bounds[part + 1])
-             for part, (u, m) in enumerate(buffers(parts, chunk * p_h * p_w))]
-    if parts == 1:
-        _part(*calls[0])
-        return
-    with one_blas_thread():
-        run_calls(_part, calls)
+    run_blas_calls(_part, [(x, pads, xp, v, b, (p_h, p_w, y), chunk, u, m, bounds[part], bounds[part + 1])
+                           for part, (u, m) in enumerate(buffers(parts, chunk * p_h * p_w))])

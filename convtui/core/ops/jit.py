@@ -19,6 +19,8 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor, wait
 
+from convtui.core.ops.blas_threads import one_blas_thread
+
 SERIAL = dict(nogil=True, cache=True)
 # Handing work to a thread costs tens of microseconds: more than a whole 100 x 128 ReLU or a bias update, so
 # small inputs run on the calling thread alone.
@@ -70,11 +72,26 @@ def run_calls(body, calls: list[tuple]) -> None:
         future.result()
 
 
+def share_bounds(count: int, parts: int) -> list[int]:
+    """Where each of `parts` contiguous shares of `count` tasks starts, and the end: share i is [b[i], b[i + 1])."""
+    return [count * part // parts for part in range(parts + 1)]
+
+
+def run_blas_calls(body, calls: list[tuple]) -> None:
+    """`run_calls` for bodies that run their own GEMMs: with more than one call, each is a thread already, so
+    OpenBLAS is held to one thread meanwhile (`blas_threads.one_blas_thread`)."""
+    if len(calls) == 1:
+        body(*calls[0])
+        return
+    with one_blas_thread():
+        run_calls(body, calls)
+
+
 def run_range(body, work: int, count: int, *args) -> None:
     """`body(*args, start, stop)` over tasks [0, count), split into one contiguous range per thread when the work
     is big enough (see `parts_for`)."""
     parts = parts_for(work, count)
-    bounds = [count * part // parts for part in range(parts + 1)]
+    bounds = share_bounds(count, parts)
     run_calls(body, [(*args, bounds[part], bounds[part + 1]) for part in range(parts)])
 
 

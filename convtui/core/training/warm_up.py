@@ -78,7 +78,7 @@ def run_part(architecture: dict, first_part: bool, batch: int = HELPER_BATCH, se
 
 def run_helper_job(job: dict) -> None:
     """The helper's work: its first part whole, then the inference of the part after it (`job["then_infer"]`)."""
-    run_part({key: value for key, value in job.items() if key != "then_infer"}, first_part=True)
+    run_part(job, first_part=True)  # a part's builder reads only its input shape, layers and dtype
     if job.get("then_infer"):
         run_part(job["then_infer"], first_part=False, training=False)
 
