@@ -187,6 +187,68 @@ def test_a_warm_cache_starts_no_helper(monkeypatch):
     warm_up.warm_up_kernels(_tiny_cnn(), x, np.array([3, 7]), Adam, cold=False)
 
 
+COLD_CHECK = textwrap.dedent("""
+    import json, sys
+    from convtui import runtime
+    runtime.configure(1)
+    import numpy as np
+    from convtui.core import ops
+    from convtui.core.ops import loss
+    from convtui.core.training.warm_up import kernel_cache_is_cold
+
+    if sys.argv[1] == "ask":  # only what the cache's index says
+        print(json.dumps({"cached": loss.cross_entropy_kernel_cached(np.float32)}))
+        sys.exit(0)
+    if sys.argv[1] == "no-index":  # a Numba whose cache cannot be asked
+        loss.cross_entropy_kernel_cached = lambda dtype: None
+    kernel = loss._softmax_cross_entropy_range
+    before = kernel_cache_is_cold(np.float32)
+    untouched = not kernel.overloads
+    ops.softmax_cross_entropy(np.zeros((2, 3), dtype=np.float32), np.array([0, 2]))
+    print(json.dumps({"before": before, "untouched": untouched, "after": kernel_cache_is_cold(np.float32),
+                      "float64": kernel_cache_is_cold(np.float64)}))
+""")
+
+
+def _cold_check(cache, mode="index") -> dict:
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(cache)}
+    result = subprocess.run([sys.executable, "-c", COLD_CHECK, mode], cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_a_cold_cache_is_told_from_the_cache_index_without_compiling_anything(tmp_path):
+    first = _cold_check(tmp_path)
+    assert first == {"before": True, "untouched": True, "after": False, "float64": True}
+    second = _cold_check(tmp_path)  # a later run: the loss kernel is in the cache now
+    assert second == {"before": False, "untouched": True, "after": False, "float64": True}
+    assert _cold_check(tmp_path, "ask") == {"cached": True}
+    for index in tmp_path.rglob("loss._softmax_cross_entropy_range-*.nbi"):
+        index.write_bytes(b"not an index")
+    assert _cold_check(tmp_path, "ask") == {"cached": None}  # no answer, rather than an error
+
+
+def test_where_the_index_cannot_be_asked_the_loss_kernel_runs_and_tells(tmp_path):
+    first = _cold_check(tmp_path, "no-index")
+    assert (first["before"], first["untouched"]) == (True, False)  # compiled to find out
+    second = _cold_check(tmp_path, "no-index")
+    assert (second["before"], second["untouched"]) == (False, False)  # loaded from the cache
+
+
+def test_a_kernel_without_a_disk_cache_has_no_answer():
+    from numba import njit
+
+    from convtui.core.ops import jit
+
+    @njit
+    def uncached(a):
+        return a[0]
+
+    assert jit.is_cached(uncached, np.zeros(2)) is None
+    assert jit.is_cached(object(), np.zeros(2)) is None
+
+
 def test_the_helper_process_compiles_a_first_part_then_the_next_parts_inference_and_exits_0(tmp_path):
     head, rest = _parts("cnn")
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}

@@ -25,8 +25,8 @@ COLS_BUDGET_BYTES = 32 * 1024 * 1024
 # time: at most this many bytes, which the GEMM and the pooling then read from cache. The cnn's conv2 (batch 100,
 # 2 threads) took 13.5-14.3 ms with chunks of 3 to 5 images (1.9 to 3.1 MB), 14.2 with 1 and 18-20 with 25.
 CHANNELS_LAST_BUDGET_BYTES = 3 * 1024 * 1024
-# Images per step of a thread in the Winograd inference path (conv_winograd). The cnn's conv2, batch 100, one
-# thread: 18.8 ms with 4, 19.0 with 5, 19.8 with 2, 19.6 with 10.
+# Images per step of a thread in the Winograd inference path (conv_winograd). The cnn's conv2, batch 100, two
+# threads, medians of 10 alternating rounds: 11.9 ms with 4, 12.3 with 6, 12.8 with 3, 13.2 with 2, 13.5 with 8.
 WINOGRAD_CHUNK = 4
 # conv + ReLU + max-pool backward scatters each pooling winner's patch directly (see conv_kernels) when the
 # input has at least this many channels, so that the inner loop over channels is long enough to vectorise.
@@ -240,13 +240,15 @@ def _channels_last_forward(x_in, x, w, b, geo, pool, workspace, y, argmax, with_
 
 def _winograd_inference(x_in, x, w, b, geo, workspace, y):
     """Inference's conv 5x5 + ReLU + max-pool 2x2 by Winograd (conv_winograd): per thread, WINOGRAD_CHUNK images
-    at a time through their transformed tiles u (tiles, 36, C) and the GEMMs' result m (tiles, 36, K)."""
+    at a time through their transformed tiles u (tiles, 36, C), the GEMMs' result m (36, tiles, K) and the blocks
+    of conv outputs z (4, tiles * K)."""
     xp = _padded_nhwc_buffer(geo, workspace)  # filled by the parts; a training step's backward may reuse it
 
     def buffers(parts, rows):
         positions = conv_winograd.TILE * conv_winograd.TILE
         return [(ck.empty_like_shape(workspace, f"wino_u{part}", (rows, positions, geo.c), geo.dtype),
-                 ck.empty_like_shape(workspace, f"wino_m{part}", (rows, positions, geo.k), geo.dtype))
+                 ck.empty_like_shape(workspace, f"wino_m{part}", (positions, rows, geo.k), geo.dtype),
+                 ck.empty_like_shape(workspace, f"wino_z{part}", (4, rows * geo.k), geo.dtype))
                 for part in range(parts)]
 
     conv_winograd.conv_relu_maxpool_inference(x, (geo.pads[0], geo.pads[2]), xp, w, b, y, WINOGRAD_CHUNK, buffers)

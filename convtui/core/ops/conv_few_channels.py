@@ -30,11 +30,12 @@ JIT_REASSOCIATE = dict(SERIAL, fastmath={"reassoc", "contract", "nsz"})
 
 
 @njit(**JIT_REASSOCIATE)
-def _conv_relu_maxpool_range(xp, w, b, o_h, o_w, pf_h, pf_w, ps_h, ps_w, with_argmax, y, argmax, start, stop):
+def _conv_relu_maxpool_range(xp, w, b, o_h, o_w, pf_h, pf_w, ps_h, ps_w, with_argmax, y, argmax, z, start, stop):
     """y = maxpool(relu(conv(x_pad, w) + b)) in NCHW for stride 1; xp (N, C, HP, WP) padded, w (K, C, FH, FW).
 
     argmax (when with_argmax) = i*OW + j of each window's first maximum, -1 where the window was <= 0, as
-    `conv_kernels.bias_relu_maxpool_epilogue_kernel` picks it. One task per image and filter.
+    `conv_kernels.bias_relu_maxpool_epilogue_kernel` picks it. One task per image and filter; z (length,) holds
+    the task's conv plane.
     """
     n_batch, n_c, h_pad, w_pad = xp.shape
     n_k, _, f_h, f_w = w.shape
@@ -44,7 +45,7 @@ def _conv_relu_maxpool_range(xp, w, b, o_h, o_w, pf_h, pf_w, ps_h, ps_w, with_ar
     for task in range(start, stop):
         n = task // n_k
         k = task % n_k
-        z = np.zeros(length, dtype=y.dtype)  # conv output of (n, k), rows WP apart
+        z[:] = 0.0  # conv output of (n, k), rows WP apart
         for c in range(n_c):
             for u in range(f_h):
                 v = 0
@@ -133,15 +134,15 @@ def _winners_plane(dpooled, argmax, n, k, padded_at, dz):
 
 
 @njit(**JIT_REASSOCIATE)
-def _conv_maxpool_weight_grad_range(xp, dpooled, argmax, o_h, o_w, padded_at, dw, db, start, stop):
-    """dw (K, C, FH, FW) and db (K,) of stride-1 conv + ReLU + max-pool; one task per filter, over all images."""
+def _conv_maxpool_weight_grad_range(xp, dpooled, argmax, o_h, o_w, padded_at, dw, db, dz, grad, start, stop):
+    """dw (K, C, FH, FW) and db (K,) of stride-1 conv + ReLU + max-pool; one task per filter, over all images.
+    dz (length,) and grad (C, FH, FW) float64 are the task's gradient plane and sums."""
     n_batch, n_c, h_pad, w_pad = xp.shape
     n_k, _, f_h, f_w = dw.shape
     flat = xp.reshape(n_batch, n_c, h_pad * w_pad)
     length = (o_h - 1) * w_pad + o_w
     for k in range(start, stop):
-        dz = np.empty(length, dtype=dw.dtype)
-        grad = np.zeros((n_c, f_h, f_w), dtype=np.float64)
+        grad[:, :, :] = 0.0
         bias_grad = 0.0
         for n in range(n_batch):
             bias_grad += _winners_plane(dpooled, argmax, n, k, padded_at, dz)
@@ -178,14 +179,14 @@ def _conv_maxpool_weight_grad_range(xp, dpooled, argmax, o_h, o_w, padded_at, dw
 
 
 @njit(**JIT_REASSOCIATE)
-def _conv_maxpool_input_grad_range(w, dpooled, argmax, o_h, o_w, padded_at, dxp, start, stop):
-    """dxp (N, C, HP, WP), the padded dx of stride-1 conv + ReLU + max-pool; one task per image."""
+def _conv_maxpool_input_grad_range(w, dpooled, argmax, o_h, o_w, padded_at, dxp, dz, start, stop):
+    """dxp (N, C, HP, WP), the padded dx of stride-1 conv + ReLU + max-pool; one task per image. dz (length,) is
+    the task's gradient plane."""
     n_batch, n_c, h_pad, w_pad = dxp.shape
     n_k, _, f_h, f_w = w.shape
     flat = dxp.reshape(n_batch, n_c, h_pad * w_pad)
     length = (o_h - 1) * w_pad + o_w
     for n in range(start, stop):
-        dz = np.empty(length, dtype=dxp.dtype)
         flat[n] = 0.0
         for k in range(n_k):
             _winners_plane(dpooled, argmax, n, k, padded_at, dz)
@@ -198,19 +199,34 @@ def _conv_maxpool_input_grad_range(w, dpooled, argmax, o_h, o_w, padded_at, dxp,
                             dst[t] += weight * dz[t]
 
 
-# The wrappers: how many tasks each body has, and how many elements it touches (which decides the split).
+# The wrappers: how many tasks each body has, how many elements it touches (which decides the split), and each
+# part's working arrays: made here rather than in the kernels, whose cold compile would otherwise include NumPy's
+# allocators (about 0.1 s for each type of array made).
+
+def _plane_length(o_h, o_w, w_pad):
+    return (o_h - 1) * w_pad + o_w  # a conv plane over the padded width, its last row stopping at OW
+
+
+def _planes(length, dtype):
+    return lambda parts: [(np.empty(length, dtype=dtype),) for _ in range(parts)]
+
 
 def conv_relu_maxpool_kernel(xp, w, b, o_h, o_w, pf_h, pf_w, ps_h, ps_w, with_argmax, y, argmax):
     tasks = xp.shape[0] * w.shape[0]  # (image, filter)
     run_range(_conv_relu_maxpool_range, tasks * o_h * o_w, tasks, xp, w, b, o_h, o_w, pf_h, pf_w, ps_h, ps_w,
-              with_argmax, y, argmax)
+              with_argmax, y, argmax, scratch=_planes(_plane_length(o_h, o_w, xp.shape[3]), y.dtype))
 
 
 def conv_maxpool_weight_grad_kernel(xp, dpooled, argmax, o_h, o_w, padded_at, dw, db):
+    length = _plane_length(o_h, o_w, xp.shape[3])
+
+    def scratch(parts):
+        return [(np.empty(length, dtype=dw.dtype), np.empty(dw.shape[1:], dtype=np.float64)) for _ in range(parts)]
+
     run_range(_conv_maxpool_weight_grad_range, dpooled.shape[0] * dw.shape[0] * o_h * o_w, dw.shape[0], xp, dpooled,
-              argmax, o_h, o_w, padded_at, dw, db)  # one task per filter
+              argmax, o_h, o_w, padded_at, dw, db, scratch=scratch)  # one task per filter
 
 
 def conv_maxpool_input_grad_kernel(w, dpooled, argmax, o_h, o_w, padded_at, dxp):
     run_range(_conv_maxpool_input_grad_range, dxp.size * w.shape[0], dxp.shape[0], w, dpooled, argmax, o_h, o_w,
-              padded_at, dxp)  # one task per image
+              padded_at, dxp, scratch=_planes(_plane_length(o_h, o_w, dxp.shape[3]), dxp.dtype))  # one per image

@@ -52,7 +52,7 @@ def _padded_nhwc_to_nchw_range(xp, p_top, p_left, x, start, stop):
 
 @njit(**SERIAL)
 def _maxpool_sparse_backward_part(xp, w_t, dpooled, argmax, patch_row, patch_start, input_grad, dw_parts, db_parts,
-                                  dxp, part):
+                                  dxp, index_scratch, grad_scratch, part):
     """For every winner (n, k, i, j) with gradient g:
         dw_parts[t, k, u, (v, c)] += g * xp[n, i*s_h + u, (j*s_w + v, c)]      db_parts[t, k] += g
         dxp[n, i*s_h + u, (j*s_w + v, c)] += g * w_t[k, u, (v, c)]             (when input_grad)
@@ -69,6 +69,10 @@ def _maxpool_sparse_backward_part(xp, w_t, dpooled, argmax, patch_row, patch_sta
     Part t of T (T = len(dw_parts), one per thread) takes the images t, t + T, t + 2T, ...: interleaving balances
     the parts even though the number of winners per image varies, each image's dxp belongs to one part, and each
     part sums its dw into its own dw_parts[t] (the caller adds the T parts), so there are no races.
+
+    index_scratch (T, 3 * K*PH*PW + OH*OW + 1) int64 and grad_scratch (T, 2 * K*PH*PW) are each part's tables,
+    from the caller: an array made in here would cost every cold start the compile of NumPy's allocators for its
+    types (about 0.1 s each).
     """
     n_batch, n_k, p_h, p_w = dpooled.shape
     n_parts, _, f_h, run = dw_parts.shape
@@ -79,12 +83,10 @@ def _maxpool_sparse_backward_part(xp, w_t, dpooled, argmax, patch_row, patch_sta
     # The image's winners in filter order (cell, filter, gradient), then grouped by cell for dx: a cell can win
     # several windows when they overlap, so the tables are sized by windows, not by cells.
     n_wins = n_k * p_h * p_w
-    win_at = np.empty(n_wins, dtype=np.int64)
-    win_k = np.empty(n_wins, dtype=np.int64)
-    win_g = np.empty(n_wins, dtype=dpooled.dtype)
-    cell_start = np.zeros(per_image + 1, dtype=np.int64)
-    cell_k = np.empty(n_wins, dtype=np.int64)
-    cell_g = np.empty(n_wins, dtype=dpooled.dtype)
+    indices, grads = index_scratch[part], grad_scratch[part]
+    win_at, win_k, cell_k = indices[:n_wins], indices[n_wins:2 * n_wins], indices[2 * n_wins:3 * n_wins]
+    cell_start = indices[3 * n_wins:3 * n_wins + per_image + 1]
+    win_g, cell_g = grads[:n_wins], grads[n_wins:2 * n_wins]
     # (One function, not helpers per image and filter: a call per image and filter cost about 1 ms a batch.)
     for n in range(part, n_batch, n_parts):
         x_n = xp[n]
@@ -173,18 +175,17 @@ def _im2col_nhwc_range(xp, n_start, f_h, f_w, s_h, s_w, o_h, o_w, n_c, cols_t, s
 
 @njit(**SERIAL)
 def _nhwc_bias_relu_maxpool_epilogue_range(y_t, b, o_h, o_w, f_h, f_w, s_h, s_w, n_start, with_argmax, y,
-                                           argmax, start, stop):
+                                           argmax, best, best_at, start, stop):
     """As bias_relu_maxpool_epilogue_kernel, from the conv output y_t (N*OH*OW, K): y = maxpool(relu(y_t + b))
     in NCHW, argmax (when with_argmax) = i*OW + j of the first maximum, -1 where the window was <= 0. One task
-    per pooled row."""
+    per pooled row; best (K,) and best_at (K,) int32 hold a window's running maximum (the caller's arrays: see
+    `_maxpool_sparse_backward_part` on allocating in a kernel)."""
     n_k = y_t.shape[1]
     _, _, p_h, p_w = y.shape
     per_image = o_h * o_w
     for task in range(start, stop):
         n = task // p_h
         pi = task % p_h
-        best = np.empty(n_k, dtype=y_t.dtype)
-        best_at = np.empty(n_k, dtype=np.int32)
         r_end = min(pi * s_h + f_h, o_h)
         for pj in range(p_w):
             q_end = min(pj * s_w + f_w, o_w)
@@ -222,7 +223,12 @@ def padded_nhwc_to_nchw_kernel(xp, p_top, p_left, x):
 def maxpool_sparse_backward_kernel(xp, w_t, dpooled, argmax, patch_row, patch_start, input_grad, dw_parts,
                                    db_parts, dxp):
     """One part per entry of dw_parts, each on its own thread (see `_maxpool_sparse_backward_part`)."""
-    args = (xp, w_t, dpooled, argmax, patch_row, patch_start, input_grad, dw_parts, db_parts, dxp)
+    n_parts, (_, n_k, p_h, p_w) = dw_parts.shape[0], dpooled.shape
+    n_wins = n_k * p_h * p_w
+    index_scratch = np.empty((n_parts, 3 * n_wins + patch_row.shape[0] + 1), dtype=np.int64)
+    grad_scratch = np.empty((n_parts, 2 * n_wins), dtype=dpooled.dtype)
+    args = (xp, w_t, dpooled, argmax, patch_row, patch_start, input_grad, dw_parts, db_parts, dxp, index_scratch,
+            grad_scratch)
     run_calls(_maxpool_sparse_backward_part, [(*args, part) for part in range(dw_parts.shape[0])])
 
 
@@ -243,13 +249,14 @@ def _forward_part(x, pads, xp, w_rows, b, conv_shape, pool_shape, chunk, cols_t,
     _nchw_to_padded_nhwc_range(x, pads[0], pads[1], xp, lo, hi)
     rows_of = xp.reshape(xp.shape[0], xp.shape[1], -1)  # (N, HP, WP*C)
     per_image, p_h = o_h * o_w, y.shape[2]
+    best, best_at = np.empty(w_rows.shape[0], dtype=y.dtype), np.empty(w_rows.shape[0], dtype=np.int32)
     for start in range(lo, hi, chunk):
         count = min(chunk, hi - start)
         cols, out = cols_t[:count * per_image], y_t[:count * per_image]
         _im2col_nhwc_range(rows_of, start, f_h, f_w, s_h, s_w, o_h, o_w, x.shape[1], cols, 0, count * o_h)
         np.matmul(cols, w_rows.T, out=out)
         _nhwc_bias_relu_maxpool_epilogue_range(out, b, o_h, o_w, pf_h, pf_w, ps_h, ps_w, start, with_argmax, y,
-                                               argmax, 0, count * p_h)
+                                               argmax, best, best_at, 0, count * p_h)
 
 
 def conv_relu_maxpool_forward_kernel(x, pads, xp, w_rows, b, conv_shape, pool_shape, chunk, buffers, with_argmax,

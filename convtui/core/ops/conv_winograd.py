@@ -15,6 +15,10 @@ FLOPs are the lecture's.
 
 The images are split into one contiguous share per thread; each thread pads its images, and a few at a time
 transforms them, runs its 36 GEMMs on one BLAS thread and pools the result while it is still in its cache.
+
+Only the input transform is a Numba kernel. The output transform is one more GEMM, kron(At, At) (4 x 36) @ M, and
+the pooling is NumPy's: a Numba kernel for them ran 1 ms faster per thread and batch of 100 (5% of the cnn's
+inference) but took 0.5-0.7 s to compile, on the critical path of every cold start (issue 15: at most 5 s).
 """
 
 from __future__ import annotations
@@ -27,10 +31,10 @@ from numba import njit
 from convtui.core.ops.conv_nhwc import _nchw_to_padded_nhwc_range
 from convtui.core.ops.jit import SERIAL, parts_for, run_blas_calls, share_bounds
 
-TILE, FILTER, OUT = 6, 5, 2
+TILE, FILTER = 6, 5
 # The transforms' coefficients as float32: a Python int or float would promote every product to float64, which
 # halves the vector lanes and converts each value twice (the input transform took 9 ms a batch that way).
-F2, F4, F5, LOWEST = np.float32(2), np.float32(4), np.float32(5), np.float32(-np.inf)
+F2, F4, F5 = np.float32(2), np.float32(4), np.float32(5)
 # G (6 x 5) maps a filter row to its 6 tile positions; Bt and At are written out in the kernels below.
 G = np.array([[1 / 4, 0, 0, 0, 0],
               [-1 / 6, -1 / 6, -1 / 6, -1 / 6, -1 / 6],
@@ -103,58 +107,55 @@ def _input_tiles(xp, n_start, count, p_h, p_w, tmp, u):
                         dst[a * TILE + 5, c] = F4 * t1 - F5 * t3 + t5
 
 
-@njit(**SERIAL)
-def _output_tiles_relu_maxpool(m, b, n_start, count, p_h, p_w, z, y):
-    """y[n_start + n, k, pi, pj] = relu(max of the 2x2 block At M A + b), M = m[(n, pi, pj), :, k]. z (2, 6, K)
-    holds At M; the loops over k are the vector lanes. The max then the ReLU, as the GEMM path's epilogue."""
-    n_k = m.shape[2]
-    for n in range(count):
-        for pi in range(p_h):
-            for pj in range(p_w):
-                row = (n * p_h + pi) * p_w + pj
-                for bcol in range(TILE):
-                    m0, m1, m2 = m[row, bcol], m[row, TILE + bcol], m[row, 2 * TILE + bcol]
-                    m3, m4, m5 = m[row, 3 * TILE + bcol], m[row, 4 * TILE + bcol], m[row, 5 * TILE + bcol]
-                    for k in range(n_k):
-                        z[0, bcol, k] = m0[k] + m1[k] + m2[k] + m3[k] + m4[k]
-                        z[1, bcol, k] = m1[k] - m2[k] + F2 * (m3[k] - m4[k]) + m5[k]
-                out = y[n_start + n]
-                for k in range(n_k):
-                    best = LOWEST
-                    for a in range(OUT):
-                        s0, s1, s2, s3, s4, s5 = z[a, 0, k], z[a, 1, k], z[a, 2, k], z[a, 3, k], z[a, 4, k], z[a, 5, k]
-                        left = s0 + s1 + s2 + s3 + s4 + b[k]
-                        right = s1 - s2 + F2 * (s3 - s4) + s5 + b[k]
-                        best = left if left > best else best
-                        best = right if right > best else best
-                    out[k, pi, pj] = best if best > 0.0 else 0.0
+@functools.cache
+def _output_transform(dtype_name):
+    """kron(At, At) (4 x 36) in the data's dtype: row a * 2 + b maps the 36 GEMM results of a tile to
+    (At M A)[a, b], one conv output of the tile's 2x2 block."""
+    return np.kron(AT, AT).astype(dtype_name)
 
 
-def _part(x, pads, xp, v, b, pooled, chunk, u, m, lo, hi):
-    """Images [lo, hi) of x (NCHW) to y (pooled NCHW), through xp (their padded NHWC copy, filled here) and this
-    part's buffers u (chunk*PH*PW, 36, C) and m (chunk*PH*PW, 36, K): one row of 36 x C values per tile, which
-    the input transform writes in one stretch (36 separate streams were 1.5 times slower); each GEMM reads its
-    tile position's column."""
+def _pool_relu(z, b, start, count, pooled):
+    """y[start:start + count] = relu(max of the four rows of z + b): z (4, tiles * K) holds each tile's 2x2 block
+    of conv outputs. fmax, as the GEMM path's epilogue, never lets a NaN win a window over a number; the bias is
+    added after the max, which gives the same float (rounding is monotonic)."""
     p_h, p_w, y = pooled
+    best = z[0]
+    for row in z[1:]:
+        np.fmax(best, row, out=best)
+    best = best.reshape(-1, b.shape[0])
+    best += b
+    np.fmax(z.dtype.type(0), best, out=best)  # zero first: the ReLU gives +0.0 for -0.0 and for a NaN
+    y[start:start + count] = best.reshape(count, p_h, p_w, -1).transpose(0, 3, 1, 2)
+
+
+def _part(x, pads, xp, v, b, pooled, chunk, u, m, z, lo, hi):
+    """Images [lo, hi) of x (NCHW) to y (pooled NCHW), through xp (their padded NHWC copy, filled here) and this
+    part's buffers u (chunk*PH*PW, 36, C), m (36, chunk*PH*PW, K) and z (4, chunk*PH*PW*K): one row of 36 x C
+    values per tile, which the input transform writes in one stretch (36 separate streams were 1.5 times slower);
+    each GEMM reads its tile position's column and writes one contiguous block of m, which the output transform
+    reads as one (36, tiles * K) matrix."""
+    p_h, p_w, _ = pooled
     _nchw_to_padded_nhwc_range(x, pads[0], pads[1], xp, lo, hi)
     tmp = np.empty((TILE, TILE, x.shape[1]), dtype=x.dtype)
-    z = np.empty((OUT, TILE, v.shape[2]), dtype=x.dtype)
     per_image = p_h * p_w
+    out_transform = _output_transform(x.dtype.name)
     for start in range(lo, hi, chunk):
         count = min(chunk, hi - start)
-        uu, mm = u[:count * per_image], m[:count * per_image]
+        rows = count * per_image
+        uu, mm, zz = u[:rows], m[:, :rows], z[:, :rows * m.shape[2]]
         _input_tiles(xp, start, count, p_h, p_w, tmp, uu)
-        np.matmul(uu.transpose(1, 0, 2), v, out=mm.transpose(1, 0, 2))
-        _output_tiles_relu_maxpool(mm, b, start, count, p_h, p_w, z, y)
+        np.matmul(uu.transpose(1, 0, 2), v, out=mm)
+        np.matmul(out_transform, mm.reshape(TILE * TILE, -1), out=zz)
+        _pool_relu(zz, b, start, count, pooled)
 
 
 def conv_relu_maxpool_inference(x, pads, xp, w, b, y, chunk, buffers):
     """y = maxpool2x2(relu(conv5x5(x) + b)) for inference. pads = (top, left) of xp, the (N, HP, WP, C) buffer for
-    x's padded channels-last copy; buffers(parts, rows) gives one (u, m) pair per part."""
+    x's padded channels-last copy; buffers(parts, rows) gives one (u, m, z) triple per part (see `_part`)."""
     n_images, (p_h, p_w) = x.shape[0], y.shape[2:]
     v = transformed_filters(w)
     parts = parts_for(n_images * p_h * p_w * TILE * TILE * max(v.shape[1:]), n_images)
     bounds = share_bounds(n_images, parts)
     chunk = max(1, min(chunk, -(-n_images // parts)))
-    run_blas_calls(_part, [(x, pads, xp, v, b, (p_h, p_w, y), chunk, u, m, bounds[part], bounds[part + 1])
-                           for part, (u, m) in enumerate(buffers(parts, chunk * p_h * p_w))])
+    run_blas_calls(_part, [(x, pads, xp, v, b, (p_h, p_w, y), chunk, *triple, bounds[part], bounds[part + 1])
+                           for part, triple in enumerate(buffers(parts, chunk * p_h * p_w))])

@@ -72,6 +72,21 @@ def run_calls(body, calls: list[tuple]) -> None:
         future.result()
 
 
+def is_cached(kernel, *args) -> bool | None:
+    """Whether Numba's on-disk cache holds `kernel` compiled for these arguments' types, found without compiling
+    or loading anything (a cold compile of even a small kernel costs a few tenths of a second). None when the cache
+    cannot be asked: `kernel` is not cached, or this Numba keeps its index some other way (these are the
+    internals `Dispatcher` itself uses to load an overload), or the index is unreadable."""
+    import numba
+
+    try:
+        cache = kernel._cache
+        key = cache._index_key(tuple(numba.typeof(arg) for arg in args), kernel.targetctx.codegen())
+        return key in cache._cache_file._load_index()
+    except Exception:  # noqa: BLE001 - an unpicklable or foreign index is as good as no answer
+        return None
+
+
 def share_bounds(count: int, parts: int) -> list[int]:
     """Where each of `parts` contiguous shares of `count` tasks starts, and the end: share i is [b[i], b[i + 1])."""
     return [count * part // parts for part in range(parts + 1)]
@@ -87,12 +102,15 @@ def run_blas_calls(body, calls: list[tuple]) -> None:
         run_calls(body, calls)
 
 
-def run_range(body, work: int, count: int, *args) -> None:
+def run_range(body, work: int, count: int, *args, scratch=None) -> None:
     """`body(*args, start, stop)` over tasks [0, count), split into one contiguous range per thread when the work
-    is big enough (see `parts_for`)."""
+    is big enough (see `parts_for`). With `scratch`, a function of the number of parts giving each part its own
+    working arrays (a tuple per part), the body is `body(*args, *scratch_of_its_part, start, stop)`: a kernel
+    that makes arrays itself costs every cold start the compile of NumPy's allocators for their types."""
     parts = parts_for(work, count)
     bounds = share_bounds(count, parts)
-    run_calls(body, [(*args, bounds[part], bounds[part + 1]) for part in range(parts)])
+    extra = scratch(parts) if scratch is not None else [()] * parts
+    run_calls(body, [(*args, *extra[part], bounds[part], bounds[part + 1]) for part in range(parts)])
 
 
 def run_blocks(body, size: int, *args) -> None:

@@ -7,7 +7,7 @@ import math
 import numpy as np
 from numba import njit
 
-from convtui.core.ops.jit import SERIAL, run_range
+from convtui.core.ops.jit import SERIAL, is_cached, run_range
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -51,3 +51,11 @@ def softmax_cross_entropy(logits, labels):
     run_range(_softmax_cross_entropy_range, logits.size, logits.shape[0], logits, labels.astype(np.int64), probs,
               dlogits, losses)
     return float(losses.mean()), dlogits, probs
+
+
+def cross_entropy_kernel_cached(dtype) -> bool | None:
+    """Whether Numba's on-disk cache holds the loss kernel for `dtype` logits, as `softmax_cross_entropy` calls it
+    (`jit.is_cached`: nothing is compiled or loaded)."""
+    logits = np.zeros((1, 2), dtype=dtype)
+    return is_cached(_softmax_cross_entropy_range, logits, np.zeros(1, dtype=np.int64), logits, logits,
+                     np.zeros(1, dtype=np.float64), 0, 1)

@@ -146,18 +146,20 @@ from convtui import runtime
 runtime.configure()
 import numpy as np
 from convtui.core.training.step import train_step
-from convtui.core.training.warm_up import warm_up_kernels
+from convtui.core.training.warm_up import kernel_cache_is_cold, warm_up_kernels
 from convtui.core.nn.architectures import build_model
 from convtui.core.nn.optimizers import Adam
 imported = time.perf_counter()
 model = build_model(sys.argv[1], 0)
 x = np.random.default_rng(0).random((2, 1, 28, 28), dtype=np.float32)
-# What `convtui train` and the app do before the first step (cold: on two cores, see warm_up.py).
-warm_up_kernels(model, x, np.array([3, 7]), Adam, cold=sys.argv[2] == "cold")
+# What `convtui train` and the app do before the first step: tell a cold cache, then warm up (cold: on two cores,
+# see warm_up.py).
+cold = kernel_cache_is_cold(model.dtype)
+warm_up_kernels(model, x, np.array([3, 7]), Adam, cold=cold)
 train_step(model, Adam(model.params()), x, np.array([3, 7]), 1e-3)
 model.forward(x, training=False)
 done = time.perf_counter()
-print(json.dumps({"import_s": imported - start, "first_step_s": done - imported}))
+print(json.dumps({"import_s": imported - start, "first_step_s": done - imported, "cold": cold}))
 """
 
 
@@ -165,12 +167,16 @@ def _probe(model_name: str, cache_dir: str, cold: bool) -> dict:
     from convtui.core.training.warm_up import child_environment
 
     env = child_environment(NUMBA_CACHE_DIR=cache_dir)
-    result = subprocess.run([sys.executable, "-c", _PROBE, model_name, "cold" if cold else "cached"], env=env,
+    result = subprocess.run([sys.executable, "-c", _PROBE, model_name], env=env,
                             capture_output=True, text=True, timeout=900)
     if result.returncode != 0:
         last = (result.stderr.strip().splitlines() or ["no output"])[-1]
         raise RuntimeError(f"compile probe failed: {last}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    probe = json.loads(result.stdout.strip().splitlines()[-1])
+    if probe["cold"] != cold:  # the trainer would have taken the other path: the time would not be this one's
+        raise RuntimeError(f"compile probe: the kernel cache looked {'cold' if probe['cold'] else 'warm'}, "
+                           f"expected {'cold' if cold else 'warm'}")
+    return probe
 
 
 def measure_compile(model_name: str = "cnn") -> dict:

@@ -25,7 +25,6 @@ from pathlib import Path
 
 import numpy as np
 
-from convtui.core import ops
 from convtui.core.storage import atomic, run_folder as runs
 from convtui.core.storage.run_lock import FolderInUseError, run_lock
 from convtui.core.storage.checkpoint import (CheckpointError, load_checkpoint, restore_optimizer, restore_params,
@@ -36,7 +35,7 @@ from convtui.core.storage import replay_store
 from convtui.core.storage.datasets import DataError, Dataset, load_split, to_float
 from convtui.core.training.evaluate import evaluate
 from convtui.core.training.events import Compiling, Done, EpochEnd, Event, Step, TrainStart
-from convtui.core.training.warm_up import warm_up_kernels
+from convtui.core.training.warm_up import kernel_cache_is_cold, warm_up_kernels
 from convtui.core.nn.architectures import SHUFFLE_STREAM, build_model, dropout_layers, rng_for
 from convtui.core.nn.optimizers import make_optimizer
 from convtui.core.training.step import train_step
@@ -295,14 +294,9 @@ class Trainer:
         return recorder
 
     def _kernel_cache_is_cold(self) -> bool:
-        """Run one tiny kernel and ask Numba whether it came from its cache. Timing cannot tell: loading the
-        first cached kernel costs ~0.25 s of Numba start-up, about what compiling this small one costs. Only a
-        cold cache is worth a "compiling" message; a warm one has every kernel ready in under a second."""
-        from convtui.core.ops import elementwise
-
-        ops.relu_forward(np.zeros(4, dtype=np.float32))  # small: runs the serial body, `_relu_forward_range`
-        stats = elementwise._relu_forward_range.stats
-        return bool(stats.cache_misses) and not stats.cache_hits
+        """Only a cold cache is worth a "compiling" message (and the helper process); a warm one has every kernel
+        ready in under a second (`warm_up.kernel_cache_is_cold`)."""
+        return kernel_cache_is_cold(self.model.dtype)
 
     def _weights_finite(self) -> bool:
         """The weights and the optimiser's state are all finite: only then is a checkpoint worth keeping."""

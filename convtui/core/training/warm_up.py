@@ -5,8 +5,8 @@ When the cache is cold, the model has a conv layer and this process may use two 
 `warm_up_kernels` splits the model's layers in two: a helper process (`python -m
 convtui.core.training.warm_up_helper`, one thread, output discarded) compiles the first part (for the cnn, the
 first conv layer's direct loops, the costliest to compile) into the shared on-disk cache, and then the rest's
-inference-only kernels (the cnn's Winograd conv2, about 1.3 s of compiling), while this process compiles the rest's
-training kernels. Both parts are fresh models built from the architecture (data), so the
+inference-only kernels (the cnn's Winograd input transform, about 0.7 s of compiling), while this process compiles
+the rest's training kernels. Both parts are fresh models built from the architecture (data), so the
 real model's weights, buffers and random state are never touched. Then the whole model runs once here, as it
 always did: whatever the helper finished loads from the cache, anything it did not (it failed, it was killed,
 the cache is not writable) simply compiles here. The helper can make the warm-up faster, never wrong.
@@ -128,6 +128,21 @@ def _finish(helper: subprocess.Popen) -> None:
         if helper.poll() is None:
             helper.kill()
             helper.wait()
+
+
+def kernel_cache_is_cold(dtype) -> bool:
+    """True when a `dtype` model's first training step here will compile its kernels: Numba's cache does not hold
+    the loss kernel, which every training run compiles. Asked of the cache's index, so a cold start can hand work
+    to the helper at once: running a kernel to find out where it came from compiled it first (0.3 s, before the
+    helper started). Where the index cannot be read, that is still how it is told."""
+    from convtui.core.ops import loss
+
+    cached = loss.cross_entropy_kernel_cached(dtype)
+    if cached is not None:
+        return not cached
+    ops.softmax_cross_entropy(np.zeros((1, 2), dtype=dtype), np.zeros(1, dtype=np.int64))
+    stats = loss._softmax_cross_entropy_range.stats
+    return bool(stats.cache_misses) and not stats.cache_hits
 
 
 def warm_up_kernels(model, x, labels, make_update, cold: bool) -> None:
