@@ -95,6 +95,7 @@ def _child(model_name: str, threads: int | None) -> dict:
     from convtui.core.nn.architectures import build_model
     from convtui.core.nn.optimizers import Adam
     from convtui.core.training.step import train_step
+    from convtui.core.training.warm_up import kernel_cache_is_cold
 
     recorder = _CompileRecorder()
     phases = {"import": (time.perf_counter() - start_wall, _cpu_s() - start_cpu)}
@@ -106,8 +107,8 @@ def _child(model_name: str, threads: int | None) -> dict:
     x_eval = rng.random((EVAL_BATCH, *model.input_shape), dtype=np.float32)
     y_eval = rng.integers(0, 10, EVAL_BATCH).astype(np.uint8)
 
-    def cold_probe():  # what Trainer._kernel_cache_is_cold runs before the first step
-        ops.relu_forward(np.zeros(4, dtype=np.float32))
+    def cold_probe():  # what Trainer._kernel_cache_is_cold runs before the first step: it reads the cache's index
+        kernel_cache_is_cold(model.dtype)
 
     def evaluation_batch():
         ops.softmax_cross_entropy(model.forward(x_eval, training=False), y_eval)

@@ -5,6 +5,7 @@ a training step around it still gets its own gradients."""
 from __future__ import annotations
 
 import itertools
+import warnings
 from fractions import Fraction
 
 import numpy as np
@@ -129,6 +130,25 @@ def test_the_cnns_predictions_are_the_training_forwards():
     inferred = model.forward(x, training=False)
     np.testing.assert_allclose(inferred, trained, rtol=1e-4, atol=1e-5 * np.abs(trained).max())
     assert np.array_equal(inferred.argmax(axis=1), trained.argmax(axis=1))
+
+
+def test_the_pooling_takes_each_windows_largest_number_then_the_relu():
+    """The output transform's pooling, against plain NumPy: max of each tile's 4 outputs + bias, then the ReLU.
+    A NaN loses to any number in its window, a window of NaNs gives 0, and the ReLU's zero is +0.0."""
+    count, p_h, p_w, n_k = 2, 3, 2, 5
+    z = random((4, count * p_h * p_w * n_k), 8)
+    z[1, 3], z[:, 7], z[0, 11] = np.nan, np.nan, -0.0  # one NaN among numbers; a whole window of NaNs
+    z[:, 12] = -1.5
+    b = random(n_k, 9)
+    y = np.full((count, n_k, p_h, p_w), 99.0, dtype=np.float32)
+    conv_winograd._pool_relu(z.copy(), b, 0, count, (p_h, p_w, y))
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # nanmax of an all-NaN window
+        best = np.nanmax(z.reshape(4, -1, n_k) + b, axis=0)
+    want = np.where(best > 0, best, np.float32(0)).reshape(count, p_h, p_w, n_k).transpose(0, 3, 1, 2)
+    np.testing.assert_array_equal(y, want)  # max then bias is the same float as bias then max
+    assert not np.signbit(y).any()
+    assert y.reshape(count, n_k, -1).transpose(0, 2, 1).reshape(-1)[7] == 0.0  # the NaN window
 
 
 def test_the_transformed_filters_are_g_w_gt():

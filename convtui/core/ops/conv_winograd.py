@@ -35,7 +35,8 @@ TILE, FILTER = 6, 5
 # The transforms' coefficients as float32: a Python int or float would promote every product to float64, which
 # halves the vector lanes and converts each value twice (the input transform took 9 ms a batch that way).
 F2, F4, F5 = np.float32(2), np.float32(4), np.float32(5)
-# G (6 x 5) maps a filter row to its 6 tile positions; Bt and At are written out in the kernels below.
+# G (6 x 5) maps a filter row to its 6 tile positions; Bt is written out in the input kernel below, and At's
+# Kronecker square is the output transform's GEMM.
 G = np.array([[1 / 4, 0, 0, 0, 0],
               [-1 / 6, -1 / 6, -1 / 6, -1 / 6, -1 / 6],
               [-1 / 6, 1 / 6, -1 / 6, 1 / 6, -1 / 6],
@@ -116,8 +117,8 @@ def _output_transform(dtype_name):
 
 def _pool_relu(z, b, start, count, pooled):
     """y[start:start + count] = relu(max of the four rows of z + b): z (4, tiles * K) holds each tile's 2x2 block
-    of conv outputs. fmax, as the GEMM path's epilogue, never lets a NaN win a window over a number; the bias is
-    added after the max, which gives the same float (rounding is monotonic)."""
+    of conv outputs. fmax takes a window's largest number and skips NaNs (a window of NaNs then gives 0, after
+    the ReLU); the bias is added after the max, which gives the same float as before it (rounding is monotonic)."""
     p_h, p_w, y = pooled
     best = z[0]
     for row in z[1:]:
