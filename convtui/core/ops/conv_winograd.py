@@ -17,8 +17,9 @@ The images are split into one contiguous share per thread; each thread pads its 
 transforms them, runs its 36 GEMMs on one BLAS thread and pools the result while it is still in its cache.
 
 Only the input transform is a Numba kernel. The output transform is one more GEMM, kron(At, At) (4 x 36) @ M, and
-the pooling is NumPy's: a Numba kernel for them ran 1 ms faster per thread and batch of 100 (5% of the cnn's
-inference) but took 0.5-0.7 s to compile, on the critical path of every cold start (issue 15: at most 5 s).
+the pooling is NumPy's: a Numba kernel for them ran 1 ms faster per thread and batch of 100 (the cnn's inference
+took a median 7.5% less time, in five alternating runs in one process) but took 0.5-0.7 s to compile, on the
+critical path of every cold start (issue 15: at most 5 s).
 """
 
 from __future__ import annotations
