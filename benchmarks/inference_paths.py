@@ -49,7 +49,7 @@ def main(argv=None) -> int:
     import numpy as np
 
     from convtui.core.nn.architectures import build_model
-    from convtui.core.ops import conv_winograd
+    from convtui.core.ops import conv_winograd, jit
     from convtui.core.storage.checkpoint import load_model
     from convtui.core.storage.datasets import load_split, to_float
 
@@ -75,7 +75,7 @@ def main(argv=None) -> int:
     conv_winograd.applies = applies
     logits = model.predict_logits(images)
 
-    print(f"cnn inference, batch {args.batch_size}, {runtime_threads()} threads, medians of {args.rounds} "
+    print(f"cnn inference, batch {args.batch_size}, {jit.thread_count()} threads, medians of {args.rounds} "
           f"alternating rounds of {args.steps} forwards")
     for name in paths:
         whole, alone = statistics.median(forward[name]), statistics.median(layer[name])
@@ -89,12 +89,6 @@ def main(argv=None) -> int:
           f"{differ} predicted digit(s) differ; accuracy {np.mean(logits.argmax(axis=1) == test.labels):.2%} "
           f"against {np.mean(reference.argmax(axis=1) == test.labels):.2%}")
     return 0
-
-
-def runtime_threads() -> int:
-    import numba
-
-    return numba.get_num_threads()
 
 
 if __name__ == "__main__":

@@ -248,7 +248,8 @@ def _winograd_inference(x_in, x, w, b, geo, workspace, y):
         positions = conv_winograd.TILE * conv_winograd.TILE
         return [(ck.empty_like_shape(workspace, f"wino_u{part}", (rows, positions, geo.c), geo.dtype),
                  ck.empty_like_shape(workspace, f"wino_m{part}", (positions, rows, geo.k), geo.dtype),
-                 ck.empty_like_shape(workspace, f"wino_z{part}", (4, rows * geo.k), geo.dtype))
+                 ck.empty_like_shape(workspace, f"wino_z{part}", (conv_winograd.BLOCK, rows * geo.k),
+                                      geo.dtype))
                 for part in range(parts)]
 
     conv_winograd.conv_relu_maxpool_inference(x, (geo.pads[0], geo.pads[2]), xp, w, b, y, WINOGRAD_CHUNK, buffers)

@@ -33,6 +33,7 @@ from convtui.core.ops.conv_nhwc import _nchw_to_padded_nhwc_range
 from convtui.core.ops.jit import SERIAL, parts_for, run_blas_calls, share_bounds
 
 TILE, FILTER = 6, 5
+BLOCK = 4  # conv outputs per tile: a 2x2 block, which is one pooling window
 # The transforms' coefficients as float32: a Python int or float would promote every product to float64, which
 # halves the vector lanes and converts each value twice (the input transform took 9 ms a batch that way).
 F2, F4, F5 = np.float32(2), np.float32(4), np.float32(5)
@@ -111,7 +112,7 @@ def _input_tiles(xp, n_start, count, p_h, p_w, tmp, u):
 
 @functools.cache
 def _output_transform(dtype_name):
-    """kron(At, At) (4 x 36) in the data's dtype: row a * 2 + b maps the 36 GEMM results of a tile to
+    """kron(At, At) (BLOCK x 36) in the data's dtype: row a * 2 + b maps the 36 GEMM results of a tile to
     (At M A)[a, b], one conv output of the tile's 2x2 block."""
     return np.kron(AT, AT).astype(dtype_name)
 
