@@ -28,6 +28,7 @@ from textual.app import App
 from textual.binding import Binding
 from textual.markup import escape
 
+from convtui.tui import core_notices
 from convtui.tui.exit_signals import watch_exit_signals
 from convtui.tui.lessons import KERNEL_WARM_UPS, find_lesson, unknown_screen_message
 from convtui.tui.screens.help import HelpScreen
@@ -68,6 +69,7 @@ class ConvTuiApp(App):
         self.exit_loop: asyncio.AbstractEventLoop | None = None  # for the SIGTERM/SIGHUP thread (exit_signals)
 
     def on_mount(self) -> None:
+        self.core_notices = core_notices.route_to(self)  # the core's warnings (a damaged kernel cache) as toasts
         self.push_screen(IndexScreen())
         if self.warm_kernels:  # the real entry point (run_app), not a test's app: see exit_signals.py
             self.exit_loop = asyncio.get_running_loop()
@@ -77,6 +79,9 @@ class ConvTuiApp(App):
         if self.initial_screen:
             self.open_lesson(self.initial_screen)
         self.check_size()
+
+    def on_unmount(self) -> None:
+        core_notices.unroute(self.core_notices)
 
     @property
     def index(self) -> IndexScreen:

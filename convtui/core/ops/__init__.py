@@ -12,8 +12,9 @@ serial `@njit(nogil=True, cache=True)` body over a range of tasks that `jit` spl
   `conv_direct` (float64 direct loops, bit-identical wherever an image sits in a batch);
 - `pooling`, `elementwise` (bias + ReLU, sigmoid, dropout), `loss` (softmax, softmax cross-entropy), `updates`
   (Adam, SGD);
-- `jit` (compile options, and how a kernel's tasks are split over threads), `blas_threads` (OpenBLAS held to one
-  thread while each of our threads runs its own GEMMs).
+- `jit` (compile options, and how a kernel's tasks are split over threads), `kernel_cache` (the `njit` every
+  kernel module uses: Numba's disk cache, tolerant of damaged files and full disks), `blas_threads` (OpenBLAS held
+  to one thread while each of our threads runs its own GEMMs).
 
 `tests/core/naive.py` holds a plain-loop reference of each kernel. This module only re-exports the public names.
 """

@@ -7,9 +7,8 @@ on that. BLAS GEMMs, used for float32 training, do not promise it.
 
 from __future__ import annotations
 
-from numba import njit
-
 from convtui.core.ops.jit import SERIAL
+from convtui.core.ops.kernel_cache import njit
 
 
 @njit(**SERIAL)

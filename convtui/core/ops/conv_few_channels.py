@@ -20,9 +20,9 @@ body over a range of tasks and a wrapper that splits the tasks over the threads 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from convtui.core.ops.jit import SERIAL, run_range
+from convtui.core.ops.kernel_cache import njit
 
 # The dot products sum in eight-or-sixteen-wide partial sums (reassociation): otherwise LLVM keeps a float sum
 # scalar, and dw would take several times longer than the forward. `contract` lets mul + add become one FMA.

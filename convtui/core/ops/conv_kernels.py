@@ -15,9 +15,9 @@ of tasks (an image's plane, filter or matrix row) and a wrapper that splits the 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from convtui.core.ops.jit import SERIAL, run_range
+from convtui.core.ops.kernel_cache import njit
 
 
 @njit(**SERIAL)

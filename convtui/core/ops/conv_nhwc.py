@@ -12,9 +12,9 @@ Every kernel is a serial body over a range of tasks and a wrapper that splits th
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from convtui.core.ops.jit import SERIAL, parts_for, run_blas_calls, run_calls, run_range, share_bounds
+from convtui.core.ops.kernel_cache import njit
 
 # ----------------------------------------------------------------------------------------------------
 # Backward through conv + ReLU + max-pool without GEMMs: only one cell per pooling window gets a gradient.

@@ -27,10 +27,10 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-from numba import njit
 
 from convtui.core.ops.conv_nhwc import _nchw_to_padded_nhwc_range
 from convtui.core.ops.jit import SERIAL, parts_for, run_blas_calls, share_bounds
+from convtui.core.ops.kernel_cache import njit
 
 TILE, FILTER = 6, 5
 BLOCK = 4  # conv outputs per tile: a 2x2 block, which is one pooling window

@@ -12,9 +12,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 
 from convtui.core.ops.jit import SERIAL
+from convtui.core.ops.kernel_cache import njit
 
 
 @njit(**SERIAL)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 
 from convtui.core.ops.jit import SERIAL, is_cached, run_range
+from convtui.core.ops.kernel_cache import njit
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

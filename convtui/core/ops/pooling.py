@@ -7,9 +7,9 @@
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from convtui.core.ops.jit import SERIAL, run_range
+from convtui.core.ops.kernel_cache import njit
 from convtui.core.ops.shapes import pair, pool_output_size
 
 # Each kernel is a serial body over a range of (image, channel) planes; `jit.run_range` splits the planes of big

@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 
 from convtui.core.ops.jit import SERIAL, run_blocks
+from convtui.core.ops.kernel_cache import njit
 
 
 # Two things kept LLVM from vectorising these loops, each enough on its own (measured on the cnn's 3.2M dense1
