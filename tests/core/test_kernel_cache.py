@@ -37,6 +37,12 @@ RUN_KERNELS = textwrap.dedent("""
         def no_space(self, path):
             raise OSError(errno.ENOSPC, "No space left on device")  # as a write() says it
         caching.IndexDataCacheFile._open_for_write = no_space
+    if sys.argv[1] == "data-write-fails":  # the index is written, then its data file hits the full disk
+        from numba.core import caching
+
+        def no_space_for_data(self, name, data):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        caching.IndexDataCacheFile._save_data = no_space_for_data
     x = np.linspace(-2, 2, 12, dtype=np.float32).reshape(3, 4)
     relu_right = bool(np.array_equal(ops.relu_forward(x), np.maximum(x, 0)))
     loss_value, _, probs = ops.softmax_cross_entropy(x, np.array([0, 1, 3]))
@@ -158,3 +164,14 @@ def test_with_no_folder_to_cache_in_a_kernel_runs_uncached_and_says_so(monkeypat
     assert [record.getMessage() for record in caplog.records] == [
         (f"convtui: kernels of {__name__} are not cached on disk (RuntimeError: cannot cache function 'twice': no "
          "locator available for file 'x.py'); they compile on every run")]
+
+
+def test_a_save_that_fails_after_its_index_leaves_no_index_behind(tmp_path):
+    """Numba writes the index first: left alone, it would name a data file that was never written, or one an older
+    version of the kernel left under the same name."""
+    result, said = _run(tmp_path, "data-write-fails")
+    assert result == {"right": True, "loaded": 0, "compiled": 2}
+    assert len(said) == 1 and said[0].startswith("convtui: compiled kernels cannot be saved in ")
+    assert list(tmp_path.rglob("*.nbi")) == [] and list(tmp_path.rglob("*.nbc")) == []
+    assert _run(tmp_path) == ({"right": True, "loaded": 0, "compiled": 2}, [])
+    assert _run(tmp_path) == ({"right": True, "loaded": 2, "compiled": 0}, [])

@@ -7,8 +7,11 @@ every kernel can always be compiled again. So `TolerantCache` treats the files a
 - a file that fails to load is removed, the kernel is compiled again (and cached again when the disk allows);
 - a compiled kernel that cannot be saved still runs, from memory;
 - a folder Numba cannot write at all leaves the kernel uncached instead of failing at import.
+- a save that fails halfway takes its index with it: Numba writes the index before the data file, so the index
+  would name a data file that is missing or, worse, left over from an older version of the kernel's source.
 Each is said once per process and cache folder on the `convtui.kernels` logger: one line naming the file or folder
-and the problem (a folder of damaged files would otherwise print a line per kernel). With no logging set up, Python prints a warning's message alone to stderr.
+and the problem (a folder of damaged files would otherwise print a line per kernel). With no logging set up, Python
+prints a warning's message alone to stderr; the app shows it as a notification (`convtui.tui.core_notices`).
 
 `TolerantCache` subclasses `numba.core.caching.FunctionCache`, the class `Dispatcher.enable_caching` installs, and
 overrides only its two entry points (`load_overload`, `save_overload`), reading the index the way they do.
@@ -75,6 +78,7 @@ class TolerantCache(FunctionCache):
         except Exception as error:  # noqa: BLE001 - a full disk or a damaged index: the kernel runs from memory
             _say("save", self._cache_path, f"convtui: compiled kernels cannot be saved in {self._cache_path} "
                                            f"({_one_line(error)}); they compile again on the next run")
+            self._remove_index()
 
     def _damaged_file(self, sig, target_context) -> str:
         """The index, if it is what fails to load, else the data file it names for this signature."""
@@ -92,9 +96,15 @@ class TolerantCache(FunctionCache):
         function in this process."""
         _say("damaged", self._cache_path, f"convtui: damaged kernel cache file {damaged} ({_one_line(error)}); "
                                           "removed, and its kernel compiled again (as is any other damaged file there)")
+        if not self._remove_index():
+            self.disable()
+
+    def _remove_index(self) -> bool:
+        """Remove this function's index; False if it is still there (a read-only folder)."""
         try:
             os.unlink(self._cache_file._index_path)
-        except FileNotFoundError:  # another process (the warm-up helper) removed it first
+        except FileNotFoundError:  # never written, or another process (the warm-up helper) removed it first
             pass
         except OSError:
-            self.disable()
+            return False
+        return True
