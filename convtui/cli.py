@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 
 from convtui import __version__
+from convtui.commands.output import CheckedOutput, OutputError, drop_stdout
 from convtui.core.errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, ConvtuiError, UsageError  # noqa: F401
 
 # Sub-command name -> module under convtui.commands. Imported lazily so `convtui --help` stays fast and
@@ -43,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)  # argparse itself exits 2 on a usage error
+    plain_stdout = sys.stdout
+    if args.command is not None and plain_stdout is not None and not isinstance(plain_stdout, CheckedOutput):
+        sys.stdout = CheckedOutput(plain_stdout)
     try:
         if args.command is None:
             from convtui import runtime
@@ -54,16 +57,22 @@ def main(argv: list[str] | None = None) -> int:
 
             return run_app(screen=args.screen)
         module = importlib.import_module(f"convtui.commands.{MODULES.get(args.command, args.command)}")
-        return module.run(args)
+        code = module.run(args)
+        sys.stdout.flush()  # a redirected stdout is buffered: its last write fails here, not at exit
+        return code
     except ConvtuiError as exc:
         prog = f"convtui {args.command}" if args.command else "convtui"
         print(f"{prog}: error: {exc}", file=sys.stderr)
+        if isinstance(exc, OutputError):
+            drop_stdout()
         return exc.exit_code
     except KeyboardInterrupt:
         print("convtui: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
-        # The reader went away (`convtui eval RUN | head -1`): nothing left to say to it. Point stdout at
-        # /dev/null so the interpreter's final flush does not raise again.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        # The reader went away (`convtui eval RUN | head -1`): nothing left to say to it.
+        drop_stdout()
         return EXIT_ERROR
+    finally:
+        sys.stdout = plain_stdout
+

@@ -58,6 +58,13 @@ def test_bad_flag_values_exit_2_with_one_line(flags, fragment, tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+def test_an_empty_out_is_refused_rather_than_read_as_no_out(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "convtui", "train", "--model", "softmax", "--out", " "],
+                            check=False, cwd=tmp_path, env=env(), capture_output=True, text=True, timeout=180)
+    assert_one_line_error(result, 2, "convtui train: error: --out needs a folder name")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_plain_output_files_and_eval(softmax_run):
     out, result = softmax_run
     assert result.returncode == 0, result.stderr
@@ -225,6 +232,33 @@ def test_data_folder_in_mnist_layout_trains_and_evaluates(tmp_path):
     line = evaluated.stdout.splitlines()[1]
     assert "/120)" in line
     assert float(line.split()[2].rstrip("%")) > 90.0
+
+
+def test_a_data_folder_given_relative_is_found_again_from_anywhere_and_missed_clearly(tmp_path):
+    """--data is saved as an absolute path (eval and --resume run from other folders); a saved folder that is no
+    longer there is named with the checkpoint that asked for it."""
+    import numpy as np
+
+    from tests.core.test_data import write_split
+
+    rng = np.random.default_rng(1)
+    (tmp_path / "digits").mkdir()
+    for split, n in (("train", 100), ("test", 50)):
+        write_split(tmp_path / "digits", rng.integers(0, 256, (n, 28, 28)), rng.integers(0, 10, n), split=split)
+    trained = subprocess.run([sys.executable, "-m", "convtui", "train", "--model", "softmax", "--epochs", "1",
+                              "--data", "digits", "--out", "run"], check=False, cwd=tmp_path, env=env(),
+                             capture_output=True, text=True, timeout=180)
+    assert trained.returncode == 0, trained.stderr
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())["config"]["data"]
+    assert saved == str(tmp_path / "digits")
+    assert "/50)" in convtui("eval", tmp_path / "run").stdout  # from ROOT, not from tmp_path
+    (tmp_path / "digits").rename(tmp_path / "moved")
+    checkpoint = tmp_path / "run" / "checkpoint.npz"
+    missing = f"{checkpoint}: was trained on the data folder {tmp_path / 'digits'}, which is not there; pass --data"
+    assert_one_line_error(convtui("eval", tmp_path / "run"), 1, f"convtui eval: error: {missing}")
+    assert_one_line_error(convtui("train", "--resume", checkpoint, "--epochs", "2"), 1,
+                          f"convtui train: error: {missing}")
+    assert "/50)" in convtui("eval", tmp_path / "run", "--data", tmp_path / "moved").stdout
 
 
 def test_a_resumed_run_keeps_the_thread_count_it_was_trained_with(tmp_path):

@@ -132,3 +132,54 @@ def test_a_fifo_named_config_json_does_not_hang_a_resume(tmp_path):
     result = convtui("train", "--resume", out / "checkpoint.npz", "--epochs", "2", "--limit", "100",
                      "--out", tmp_path / "resumed", timeout=120)
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("command", [["eval", "{run}"], ["xo"], ["xo", "--image", "x"],
+                                     ["bench", "--no-compile", "--model", "softmax", "--steps", "1", "--warmup", "0"]])
+def test_every_command_says_a_full_disk_under_its_output_in_one_line(tmp_path, command):
+    run = tmp_path / "run"
+    assert convtui("train", "--model", "softmax", "--epochs", "1", "--limit", "100", "--out", run).returncode == 0
+    args = [part.format(run=run) for part in command]
+    with open("/dev/full", "w") as full:  # every write fails with ENOSPC, as on a full disk
+        result = subprocess.run([sys.executable, "-m", "convtui", *args], check=False, cwd=ROOT, env=env(),
+                                stdout=full, stderr=subprocess.PIPE, text=True, timeout=180)
+    result.stdout = ""
+    assert_one_line_error(result, 1, f"convtui {command[0]}: error: cannot write to standard output: No space "
+                                     "left on device")
+    assert "Exception ignored" not in result.stderr
+
+
+def test_a_log_that_cannot_be_written_stops_training_and_saves_what_it_learned(tmp_path):
+    """The log's disk filling (or its reader going away) mid-run is a stop, as a signal is: after the current
+    step, with the checkpoint saved into the run folder, which has room."""
+    out = tmp_path / "run"
+    process = start_training(out)
+    try:
+        for line in process.stdout:
+            if " step " in line:  # training is under way: the reader goes away
+                break
+        process.stdout.close()
+        stderr = process.stderr.read()
+        assert process.wait(timeout=120) == 1, stderr
+    finally:
+        process.kill()
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in stderr, stderr
+    assert lines[0].startswith("convtui train: error: the output pipe was closed; stopped in epoch 1 after step ")
+    assert lines[0].endswith(f"saved {out / 'checkpoint.npz'}")
+    evaluation = convtui("eval", out)
+    assert evaluation.returncode == 0
+    assert "0 epochs and " in evaluation.stdout and "steps of epoch 1" in evaluation.stdout
+
+
+def test_a_run_folder_that_cannot_be_made_or_locked_is_named_in_one_line(tmp_path):
+    (tmp_path / "afile").write_text("not a folder")
+    blocked = tmp_path / "afile" / "sub"
+    result = convtui("train", "--model", "softmax", "--epochs", "1", "--limit", "100", "--out", blocked)
+    assert_one_line_error(result, 1, f"convtui train: error: cannot create {blocked}: Not a directory")
+    run = tmp_path / "run"
+    assert convtui("train", "--model", "softmax", "--epochs", "1", "--limit", "100", "--out", run).returncode == 0
+    exported = tmp_path / "model.safetensors"
+    assert convtui("export", run, "--out", exported).returncode == 0
+    result = convtui("import", exported, "--out", blocked)
+    assert_one_line_error(result, 1, f"convtui import: error: cannot create {blocked}: Not a directory")

@@ -53,7 +53,8 @@ def parse(args) -> dict:
     """Checked options from the flags; raises UsageError for a bad value."""
     if args.model not in MODELS:
         raise UsageError(f"--model {args.model} is invalid: choose one of {', '.join(MODELS)}")
-    return {"model_name": args.model, "batch_size": _count(args, "batch_size", 1), "steps": _count(args, "steps", 1),
+    batch_size = check_flag("batch_size", _count(args, "batch_size", 1))  # train's range: memory stays bounded
+    return {"model_name": args.model, "batch_size": batch_size, "steps": _count(args, "steps", 1),
             "warmup": _count(args, "warmup", 0), "threads": check_flag("threads", _count(args, "threads", 1)),
             "compile_times": args.compile}
 

@@ -26,7 +26,7 @@ def run(args) -> int:
     from pathlib import Path
 
     from convtui.core.storage.checkpoint import load_model
-    from convtui.core.storage.datasets import load_split
+    from convtui.core.storage.datasets import check_saved_data_folder, load_split
     from convtui.core.training.evaluate import check_model_fits, confusion_matrix, evaluate
     from convtui.core.training.text import format_confusion_matrix
     from convtui.core.storage.run_folder import CHECKPOINT_FILE
@@ -36,6 +36,8 @@ def run(args) -> int:
         path = path / CHECKPOINT_FILE
     model, checkpoint = load_model(path)
     # A model trained with --data (say Fashion-MNIST) is evaluated on that data unless told otherwise.
+    if not args.data:
+        check_saved_data_folder(checkpoint.config.data, path)
     test = load_split("test", args.data or checkpoint.config.data)
     n_outputs = check_model_fits(model, test, path)
     result = evaluate(model, test)

@@ -69,12 +69,16 @@ def add_parser(sub) -> None:
 
 
 def _overrides(args) -> dict:
-    return {f.name: getattr(args, f.name, None) for f in fields(TrainConfig) if f.name != "model"}
+    values = {f.name: getattr(args, f.name, None) for f in fields(TrainConfig) if f.name != "model"}
+    if values.get("data"):  # saved with the run: `convtui eval` and --resume run from other folders
+        values["data"] = os.path.abspath(values["data"])
+    return values
 
 
 def build_config(args):
     """(config, checkpoint or None) from the flags; raises UsageError for bad values."""
     from convtui.core.storage.checkpoint import load_checkpoint
+    from convtui.core.storage.datasets import check_saved_data_folder
 
     try:
         if args.resume:
@@ -84,6 +88,8 @@ def build_config(args):
 
                 raise CheckpointError(f"{args.resume}: checkpoint holds model '{checkpoint.model_name}', "
                                       f"not '{args.model}'")
+            if not args.data:
+                check_saved_data_folder(checkpoint.config.data, checkpoint.path)
             return checkpoint.config.with_overrides(**_overrides(args)), checkpoint
         return TrainConfig.for_model(args.model or TrainConfig.model, **_overrides(args)), None
     except ConfigError as exc:
@@ -112,6 +118,8 @@ def run(args) -> int:
     runtime.configure(_resumed_thread_count(args))
     try:
         config, checkpoint = build_config(args)
+        if args.out is not None and not args.out.strip():
+            raise UsageError("--out needs a folder name (leave it out for runs/<time>-<model>)")
         if args.out:
             out_dir = Path(args.out)
         elif checkpoint is not None:
@@ -132,8 +140,11 @@ def run(args) -> int:
                              f"with --resume {existing}")
         return _train(config, out_dir, checkpoint)
     except BrokenPipeError:
-        # stdout went away (e.g. `| head`): say so once, and keep Python's exit-time flush from raising again.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        # stdout went away (e.g. `| head`) before training started: say so once, and keep Python's exit-time
+        # flush from raising again. (During training, _show_plain stops the run and saves first.)
+        from convtui.commands.output import drop_stdout
+
+        drop_stdout()
         print("convtui train: error: the output pipe was closed; training stopped", file=sys.stderr)
         return EXIT_ERROR
     except OSError as exc:
@@ -152,7 +163,7 @@ def _train(config, out_dir: Path, checkpoint) -> int:
 
     from convtui.core.training.trainer import Trainer
 
-    stop, received = threading.Event(), []
+    stop, received, lost_output = threading.Event(), [], []
 
     def on_signal(signum, frame):
         if stop.is_set():
@@ -173,7 +184,7 @@ def _train(config, out_dir: Path, checkpoint) -> int:
 
             done = show_live(trainer.events(), config)
         else:
-            done = _show_plain(trainer.events(), config)
+            done = _show_plain(trainer.events(), config, stop, lost_output)
     except KeyboardInterrupt:
         signum = received[0] if received else signal.SIGINT
         print(f"convtui train: aborted by {signal.Signals(signum).name}; the last checkpoint on disk is kept",
@@ -184,6 +195,13 @@ def _train(config, out_dir: Path, checkpoint) -> int:
             signal.signal(signum, handler)
     from convtui.core.training.text import format_done
 
+    if lost_output and not received:
+        # The log could not be written (a full disk, a closed pipe): the run stopped and saved, as on a signal.
+        from convtui.commands.output import drop_stdout
+
+        print(f"convtui train: error: {lost_output[0]}; {format_done(done)}", file=sys.stderr, flush=True)
+        drop_stdout()  # what is still buffered cannot be written either: no second error at exit
+        return EXIT_ERROR
     if done.reason == "completed":
         print(format_done(done), flush=True)
         return EXIT_OK
@@ -193,17 +211,25 @@ def _train(config, out_dir: Path, checkpoint) -> int:
     return EXIT_ERROR
 
 
-def _show_plain(events, config):
-    """Plain lines for logs and pipes: one every --log-every steps and one per epoch, no carriage returns."""
+def _show_plain(events, config, stop, lost_output: list):
+    """Plain lines for logs and pipes: one every --log-every steps and one per epoch, no carriage returns.
+
+    When a line cannot be written (the log's disk is full, the pipe's reader went away), the run is stopped as a
+    signal stops it: after the current step, saving. The reason goes in `lost_output`; no more lines are tried."""
+    from convtui.commands.output import OutputError, lost_output_reason
     from convtui.core.training.events import Compiling, Done, Step
     from convtui.core.training.text import format_event
 
     for event in events:
         if isinstance(event, Done):
             return event
-        if isinstance(event, Step) and event.step % config.log_every:
+        if lost_output or (isinstance(event, Step) and event.step % config.log_every):
             continue
         if isinstance(event, Compiling) and not event.cold:
             continue  # loading from Numba's cache takes well under a second: TrainStart says how long
-        print(format_event(event, config.epochs), flush=True)
+        try:
+            print(format_event(event, config.epochs), flush=True)
+        except (OSError, OutputError) as exc:
+            lost_output.append(lost_output_reason(exc))
+            stop.set()
     raise RuntimeError("training ended without a Done event")

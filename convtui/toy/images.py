@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 import re
 import secrets
-import stat
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import NamedTuple
@@ -101,10 +100,6 @@ MAX_IMAGE_BYTES = 64 * 1024
 MAX_USER_IMAGES = 1000
 # A learner file named like a lecture image is listed as `x-yours` so it never replaces the lecture's X.
 SHADOW_SUFFIX = "-yours"
-_FILE_KINDS = {stat.S_IFDIR: "a folder", stat.S_IFIFO: "a FIFO (named pipe)", stat.S_IFCHR: "a character device",
-               stat.S_IFBLK: "a block device", stat.S_IFSOCK: "a socket"}
-
-
 class Skipped(NamedTuple):
     """A file in the learner's folder that was not read, and why (shown rather than silently dropped)."""
 
@@ -134,8 +129,7 @@ def read_image_text(path: Path) -> str:
     try:
         data = read_bounded(path, MAX_IMAGE_BYTES)
     except NotRegularFile as exc:
-        kind = _FILE_KINDS.get(stat.S_IFMT(exc.mode), "not a regular file")
-        raise ImageFormatError(f"{path}: is {kind}, not an image file") from None
+        raise ImageFormatError(f"{path}: is {exc.kind}, not an image file") from None
     except TooLarge as exc:
         size = "over" if exc.size is None else f"{exc.size:,} bytes;"
         raise ImageFormatError(f"{path}: is {size} an image file is at most {MAX_IMAGE_BYTES // 1024} KB") from None

@@ -69,12 +69,24 @@ def test_compile_probe_runs_cold_then_cached():
 @pytest.mark.parametrize("flags, fragment", [
     (["--steps", "0"], "--steps 0 is invalid"),
     (["--batch-size", "-3"], "--batch-size -3 is invalid"),
+    (["--batch-size", "100000000"], "--batch-size 100000000 is invalid: must be a whole number from 1 to 65,536"),
     (["--threads", "two"], "--threads two is invalid"),
     (["--warmup", "1.5"], "--warmup 1.5 is invalid"),
     (["--model", "resnet"], "--model resnet is invalid"),
 ])
 def test_bad_flags_exit_2_with_one_line(flags, fragment):
+    """Every flag is range-checked before any memory is taken (a 10^8 batch once asked NumPy for 73 GiB)."""
     result = convtui("bench", *flags)
     assert result.returncode == 2, (result.stdout, result.stderr)
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and fragment in lines[0] and lines[0].startswith("convtui bench: error:")
+
+
+def test_the_prepared_batches_stay_within_their_memory_budget():
+    from convtui.core.training.bench import BATCHES_BYTES, _batch_count
+
+    assert _batch_count(100, 60) == 60 and _batch_count(100, 11) == 11  # the usual: one batch per step, up to 60
+    for batch_size in (1, 100, 1000, 5000, 65536):
+        count = _batch_count(batch_size, 1000)
+        assert 1 <= count <= 60
+        assert count == 1 or count * batch_size * 28 * 28 * 4 <= BATCHES_BYTES

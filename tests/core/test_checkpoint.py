@@ -201,3 +201,49 @@ def test_version_1_checkpoints_still_load_and_resume(saved, tmp_path):
     fresh = make_optimizer("adam", loaded.params())
     restore_optimizer(fresh, checkpoint)
     assert fresh.t == optimizer.t
+
+
+ROW = {"epoch": 1, "loss": 0.5, "accuracy": 0.9, "val_loss": 0.4, "val_accuracy": 0.91, "lr": 0.01, "steps": 600,
+       "elapsed_s": 31.5}
+
+
+@pytest.mark.parametrize("meta_change, fragment", [
+    ({"history": [{**ROW, "val_accuracy": 57.0}]},
+     "history row 1: val_accuracy 57.0 is not a finite number from 0 to 1"),
+    ({"history": [{**ROW, "loss": -3}]}, "history row 1: loss -3 is not a finite number from 0 to inf"),
+    ({"history": [{**ROW, "accuracy": float("nan")}]}, "history row 1: accuracy nan is not a finite number"),
+    ({"history": [{**ROW, "lr": "fast"}]}, "history row 1: lr 'fast' is not a finite number"),
+    ({"history": [{**ROW, "epoch": 99}]}, "history row 1 is for epoch 99"),
+    ({"history": [{**ROW, "epoch": True}]}, "history row 1 is for epoch True"),
+    ({"history": [{k: v for k, v in ROW.items() if k != "loss"}]}, "history row 1 does not hold epoch, loss"),
+    ({"history": [{**ROW, "secret": 1}]}, "history row 1 does not hold epoch, loss"),
+    ({"history": [ROW, {**ROW, "epoch": 2}]}, "at most one row per epoch"),
+    ({"history": "rows"}, "at most one row per epoch"),
+    ({"steps_into_epoch": 10 ** 9}, "steps_into_epoch must be a whole number from 0 to 10000000"),
+    ({"steps_into_epoch": -1}, "steps_into_epoch must be a whole number"),
+    ({"steps_into_epoch": 2.5}, "steps_into_epoch must be a whole number"),
+], ids=repr)
+def test_metadata_out_of_its_range_is_refused_by_name(saved, tmp_path, meta_change, fragment):
+    """A run's history goes into a resumed run's metrics.csv and onto the Runs screen as is: each value in range."""
+    path = saved[0]
+    with np.load(path, allow_pickle=False) as data:
+        members = {name: data[name] for name in data.files}
+    meta = {**json.loads(members["meta"].tobytes()), **meta_change}
+    members["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    damaged = tmp_path / "damaged.npz"
+    np.savez(damaged, **members)
+    with pytest.raises(CheckpointError, match="damaged checkpoint metadata") as error:
+        load_checkpoint(damaged)
+    assert fragment in str(error.value) and str(damaged) in str(error.value)
+
+
+def test_rows_without_validation_or_from_before_steps_were_kept_still_load(saved, tmp_path):
+    path = saved[0]
+    with np.load(path, allow_pickle=False) as data:
+        members = {name: data[name] for name in data.files}
+    meta = json.loads(members["meta"].tobytes())
+    meta["history"] = [{"epoch": 1, "loss": 0.5, "accuracy": 0.9, "val_loss": None, "val_accuracy": None,
+                        "lr": 0.01}]
+    members["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+    np.savez(tmp_path / "old.npz", **members)
+    assert load_checkpoint(tmp_path / "old.npz").meta["history"] == meta["history"]

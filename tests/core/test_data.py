@@ -1,6 +1,8 @@
 """IDX reading: the real MNIST files, and one clear DataError per kind of bad input."""
 
 import gzip
+import os
+import re
 import struct
 
 import numpy as np
@@ -64,6 +66,27 @@ def test_to_float_scales_and_adds_channel():
 def test_missing_folder(tmp_path):
     with pytest.raises(DataError, match="no such data folder"):
         load_split("train", tmp_path / "nope")
+
+
+def test_a_file_where_the_folder_belongs(tmp_path):
+    (tmp_path / "notes.txt").write_text("not a folder")
+    with pytest.raises(DataError, match=r"notes.txt: is not a folder$"):
+        load_split("train", tmp_path / "notes.txt")
+
+
+@pytest.mark.parametrize("kind, make", [
+    ("a FIFO (named pipe)", os.mkfifo),
+    ("a folder", os.mkdir),
+    ("a character device", lambda path: os.symlink("/dev/zero", path)),
+])
+@pytest.mark.parametrize("name", ["train-labels-idx1-ubyte", "train-labels-idx1-ubyte.gz"])
+def test_a_data_name_that_is_no_regular_file_is_called_what_it_is(tmp_path, tiny, kind, make, name):
+    """Not "missing": the user sees the name, and a FIFO or /dev/zero is never opened (it would hang or not end)."""
+    write_split(tmp_path, *tiny, compress=False)
+    (tmp_path / "train-labels-idx1-ubyte").unlink()
+    make(str(tmp_path / name))
+    with pytest.raises(DataError, match=rf"{name}: is {re.escape(kind)}, not a data file$"):
+        load_split("train", tmp_path)
 
 
 def test_missing_file(tmp_path, tiny):

@@ -180,6 +180,13 @@ def test_formatter_lines():
     assert format_event(end) == ("epoch 2 done | loss 0.200 | acc 95.0% | val_loss 0.150 | val_acc 96.1% "
                                  "| lr 0.006 | 1:02:05")
     assert format_event(Done("stopped", "stopped in epoch 1", 0, None)) == "stopped in epoch 1"
+    start = TrainStart(model="softmax", epochs=1, steps_per_epoch=1, n_train=1000, n_val=0, start_epoch=0,
+                       compile_s=0.25)
+    assert format_event(start) == ("training softmax for 1 epoch on 1,000 images (1 step per epoch, no validation); "
+                                   "kernels ready in 0.2s")
+    assert "(600 steps per epoch, validating on 10,000, resuming after epoch 2)" in format_event(
+        TrainStart(model="cnn", epochs=3, steps_per_epoch=600, n_train=60000, n_val=10000, start_epoch=2,
+                   compile_s=4.0))
     matrix = np.diag(np.arange(1, 11))
     lines = format_confusion_matrix(matrix).splitlines()
     assert len(lines) == 11 and lines[1].split()[:2] == ["0", "1"] and lines[1].endswith("100.0%")
@@ -189,9 +196,13 @@ def test_formatter_lines():
 def test_resume_of_a_finished_run_says_so(tmp_path, val_data):
     config = TrainConfig.for_model("softmax", epochs=1, limit=200)
     run_all(Trainer(config, out_dir=tmp_path, val_data=val_data))
-    events = run_all(Trainer(config, out_dir=tmp_path, resume=tmp_path / "checkpoint.npz", val_data=val_data))
+    files = {name: (tmp_path / name).read_bytes() for name in ("checkpoint.npz", "config.json", "metrics.csv")}
+    # Resumed with other settings that would never be used: the run's files must still say what it was.
+    asked = config.with_overrides(lr=0.3, batch_size=50)
+    events = run_all(Trainer(asked, out_dir=tmp_path, resume=tmp_path / "checkpoint.npz", val_data=val_data))
     assert not any(isinstance(e, Step) for e in events)
     assert events[-1].reason == "completed" and "already trained for 1 epoch" in events[-1].message
+    assert {name: (tmp_path / name).read_bytes() for name in files} == files
     assert read_metrics(tmp_path / "metrics.csv")["epoch"] == [1]
 
 

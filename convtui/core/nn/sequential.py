@@ -156,9 +156,11 @@ class Sequential:
         return [p for layer in self.layers for p in layer.params()]
 
     def predict_logits(self, x, batch_size=1000):
-        """Inference in batches, so a 10,000-image test set does not need one huge activation."""
-        return np.concatenate([self.forward(x[i:i + batch_size], training=False)
-                               for i in range(0, len(x), batch_size)])
+        """Inference in batches, so a 10,000-image test set does not need one huge activation. A diverging model
+        gives inf and NaN logits quietly: its callers check and say so in one line, not as NumPy's warnings."""
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            return np.concatenate([self.forward(x[i:i + batch_size], training=False)
+                                   for i in range(0, len(x), batch_size)])
 
     def shapes(self) -> list[tuple[str, tuple]]:
         """(description, output shape) per layer, for summaries and the receptive-field lesson."""

@@ -14,6 +14,7 @@ import numpy as np
 from convtui.core.errors import ConvtuiError
 from convtui.core.nn.architectures import preset_architecture
 from convtui.core.nn.specs import check_architecture, walk_shapes
+from convtui.core.storage.datasets import MAX_EXAMPLES
 from convtui.core.training.config import MODELS, OPTIMIZERS, TrainConfig
 
 FORMAT, VERSION = "convtui-checkpoint", 2
@@ -50,13 +51,36 @@ def _whole(meta: dict, key: str, high: int) -> int:
     return value
 
 
-def _check_history(history) -> None:
-    if not isinstance(history, list) or len(history) > MAX_HISTORY:
-        raise ValueError("damaged checkpoint metadata (history must be a list of rows)")
-    for row in history:
-        if not isinstance(row, dict) or not all(
-                isinstance(v, (int, float)) and not isinstance(v, bool) or v is None for v in row.values()):
-            raise ValueError("damaged checkpoint metadata (a history row is not a set of numbers)")
+# A history row is one completed epoch's metrics.csv row: each column's range. `None` marks a value that may be
+# missing (no validation set; rows written before `steps` and `elapsed_s` were kept).
+_UNIT, _AT_LEAST_0 = (0.0, 1.0), (0.0, math.inf)
+HISTORY_COLUMNS = {"epoch": None, "loss": _AT_LEAST_0, "accuracy": _UNIT, "val_loss": _AT_LEAST_0,
+                   "val_accuracy": _UNIT, "lr": _AT_LEAST_0, "steps": _AT_LEAST_0, "elapsed_s": _AT_LEAST_0}
+HISTORY_REQUIRED = ("epoch", "loss", "accuracy", "lr")
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_history(history, epochs: int) -> None:
+    """Rows for epochs 1, 2, ... up to the saved epoch, each column a finite number in its range: they are copied
+    into a resumed run's metrics.csv and drawn by the Runs screen as they are."""
+    if not isinstance(history, list) or len(history) > min(MAX_HISTORY, epochs):
+        raise ValueError("damaged checkpoint metadata (history must be a list of at most one row per epoch)")
+    for number, row in enumerate(history, start=1):
+        if not isinstance(row, dict) or not set(HISTORY_REQUIRED) <= row.keys() <= HISTORY_COLUMNS.keys():
+            raise ValueError(f"damaged checkpoint metadata (history row {number} does not hold "
+                             f"{', '.join(HISTORY_REQUIRED)} and only metrics.csv's columns)")
+        if row["epoch"] != number or not _number(row["epoch"]):
+            raise ValueError(f"damaged checkpoint metadata (history row {number} is for epoch {row['epoch']!r})")
+        for column, value in row.items():
+            if column == "epoch" or (value is None and column not in HISTORY_REQUIRED):
+                continue
+            low, high = HISTORY_COLUMNS[column]
+            if not _number(value) or not math.isfinite(value) or not low <= value <= high:
+                raise ValueError(f"damaged checkpoint metadata (history row {number}: {column} {value!r} is not "
+                                 f"a finite number from {low:g} to {high:g})")
 
 
 def _check_generator_state(state, what: str) -> None:
@@ -101,7 +125,9 @@ def check_meta(raw) -> tuple[dict, TrainConfig, dict]:
         raise ValueError(f"its saved config is not valid ({_first_line(exc)})") from None
     if config.model != meta["model"]:
         raise ValueError("damaged checkpoint metadata (config and model disagree)")
-    _check_history(meta.get("history", []))
+    _check_history(meta.get("history", []), meta["epoch"])
+    if "steps_into_epoch" in meta:  # steps of an epoch cut short; an epoch has at most MAX_EXAMPLES steps
+        _whole(meta, "steps_into_epoch", MAX_EXAMPLES)
     _check_rng(meta.get("rng", {}))
     architecture = meta.get("architecture") if version >= 2 else preset_architecture(config.model, config.dropout)
     try:

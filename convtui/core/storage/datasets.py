@@ -11,6 +11,7 @@ gzipped or not, so Fashion-MNIST drops in with `--data DIR`.
 from __future__ import annotations
 
 import gzip
+import stat
 import struct
 import zlib
 from functools import cached_property
@@ -21,6 +22,7 @@ import numpy as np
 
 from convtui.assets_path import mnist_dir
 from convtui.core.errors import ConvtuiError
+from convtui.core.storage.regular_files import NotRegularFile
 
 FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -86,9 +88,16 @@ def to_float(images: np.ndarray) -> np.ndarray:
 
 
 def _find(folder: Path, stem: str) -> Path:
+    """The folder's `stem.gz`, else `stem`; a name that is there but is no regular file (a folder, a FIFO, a link
+    to /dev/zero) is named as such rather than called missing."""
     for candidate in (folder / f"{stem}.gz", folder / stem):
-        if candidate.is_file():
-            return candidate
+        try:
+            mode = candidate.stat().st_mode
+        except OSError:  # missing, or a dangling link: try the other name
+            continue
+        if not stat.S_ISREG(mode):
+            raise DataError(f"{candidate}: is {NotRegularFile(mode).kind}, not a data file")
+        return candidate
     raise DataError(f"{folder}: missing {stem}.gz (expected MNIST's four IDX files in this folder)")
 
 
@@ -175,6 +184,14 @@ def read_idx(path: Path, ndim: int) -> np.ndarray:
         raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from None
 
 
+def check_saved_data_folder(folder: str | None, checkpoint: str | Path) -> None:
+    """A run trained on `folder` (its --data) is read on it again: say so if it is not there (another machine,
+    another working folder for a path saved relative before 2026-12), rather than only "no such data folder"."""
+    if folder and not Path(folder).is_dir():
+        raise DataError(f"{checkpoint}: was trained on the data folder {folder}, which is not there; pass --data "
+                        "DIR to name it")
+
+
 def load_split(split: str, folder: str | Path | None = None, limit: int | None = None,
                image_size: tuple[int, int] | None = (IMAGE_SIZE, IMAGE_SIZE),
                n_classes: int = MNIST_CLASSES) -> Dataset:
@@ -184,7 +201,7 @@ def load_split(split: str, folder: str | Path | None = None, limit: int | None =
     model is then built from `Dataset.input_shape`). Labels must lie in 0..n_classes-1."""
     folder = Path(folder) if folder is not None else mnist_dir()
     if not folder.is_dir():
-        raise DataError(f"{folder}: no such data folder")
+        raise DataError(f"{folder}: is not a folder" if folder.exists() else f"{folder}: no such data folder")
     image_stem, label_stem = FILES[split]
     images_path, labels_path = _find(folder, image_stem), _find(folder, label_stem)
     images, labels = read_idx(images_path, ndim=3), read_idx(labels_path, ndim=1)

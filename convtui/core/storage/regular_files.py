@@ -11,13 +11,17 @@ import os
 import stat
 from pathlib import Path
 
+_FILE_KINDS = {stat.S_IFDIR: "a folder", stat.S_IFIFO: "a FIFO (named pipe)", stat.S_IFCHR: "a character device",
+               stat.S_IFBLK: "a block device", stat.S_IFSOCK: "a socket"}
+
 
 class NotRegularFile(Exception):
-    """The path is a folder, FIFO, device or socket; `mode` says which (`stat.S_IFMT(mode)`)."""
+    """The path is a folder, FIFO, device or socket; `mode` says which (`stat.S_IFMT(mode)`), `kind` in words."""
 
     def __init__(self, mode: int):
         super().__init__(f"not a regular file (mode {stat.filemode(mode)})")
         self.mode = mode
+        self.kind = _FILE_KINDS.get(stat.S_IFMT(mode), "not a regular file")  # "a FIFO (named pipe)", ...
 
 
 class TooLarge(Exception):

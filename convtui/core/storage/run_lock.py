@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from convtui.core.errors import UsageError
+from convtui.core.storage.atomic import WriteError
 
 LOCK_FILE = ".convtui.lock"
 
@@ -53,12 +54,21 @@ def _acquire(folder: Path, path: Path) -> int:
 def run_lock(folder: str | Path) -> Iterator[Path]:
     """Hold `folder`'s lock for the body; raise FolderInUseError at once if a live process holds it."""
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     path = folder / LOCK_FILE
-    fd = _acquire(folder, path)
     try:
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a parent that is a file, a full disk, no permission: one line, no traceback
+        raise WriteError(f"cannot create {folder}: {exc.strerror or exc}") from None
+    try:
+        fd = _acquire(folder, path)
+    except OSError as exc:
+        raise WriteError(f"cannot write {path}: {exc.strerror or exc}") from None
+    try:
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+        except OSError as exc:  # a full disk: the folder's files are untouched
+            raise WriteError(f"cannot write {path}: {exc.strerror or exc}") from None
         yield path
     finally:
         # Unlinked while still locked, then closed (which releases the lock): a process that opened the old

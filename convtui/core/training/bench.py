@@ -92,6 +92,14 @@ def _batches(batch_size: int, count: int, seed: int):
     return out
 
 
+BATCHES_BYTES = 256 << 20  # the prepared float32 batches of a big --batch-size are cycled within this
+
+
+def _batch_count(batch_size: int, wanted: int) -> int:
+    """How many distinct batches to prepare: one per step up to 60, fewer when they would pass BATCHES_BYTES."""
+    return max(1, min(wanted, 60, BATCHES_BYTES // (batch_size * 28 * 28 * 4)))
+
+
 def measure_throughput(model_name: str = "cnn", batch_size: int = 100, steps: int = 50, warmup: int = 10,
                        seed: int = 0) -> dict:
     """Steady-state training and inference images/s of one preset (see the module docstring)."""
@@ -100,7 +108,7 @@ def measure_throughput(model_name: str = "cnn", batch_size: int = 100, steps: in
 
     model = build_model(model_name, seed)
     optimizer = Adam(model.params())
-    batches = _batches(batch_size, min(steps + warmup, 60), seed)
+    batches = _batches(batch_size, _batch_count(batch_size, steps + warmup), seed)
 
     def run(count, offset, fn):
         for i in range(count):

@@ -36,7 +36,8 @@ def format_start(event: TrainStart) -> str:
     val = f", validating on {event.n_val:,}" if event.n_val else ", no validation"
     resumed = f", resuming after epoch {event.start_epoch}" if event.start_epoch else ""
     return (f"training {event.model} for {plural(event.epochs, 'epoch')} on {event.n_train:,} images "
-            f"({event.steps_per_epoch} steps per epoch{val}{resumed}); kernels ready in {event.compile_s:.1f}s")
+            f"({plural(event.steps_per_epoch, 'step')} per epoch{val}{resumed}); kernels ready in "
+            f"{event.compile_s:.1f}s")
 
 
 def format_step(event: Step, epochs: int | None = None) -> str:

@@ -167,7 +167,8 @@ class Trainer:
         compile_s = time.perf_counter() - started
         if self._resume is not None:
             self._restore_random_state()  # after the warm-up, whose dropout draws would shift the saved state
-        if self.out_dir is not None:
+        nothing_to_train = self.start_epoch >= config.epochs
+        if self.out_dir is not None and not nothing_to_train:  # a run resumed past its --epochs is left as it was
             self.out_dir.mkdir(parents=True, exist_ok=True)
             runs.write_config(self.out_dir, config, start_epoch=self.start_epoch,
                               resumed_from=str(self._resume.path) if self._resume else None,
@@ -179,7 +180,7 @@ class Trainer:
         yield TrainStart(model=config.model, epochs=config.epochs, steps_per_epoch=self.steps_per_epoch,
                          n_train=n_train, n_val=len(self.val_data) if self.val_data is not None else 0,
                          start_epoch=self.start_epoch, compile_s=compile_s)
-        if self.start_epoch >= config.epochs:
+        if nothing_to_train:
             yield Done("completed", f"already trained for {plural(self.start_epoch, 'epoch')}; "
                                     f"pass a larger --epochs to continue", self.start_epoch, self.checkpoint_path)
             return
