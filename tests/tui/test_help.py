@@ -107,8 +107,8 @@ async def test_every_key_of_every_screen_is_in_its_help(name):
 
 @pytest.mark.parametrize("name, row", [
     ("padding", ("←↑↓→", "neuron: ↑ up, ↓ down, ← left, → right")),
-    ("padding", ("n/N", "size: n input size n + 1, N input size n - 1")),
-    ("padding", ("s/S", "stride: s stride s + 1, S stride s - 1")),
+    ("padding", ("n/N", "n±: n input size n + 1, N input size n - 1")),
+    ("padding", ("s/S", "s±: s stride s + 1, S stride s - 1")),
     ("backprop", ("1-4", "page: 1 forward, 2 backward, 3 checks, 4 update")),
     ("backprop", ("+/-", "eta: + up, - down")),
     ("train", ("[ ]", "Digit: [ Previous digit, ] Next digit")),

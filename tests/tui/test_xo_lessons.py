@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from textual.widgets import OptionList, Static
 
+from convtui.toy.images import find_image
 from convtui.tui.app import ConvTuiApp
 from convtui.tui.lessons import LESSONS
 from convtui.tui.screens import filters as filters_module
@@ -88,9 +90,15 @@ async def test_pixels_lesson_compares_edits_and_saves(tmp_path):
         await open_from_index(pilot, "pixels")
         assert first_row(app, "#pixels-image") == "-1 -1 -1 -1 -1 -1 -1 -1 -1"
         assert not grid(app, "#pixels-other").display
-        await pilot.press("m")  # compare x with the next image, x-noisy
-        assert "4 of 81 cells differ from x-noisy" in text(app, "#pixels-status")
-        assert grid(app, "#pixels-image").highlighted("mismatch") == {(1, 5), (4, 0), (6, 8), (7, 4)}
+        await pilot.press("m")  # compare x with x-shifted first, the intro's claim
+        assert "14 of 81 cells differ from x-shifted" in text(app, "#pixels-status")
+        assert grid(app, "#pixels-image").highlighted("mismatch") == {
+            (1, 1), (1, 7), (2, 6), (2, 8), (3, 5), (3, 7), (4, 6), (5, 3), (6, 2), (6, 4), (7, 1), (7, 3), (8, 2),
+            (8, 8)}
+        await pilot.press("b")  # b steps on through the images: x-thick, then o, ...
+        thick = find_image("x-thick").pixels != find_image("x").pixels  # counted by NumPy, not by the lesson
+        assert f"{thick.sum()} of 81 cells differ from x-thick" in text(app, "#pixels-status")
+        assert grid(app, "#pixels-image").highlighted("mismatch") == {tuple(cell) for cell in np.argwhere(thick)}
         await pilot.press("m", "e", "up", "space")  # stop comparing, edit, flip the pixel above the centre
         assert grid(app, "#pixels-image").cursor == (3, 4)
         assert grid(app, "#pixels-image").values[3, 4] == 1.0

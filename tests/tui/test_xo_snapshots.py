@@ -26,7 +26,8 @@ def test_pooling_on_a_partial_window(snap_compare):
                         press=["right", "right", "right"])
 
 
-def test_pixels_comparing_with_the_noisy_x(snap_compare):
+def test_pixels_comparing_with_the_shifted_x(snap_compare):
+    """`m` first compares what the intro speaks of: 14 of the 81 cells differ when an X moves one pixel."""
     assert snap_compare(ConvTuiApp(initial_screen="pixels"), terminal_size=(100, 30), press=["m"])
 
 

@@ -2,8 +2,8 @@
 
 A lesson subclass gives
 
-- `TITLE`, `HELP` (what `?` shows above the keys) and, optionally, `INTRO` (a paragraph above the panels that
-  short terminals drop);
+- `TITLE`, `HELP` (what `?` shows above the keys) and, optionally, `INTRO` (a paragraph above the panels; under
+  30 rows it follows them instead, so the panels fit);
 - `BINDINGS`; the arrow keys come from `cursor_bindings(...)` and call `action_move(row_step, col_step)`;
 - its state as `lesson_state(default)` attributes. Actions only assign state; keep it valid where it is set
   (a `validate_<name>` method can clip it), so drawing never has to change it;
@@ -89,6 +89,8 @@ class LessonScreen(Screen):
             if self.INTRO:
                 yield Static(self.INTRO, classes="lesson-text")
             yield from self.compose_lesson()
+            if self.INTRO:  # under 30 rows the intro moves below the panels, where PgDn reaches it
+                yield Static(self.INTRO, classes="lesson-text lesson-text-below")
         yield Footer(compact=True)
 
     def action_scroll_body(self, direction: int) -> None:

@@ -31,14 +31,14 @@ class PaddingScreen(LessonScreen):
             "kernel computes with an all-ones filter: the sum of each window. Press l for the lecture's example "
             "(5x5 filter on 32x32: 28x28 VALID, 32x32 SAME).")
     BINDINGS = [
-        Binding("n", "adjust('n', 1)", "size", key_display="n/N", tooltip="input size n + 1"),
+        Binding("n", "adjust('n', 1)", "n±", key_display="n/N", tooltip="input size n + 1"),
         Binding("N", "adjust('n', -1)", "input size n - 1", show=False),
-        Binding("f", "adjust('f', 1)", "filter", key_display="f/F", tooltip="filter size f + 1"),
+        Binding("f", "adjust('f', 1)", "f±", key_display="f/F", tooltip="filter size f + 1"),
         Binding("F", "adjust('f', -1)", "filter size f - 1", show=False),
-        Binding("s", "adjust('s', 1)", "stride", key_display="s/S", tooltip="stride s + 1"),
+        Binding("s", "adjust('s', 1)", "s±", key_display="s/S", tooltip="stride s + 1"),
         Binding("S", "adjust('s', -1)", "stride s - 1", show=False),
         Binding("m", "next_mode", "mode"),
-        Binding("p", "adjust('p', 1)", "pad p", key_display="p/P", tooltip="explicit padding p + 1"),
+        Binding("p", "adjust('p', 1)", "p±", key_display="p/P", tooltip="explicit padding p + 1"),
         Binding("P", "adjust('p', -1)", "explicit padding p - 1", show=False),
         Binding("l", "lecture", "lecture"),
     ] + cursor_bindings("neuron", show=True)

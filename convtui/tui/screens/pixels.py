@@ -47,9 +47,9 @@ class PixelsScreen(XOLessonScreen):
             "The vote lesson classifies saved images too.")
     BINDINGS = XOLessonScreen.IMAGE_BINDINGS + [
         Binding("m", "compare", "Compare"),
-        Binding("b", "next_other", "Other image"),
+        Binding("b", "next_other", "Other", tooltip="compare with the next image"),
         Binding("e", "edit", "Edit"),
-        Binding("space", "toggle_pixel", "Flip pixel"),
+        Binding("space", "toggle_pixel", "Flip", tooltip="flip the pixel under the cursor (while editing)"),
         Binding("l", "switch_label", "Label", show=False),
         Binding("s", "save", "Save"),
     ] + cursor_bindings("Move cursor") + [
@@ -69,6 +69,9 @@ class PixelsScreen(XOLessonScreen):
     def __init__(self) -> None:
         super().__init__()
         self.INTRO = self.INTRO.format(shifted=shifted_x_claim())
+        names = [image.name for image in self.images]
+        if "x-shifted" in names:  # `m` first compares what the intro speaks of: x against x-shifted
+            self.other_index = names.index("x-shifted")
         self.warned_leave: str | None = None  # the leave key already warned about (pressed again: it leaves)
         self.image_changed()
 

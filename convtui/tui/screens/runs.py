@@ -45,12 +45,13 @@ class RunsScreen(Screen):
 
     HELP_KEYS = (("enter", "Open the highlighted run, or the typed path"), ("↑/↓", "Move in the list"))
     BINDINGS = [
-        Binding("o", "open_path", "Open path"),
+        Binding("o", "open_path", "Open", tooltip="Open a run folder or checkpoint by its path"),
         Binding("space", "toggle_compare", "Compare"),
-        Binding("e", "evaluate_all", "Test all"),
-        Binding("c", "clear_compare", "Clear compare"),
-        Binding("r", "rescan", "Rescan"),
-        Binding("p", "show_pytorch", "PyTorch"),
+        Binding("e", "evaluate_all", "Test", tooltip="Test every run on the full test set"),
+        # Twelve keys do not fit an 80-column footer: these three are in help (?) and the README only.
+        Binding("c", "clear_compare", "Clear compare", show=False),
+        Binding("r", "rescan", "Rescan ./runs", show=False),
+        Binding("p", "show_pytorch", "The model as PyTorch code", show=False),
         Binding("x", "export", "Export"),
         # Priority, so the list's own home/end and the boxes' left/right scrolling do not take them; while the
         # path is typed (or the run has no replay) check_action hands them back to the focused widget.
