@@ -86,12 +86,13 @@ def explain(setup: PaddingSetup) -> PaddingReport:
     top, bottom, _, _ = resolve_padding(setup.padding_spec(), n, n, f, f, s, s)
     padded = n + top + bottom
     out = conv_output_size(n, f, s, top, bottom)
+    # The formula's own value, even below 1 (a learner redoes it by hand); then what that means.
+    result = f"{out}" if out >= 1 else f"{out}, less than 1: no output"
     if top == bottom:
         # The lecture's form: out = (n + 2p - f) // s + 1
-        formula = f"(n + 2p - f) // s + 1 = ({n} + 2*{top} - {f}) // {s} + 1 = {max(out, 0)}"
+        formula = f"(n + 2p - f) // s + 1 = ({n} + 2*{top} - {f}) // {s} + 1 = {result}"
     else:
-        formula = (f"(n + p_before + p_after - f) // s + 1 = ({n} + {top} + {bottom} - {f}) // {s} + 1"
-                   f" = {max(out, 0)}")
+        formula = f"(n + p_before + p_after - f) // s + 1 = ({n} + {top} + {bottom} - {f}) // {s} + 1 = {result}"
     error = ""
     if out < 1:
         error = f"a {f}x{f} filter does not fit a {padded}x{padded} padded input: no output"

@@ -290,3 +290,10 @@ def test_images_per_second_is_a_rate_over_recent_steps(tmp_path, val_data):
     # Epoch 2's first step is no outlier: the window spans the epoch boundary.
     first_of_epoch_2 = next(s for s in steps if s.epoch == 1)
     assert first_of_epoch_2.images_per_s < 5 * sorted(rates)[len(rates) // 2]
+
+
+def test_a_huge_loss_reads_in_a_few_digits():
+    from convtui.core.training.text import format_loss
+
+    assert [format_loss(value) for value in (0.3124, 2.0, 99999.0, 1.234e30, float("nan"), float("inf"))] == [
+        "0.312", "2.000", "99999.000", "1.23e+30", "nan", "inf"]

@@ -29,6 +29,16 @@ def test_output_size_formula_matches_kernel_shape(n, f, s, p):
     assert report.formula.endswith(f"({n} + 2*{p} - {f}) // {s} + 1 = {report.out}")
 
 
+@pytest.mark.parametrize("n, f, s, value", [(1, 5, 1, -3), (1, 15, 8, -1), (3, 5, 2, 0)])
+def test_a_filter_bigger_than_its_input_shows_the_formulas_own_value(n, f, s, value):
+    """The learner redoes (n + 2p - f) // s + 1 by hand: the screen must show the same number, then say why
+    there is no output, rather than a 0 the arithmetic does not give."""
+    report = explain(PaddingSetup(n=n, f=f, s=s, mode="valid"))
+    assert value == (n - f) // s + 1
+    assert report.formula.endswith(f"({n} + 2*0 - {f}) // {s} + 1 = {value}, less than 1: no output")
+    assert report.out == 0 and "no output" in report.error
+
+
 @pytest.mark.parametrize("n,f,s", itertools.product((1, 4, 5, 7, 28, 32), (1, 2, 3, 4, 5), (1, 2, 3)))
 def test_same_padding_gives_ceil_n_over_s_with_tf_split(n, f, s):
     rule = same_rule(n, f, s)

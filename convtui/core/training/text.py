@@ -24,6 +24,11 @@ def plural(count: int, noun: str) -> str:
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
+def format_loss(loss: float) -> str:
+    """0.312; a loss blowing up (finite, but huge) as 1.2e+30 rather than 31 digits."""
+    return f"{loss:.3f}" if abs(loss) < 1e5 else f"{loss:.3g}"
+
+
 def format_percent(fraction: float | None) -> str:
     return "-" if fraction is None else f"{100 * fraction:.1f}%"
 
@@ -43,16 +48,17 @@ def format_start(event: TrainStart) -> str:
 def format_step(event: Step, epochs: int | None = None) -> str:
     """The nanoGPT-style progress line; loss and accuracy are the running means over the epoch so far."""
     epoch = f"epoch {event.epoch + 1}" + (f"/{epochs}" if epochs else "")
-    return (f"{epoch} step {event.step} | loss {event.running_loss:.3f} | acc {format_percent(event.running_accuracy)}"
-            f" | {event.images_per_s:,.0f} img/s | eta {format_duration(event.eta_s)}")
+    return (f"{epoch} step {event.step} | loss {format_loss(event.running_loss)} | acc "
+            f"{format_percent(event.running_accuracy)} | {event.images_per_s:,.0f} img/s | eta "
+            f"{format_duration(event.eta_s)}")
 
 
 def format_epoch(event: EpochEnd) -> str:
     val = ""
     if event.val_accuracy is not None:
-        val = f" | val_loss {event.val_loss:.3f} | val_acc {format_percent(event.val_accuracy)}"
-    return (f"epoch {event.epoch + 1} done | loss {event.loss:.3f} | acc {format_percent(event.accuracy)}{val}"
-            f" | lr {event.lr:.3g} | {format_duration(event.elapsed_s)}")
+        val = f" | val_loss {format_loss(event.val_loss)} | val_acc {format_percent(event.val_accuracy)}"
+    return (f"epoch {event.epoch + 1} done | loss {format_loss(event.loss)} | acc {format_percent(event.accuracy)}"
+            f"{val} | lr {event.lr:.3g} | {format_duration(event.elapsed_s)}")
 
 
 def format_done(event: Done) -> str:

@@ -62,7 +62,8 @@ class ProgressionScreen(LessonScreen):
              "plan; u reuses matching runs from ./runs and trains only the rest.")
     HELP = (
         "s trains the lecture's five steps back to back (softmax, mlp-sigmoid, mlp-relu, mlp, cnn), each on the "
-        "plan shown (training images and epochs chosen to finish in about 5 minutes on a 2-core machine), all "
+        "plan shown (training images and epochs chosen to finish in a few minutes on a 2-core machine; the status "
+        "line estimates how long on this one), all "
         "tested on the same test images. Their test accuracy overlays live in one plot: the points inside an "
         "epoch are measured on 1,000 test digits, the epoch ends on all the plan's test images.\n\n"
         "u does the same but takes a step from ./runs when a run there trained it exactly as the plan would "

@@ -29,8 +29,8 @@ class StackingScreen(XOLessonScreen):
             "and 2x2 pooling (partial windows kept). At depth 2 that ends in 3 maps of 2x2: the 12 numbers the "
             "vote lesson flattens. left/right choose the stage, d the depth, t max or mean pooling.")
     BINDINGS = XOLessonScreen.IMAGE_BINDINGS + [
-        Binding("left", "stage(-1)", "Stage", key_display="←"),
-        Binding("right", "stage(1)", "Stage", key_display="→"),
+        Binding("left", "stage(-1)", "Stage back", key_display="←"),
+        Binding("right", "stage(1)", "Stage on", key_display="→"),
         Binding("d", "depth", "Depth"),
         Binding("t", "toggle_mode", "Max/mean"),
     ]
