@@ -247,3 +247,29 @@ def test_rows_without_validation_or_from_before_steps_were_kept_still_load(saved
     members["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
     np.savez(tmp_path / "old.npz", **members)
     assert load_checkpoint(tmp_path / "old.npz").meta["history"] == meta["history"]
+
+
+@pytest.mark.parametrize("kind, make", [
+    ("a folder", lambda path: path.mkdir()),
+    ("a FIFO (named pipe)", lambda path: __import__("os").mkfifo(path)),
+    ("a character device", lambda path: path.symlink_to("/dev/zero")),
+])
+def test_a_checkpoint_name_that_is_no_file_is_called_what_it_is(tmp_path, kind, make):
+    path = tmp_path / "checkpoint.npz"
+    make(path)
+    with pytest.raises(CheckpointError, match=rf"checkpoint.npz: is {kind.replace('(', '[(]').replace(')', '[)]')}, "
+                                              "not a checkpoint file$"):
+        load_checkpoint(path)
+    with pytest.raises(CheckpointError, match=r"missing.npz: no such checkpoint file$"):
+        load_checkpoint(tmp_path / "missing.npz")
+
+
+def test_an_oversized_meta_is_refused_for_its_size(saved, tmp_path):
+    from convtui.core.storage.checkpoint_meta import MAX_META_BYTES
+
+    with np.load(saved[0], allow_pickle=False) as data:
+        members = {name: data[name] for name in data.files}
+    members["meta"] = np.zeros(MAX_META_BYTES + 1, dtype=np.uint8)
+    np.savez(tmp_path / "big.npz", **members)
+    with pytest.raises(CheckpointError, match=r"damaged checkpoint metadata \(8,388,609 bytes, more than the 8 MB"):
+        load_checkpoint(tmp_path / "big.npz")

@@ -27,6 +27,7 @@ from convtui.core.nn.architectures import build_from_architecture
 from convtui.core.nn.sequential import Sequential
 from convtui.core.storage import atomic
 from convtui.core.storage.checkpoint_meta import FORMAT, VERSION, check_arrays, check_meta, member_budget
+from convtui.core.storage.regular_files import NotRegularFile
 from convtui.core.storage.safe_npz import read_npz
 from convtui.core.training.config import TrainConfig
 
@@ -94,7 +95,11 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     """Read and check a checkpoint; any problem becomes one CheckpointError line."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint file")
+        try:  # there but not a file (a folder, a FIFO, /dev/zero): say what it is, not "no such file"
+            kind = NotRegularFile(path.stat().st_mode).kind
+        except OSError:
+            raise CheckpointError(f"{path}: no such checkpoint file") from None
+        raise CheckpointError(f"{path}: is {kind}, not a checkpoint file")
     try:
         # meta first: its architecture bounds what the weights may hold before a byte of them is allocated
         arrays = read_npz(path, first="meta", budget=member_budget)

@@ -31,8 +31,11 @@ _CHECK_ERRORS = (ValueError, TypeError, KeyError, IndexError, AttributeError, Ov
 def _decode(raw) -> dict:
     if raw is None:
         raise ValueError("not a convtui checkpoint (no 'meta' entry)")
-    if raw.dtype != np.uint8 or raw.ndim != 1 or raw.size > MAX_META_BYTES:
+    if raw.dtype != np.uint8 or raw.ndim != 1:
         raise ValueError("damaged checkpoint metadata (not a UTF-8 byte string)")
+    if raw.size > MAX_META_BYTES:
+        raise ValueError(f"damaged checkpoint metadata ({raw.size:,} bytes, more than the {MAX_META_BYTES >> 20} MB "
+                         "allowed)")
     try:
         meta = json.loads(raw.tobytes().decode("utf-8"))
     except (UnicodeDecodeError, ValueError) as exc:

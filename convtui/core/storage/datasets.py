@@ -209,7 +209,7 @@ def load_split(split: str, folder: str | Path | None = None, limit: int | None =
         raise DataError(f"{images_path}: images are {images.shape[1]}x{images.shape[2]}, "
                         f"expected {image_size[0]}x{image_size[1]}")
     if len(images) != len(labels):
-        raise DataError(f"{folder}: {len(images)} {split} images but {len(labels)} labels")
+        raise DataError(f"{labels_path}: {len(labels)} labels for the {len(images)} images of {images_path.name}")
     if len(labels) == 0:
         raise DataError(f"{labels_path}: holds no examples")
     if labels.max() >= n_classes:
