@@ -27,7 +27,7 @@ from convtui.core.nn.architectures import build_from_architecture
 from convtui.core.nn.sequential import Sequential
 from convtui.core.storage import atomic
 from convtui.core.storage.checkpoint_meta import FORMAT, VERSION, check_arrays, check_meta, member_budget
-from convtui.core.storage.regular_files import NotRegularFile
+from convtui.core.storage.regular_files import file_kind
 from convtui.core.storage.safe_npz import read_npz
 from convtui.core.training.config import TrainConfig
 
@@ -96,7 +96,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     path = Path(path)
     if not path.is_file():
         try:  # there but not a file (a folder, a FIFO, /dev/zero): say what it is, not "no such file"
-            kind = NotRegularFile(path.stat().st_mode).kind
+            kind = file_kind(path.stat().st_mode)
         except OSError:
             raise CheckpointError(f"{path}: no such checkpoint file") from None
         raise CheckpointError(f"{path}: is {kind}, not a checkpoint file")

@@ -22,7 +22,7 @@ import numpy as np
 
 from convtui.assets_path import mnist_dir
 from convtui.core.errors import ConvtuiError
-from convtui.core.storage.regular_files import NotRegularFile
+from convtui.core.storage.regular_files import file_kind
 
 FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
@@ -96,7 +96,7 @@ def _find(folder: Path, stem: str) -> Path:
         except OSError:  # missing, or a dangling link: try the other name
             continue
         if not stat.S_ISREG(mode):
-            raise DataError(f"{candidate}: is {NotRegularFile(mode).kind}, not a data file")
+            raise DataError(f"{candidate}: is {file_kind(mode)}, not a data file")
         return candidate
     raise DataError(f"{folder}: missing {stem}.gz (expected MNIST's four IDX files in this folder)")
 

@@ -15,13 +15,18 @@ _FILE_KINDS = {stat.S_IFDIR: "a folder", stat.S_IFIFO: "a FIFO (named pipe)", st
                stat.S_IFBLK: "a block device", stat.S_IFSOCK: "a socket"}
 
 
+def file_kind(mode: int) -> str:
+    """What a path that is not a regular file is, in words: "a folder", "a FIFO (named pipe)", ..."""
+    return _FILE_KINDS.get(stat.S_IFMT(mode), "not a regular file")
+
+
 class NotRegularFile(Exception):
     """The path is a folder, FIFO, device or socket; `mode` says which (`stat.S_IFMT(mode)`), `kind` in words."""
 
     def __init__(self, mode: int):
         super().__init__(f"not a regular file (mode {stat.filemode(mode)})")
         self.mode = mode
-        self.kind = _FILE_KINDS.get(stat.S_IFMT(mode), "not a regular file")  # "a FIFO (named pipe)", ...
+        self.kind = file_kind(mode)
 
 
 class TooLarge(Exception):
