@@ -1,6 +1,7 @@
-"""Inference's Winograd F(2x2, 5x5) conv + ReLU + 2x2 max-pool: its matrices are Toom-Cook's for the points 0, 1, -1,
-2, -2 and infinity, it gives the float64 reference on every split and shape it takes, only inference takes it, and
-a training step around it still gets its own gradients."""
+"""Inference's Winograd F(4x4, 5x5) conv + ReLU + 2x2 max-pool: its matrices are Toom-Cook's for the points 0, 1, -1,
+2, -2, 1/2, -1/2 and infinity, its written-out transforms are those matrices, it gives the float64 reference on every
+split and shape it takes (whole tiles and tiles past the edge), only inference takes it, and a training step around
+it still gets its own gradients."""
 
 from __future__ import annotations
 
@@ -27,31 +28,51 @@ def reference(x, w, b, padding):
     return naive.maxpool2d_forward(r, 2, 2)[0]
 
 
+POINTS = (0, 1, -1, 2, -2, Fraction(1, 2), Fraction(-1, 2))
+# Winograd's error is a number of float32 roundings of the largest products of each sum, not of the sum itself, so
+# it is bounded against the largest output: on random normal data (7 x 32 x 14 x 14 images, 64 filters) it was
+# 3.6-4.4e-6 of the largest output for F(4x4, 5x5) and 2.1-2.7e-6 for F(2x2, 5x5), against 6e-8 for one rounding.
+WINOGRAD_ERROR = 1e-5
+
+
 def test_the_matrices_are_toom_cooks_for_the_points():
     """At[i, j] = p_j^i, G[j, k] = p_j^k / prod_{l != j}(p_j - p_l), with infinity's column and row; Bt is then the
     one matrix for which At((G g) * (Bt d)) is the correlation of d with g, for every d and g."""
-    points = [Fraction(p) for p in (0, 1, -1, 2, -2)]
-    at = [[p ** i for p in points] + [Fraction(i)] for i in range(2)]
+    points = [Fraction(p) for p in POINTS]
+    at = [[p ** i for p in points] + [Fraction(i == 3)] for i in range(4)]
     g = []
     for j, p in enumerate(points):
         scale = np.prod([p - q for q in points[:j] + points[j + 1:]])
         g.append([p ** k / scale for k in range(5)])
     g.append([Fraction(k == 4) for k in range(5)])
     assert conv_winograd.AT.tolist() == [[float(v) for v in row] for row in at]
-    assert conv_winograd.G.tolist() == [[float(v) for v in row] for row in g]
+    np.testing.assert_array_equal(conv_winograd.G, [[float(v) for v in row] for row in g])  # each rounded once
     # The identity, exactly, on every unit d and g: sum_j At[i, j] G[j, k] Bt[j, l] = 1 if l == i + k else 0.
-    bt = [[Fraction(int(v)) for v in row] for row in conv_winograd.BT]
-    for i, k, col in itertools.product(range(2), range(5), range(6)):
-        assert sum(at[i][j] * g[j][k] * bt[j][col] for j in range(6)) == (1 if col == i + k else 0)
+    bt = [[Fraction(float(v)) for v in row] for row in conv_winograd.BT]
+    assert all(v.denominator in (1, 2, 4) for row in bt for v in row), "Bt's entries are exact in binary"
+    for i, k, col in itertools.product(range(4), range(5), range(8)):
+        assert sum(at[i][j] * g[j][k] * bt[j][col] for j in range(8)) == (1 if col == i + k else 0)
+
+
+def test_the_written_out_transforms_are_the_matrices():
+    """The kernels' hand-written Bt and At columns, against the matrices, on random columns (float64, so any
+    wrong coefficient shows far above rounding)."""
+    columns = np.random.default_rng(4).standard_normal((50, 8))
+    for column in columns:
+        np.testing.assert_allclose(conv_winograd._bt_column.py_func(*column), conv_winograd.BT @ column,
+                                   rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(conv_winograd._at_column.py_func(*column), conv_winograd.AT @ column,
+                                   rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.usefixtures("two_blas_threads")
 @pytest.mark.parametrize("threads", [1, 2, 3])
 @pytest.mark.parametrize(("n", "c", "h", "w", "k", "padding"), [
-    (7, 32, 14, 14, 64, "same"),  # the cnn's conv2, fewer images
-    (3, 8, 16, 10, 5, "same"),  # not square
-    (2, 16, 12, 12, 4, "valid"),
-    (1, 8, 6, 6, 3, "valid"),  # one 2x2 block: one pooled value per filter
+    (7, 32, 14, 14, 64, "same"),  # the cnn's conv2, fewer images: a last tile past the edge both ways
+    (3, 8, 16, 10, 5, "same"),  # not square: whole tiles down, a last tile past the edge across
+    (2, 16, 12, 12, 4, "valid"),  # 8x8 output: whole tiles
+    (1, 8, 6, 6, 3, "valid"),  # 2x2 output: one tile, three quarters of it past the edge
+    (11, 8, 4, 18, 2, "same"),  # one tile down; more images than one step of a thread takes
 ])
 def test_inference_gives_the_float64_reference(threads, n, c, h, w, k, padding, monkeypatch):
     monkeypatch.setattr(jit, "PARALLEL_MIN_SIZE", 0)
@@ -70,8 +91,7 @@ def test_inference_gives_the_float64_reference(threads, n, c, h, w, k, padding, 
     y, argmax = ops.conv2d_relu_maxpool_forward(x, wt, b, 1, padding, 2, 2, workspace, with_argmax=False)
     want = reference(x, wt, b, padding)
     assert argmax is None and y.shape == want.shape and y.dtype == np.float32
-    # Winograd's error: a few float32 roundings of the largest products of each sum, not of the sum itself.
-    np.testing.assert_allclose(y, want, rtol=1e-4, atol=2e-6 * np.abs(want).max())
+    np.testing.assert_allclose(y, want, rtol=1e-4, atol=WINOGRAD_ERROR * np.abs(want).max())
     assert np.all(y[:, 0] == 0.0)
     shares = sorted((lo, hi) for lo, hi, _ in seen)
     assert len(shares) == min(threads, n) and shares[0][0] == 0 and shares[-1][1] == n
@@ -101,18 +121,35 @@ def test_only_inference_of_a_5x5_conv_and_2x2_pool_takes_winograd(kernel, stride
     assert bool(calls) == takes_it
     r = naive.relu_forward(naive.conv2d_forward(x.astype(np.float64), w.astype(np.float64), b, stride, "same"))
     want = naive.maxpool2d_forward(r, pool, pool)[0]
-    np.testing.assert_allclose(y, want, rtol=1e-4, atol=2e-6 * np.abs(want).max())
+    np.testing.assert_allclose(y, want, rtol=1e-4, atol=WINOGRAD_ERROR * np.abs(want).max())
+
+
+def test_a_shorter_last_step_is_no_new_kernel_type(monkeypatch):
+    """A thread's last step of fewer images hands the kernels arrays of the same Numba types as the full steps: a
+    strided view there was another specialisation, compiled in the middle of the first evaluation (1.7 s)."""
+    monkeypatch.setattr(jit, "thread_count", lambda: 1)
+    x, w, b = random((2 * conv_winograd_chunk() + 1, 8, 12, 12), 1), random((4, 8, 5, 5), 2), random(4, 3)
+    ops.conv2d_relu_maxpool_forward(x, w, b, 1, "same", 2, 2, {}, with_argmax=False)
+    for kernel in (conv_winograd._input_tiles, conv_winograd._output_tiles):
+        assert kernel.signatures and all(a.layout == "C" for sig in kernel.signatures for a in sig
+                                         if hasattr(a, "layout")), kernel.signatures
+
+
+def conv_winograd_chunk():
+    from convtui.core.ops import conv
+
+    return conv.WINOGRAD_CHUNK
 
 
 def test_a_training_step_around_an_inference_still_gets_its_own_gradients():
-    """The inference writes its padded copy into the workspace the training forward left for backward: backward
-    must then see that the copy is no longer of its own input, and rebuild it."""
+    """An inference between a training forward and its backward, sharing their workspace: its padded copy (whole
+    tiles) is its own, so backward finds the copy of its own input untouched and gets its own gradients."""
     x_train, x_eval = random((3, 8, 10, 10), 1), random((3, 8, 10, 10), 5)
     w, b = random((4, 8, 5, 5), 2), random(4, 3)
     workspace = {}
     y, argmax = ops.conv2d_relu_maxpool_forward(x_train, w, b, 1, "same", 2, 2, workspace)
     ops.conv2d_relu_maxpool_forward(x_eval, w, b, 1, "same", 2, 2, workspace, with_argmax=False)
-    assert workspace["x_nhwc_of"] is x_eval
+    assert workspace["x_nhwc_of"] is x_train and workspace["wino_xp"].shape == (3, 16, 16, 8)  # 3 tiles a side
     dy = random(y.shape, 4)
     r = naive.relu_forward(naive.conv2d_forward(x_train.astype(np.float64), w.astype(np.float64), b, 1, "same"))
     dz = naive.relu_backward(naive.maxpool2d_backward(dy, r, 2, 2), r)
@@ -132,32 +169,56 @@ def test_the_cnns_predictions_are_the_training_forwards():
     assert np.array_equal(inferred.argmax(axis=1), trained.argmax(axis=1))
 
 
-def test_the_pooling_takes_each_windows_largest_number_then_the_relu():
-    """The output transform's pooling, against plain NumPy: max of each tile's 4 outputs + bias, then the ReLU.
-    A NaN loses to any number in its window, a window of NaNs gives 0, and the ReLU's zero is +0.0."""
-    count, p_h, p_w, n_k = 2, 3, 2, 5
-    z = random((4, count * p_h * p_w * n_k), 8)
-    z[1, 3], z[:, 7], z[0, 11] = np.nan, np.nan, -0.0  # one NaN among numbers; a whole window of NaNs
-    z[:, 12] = -1.5
-    b = random(n_k, 9)
-    y = np.full((count, n_k, p_h, p_w), 99.0, dtype=np.float32)
-    conv_winograd._pool_relu(z.copy(), b, 0, count, (p_h, p_w, y))
+def reference_output_tiles(m, bias, count, t_h, t_w, p_h, p_w):
+    """The output kernel in plain NumPy (float64): Y = At M A for each tile and filter, where a term whose
+    coefficient is 0 is left out (as the written-out transform leaves it out, so a NaN spreads only where it
+    counts), then the largest number of each 2x2 window (NaNs lose; a window of NaNs stays NaN) plus the bias, then
+    the ReLU, with a whole-tile grid cropped to (p_h, p_w)."""
+    at = conv_winograd.AT
+    tiles = m.astype(np.float64).reshape(8, 8, count, t_h, t_w, -1)  # (a, b, n, ti, tj, k)
+    y = np.zeros((4, 4) + tiles.shape[2:])
+    for i, j, a, b in itertools.product(range(4), range(4), range(8), range(8)):
+        if at[i, a] and at[j, b]:
+            y[i, j] += at[i, a] * at[j, b] * tiles[a, b]
+    windows = y.reshape(2, 2, 2, 2, *y.shape[2:]).transpose(0, 2, 1, 3, *range(4, y.ndim + 2))  # (wi, wj, di, dj, ...)
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # nanmax of an all-NaN window
-        best = np.nanmax(z.reshape(4, -1, n_k) + b, axis=0)
-    want = np.where(best > 0, best, np.float32(0)).reshape(count, p_h, p_w, n_k).transpose(0, 3, 1, 2)
-    np.testing.assert_array_equal(y, want)  # max then bias is the same float as bias then max
-    assert not np.signbit(y).any()
-    assert y.reshape(count, n_k, -1).transpose(0, 2, 1).reshape(-1)[7] == 0.0  # the NaN window
+        best = np.nanmax(windows.reshape(2, 2, 4, *y.shape[2:]), axis=2) + bias  # (wi, wj, n, ti, tj, k)
+    relu = np.where(best > 0, best, 0.0)
+    grid = relu.transpose(2, 3, 0, 4, 1, 5).reshape(count, 2 * t_h, 2 * t_w, -1)
+    return grid[:, :p_h, :p_w]
+
+
+def test_the_output_kernel_transforms_then_takes_each_windows_largest_number_then_the_relu():
+    """The output transform and pooling kernel, against plain NumPy: At M A, the largest of each window + bias, then
+    the ReLU; windows past a partial last tile are not written. A NaN loses to any number in its window, a window
+    of NaNs gives 0, and the ReLU's zero is +0.0."""
+    count, t_h, t_w, p_h, p_w, n_k = 2, 2, 2, 3, 4, 5
+    m = random((64, count * t_h * t_w, n_k), 8)
+    m[0, 1, 2] = np.nan  # position (0, 0) feeds only conv output (0, 0): one NaN among three numbers
+    m[9, 2, 3] = np.nan  # position (1, 1) feeds all 16 outputs: every window of that tile is all NaN
+    m[:, 3, 4] = 0.0  # every output 0: the ReLU of -0.0 + a negative bias below
+    bias = random(n_k, 9)
+    bias[4] = -1.0
+    pooled = np.full((count, p_h, p_w, n_k), 99.0, dtype=np.float32)
+    tmp, block = np.empty((4, 8, n_k), dtype=np.float32), np.empty((4, 4, n_k), dtype=np.float32)
+    conv_winograd._output_tiles(m, bias, count, t_h, t_w, tmp, block, pooled)
+    want = reference_output_tiles(m, bias, count, t_h, t_w, p_h, p_w)
+    np.testing.assert_allclose(pooled, want, rtol=1e-5, atol=1e-5 * np.nanmax(np.abs(want)))
+    assert not np.isnan(pooled).any() and not np.signbit(pooled).any()
+    n, ti, tj = np.unravel_index(2, (count, t_h, t_w))
+    assert np.all(pooled[n, 2 * ti:2 * ti + 2, 2 * tj:2 * tj + 2, 3] == 0.0)  # the NaN tile's windows
+    n, ti, tj = np.unravel_index(3, (count, t_h, t_w))  # the all-zero tile: its windows inside the grid
+    assert ti == 1 and 2 * ti + 1 == p_h and np.all(pooled[n, 2 * ti, 2 * tj:2 * tj + 2, 4] == 0.0)
 
 
 def test_the_transformed_filters_are_g_w_gt():
     w = random((3, 2, 5, 5), 7)
     v = conv_winograd.transformed_filters(w)
-    assert v.shape == (36, 2, 3) and v.dtype == np.float32
+    assert v.shape == (64, 2, 3) and v.dtype == np.float32
     for k, c in itertools.product(range(3), range(2)):
         want = conv_winograd.G @ w[k, c].astype(np.float64) @ conv_winograd.G.T
-        np.testing.assert_allclose(v[:, c, k].reshape(6, 6), want, rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(v[:, c, k].reshape(8, 8), want, rtol=1e-6, atol=1e-7)
 
 
 def test_the_inference_paths_benchmark_runs(tmp_path):

@@ -26,8 +26,9 @@ COLS_BUDGET_BYTES = 32 * 1024 * 1024
 # 2 threads) took 13.5-14.3 ms with chunks of 3 to 5 images (1.9 to 3.1 MB), 14.2 with 1 and 18-20 with 25.
 CHANNELS_LAST_BUDGET_BYTES = 3 * 1024 * 1024
 # Images per step of a thread in the Winograd inference path (conv_winograd). The cnn's conv2, batch 100, two
-# threads, medians of 10 alternating rounds: 11.9 ms with 4, 12.3 with 6, 12.8 with 3, 13.2 with 2, 13.5 with 8.
-WINOGRAD_CHUNK = 4
+# threads, medians of 10 alternating rounds, in two sittings: 10.0 / 11.0 ms with 6, 10.4 / 10.9 with 4, 10.3 / 10.9
+# with 8, 11.1 / 10.9 with 12, 11.1 / 11.7 with 2 and 13.0 / 14.2 with 25 (whose buffers outgrow the L2 cache).
+WINOGRAD_CHUNK = 6
 # conv + ReLU + max-pool backward scatters each pooling winner's patch directly (see conv_kernels) when the
 # input has at least this many channels, so that the inner loop over channels is long enough to vectorise.
 SPARSE_MIN_CHANNELS = 8
@@ -142,8 +143,8 @@ def _conv2d_relu_maxpool_forward(x, w, b, stride, padding, pool, pool_stride, wo
     if _few_channels(geo):
         _few_channels_forward(x_in, x, w, b, geo, (f_h, f_w, ps_h, ps_w), workspace, y, argmax, with_argmax)
         return y, argmax
-    if geo.c >= SPARSE_MIN_CHANNELS and not with_argmax and conv_winograd.applies(geo, (f_h, f_w, ps_h, ps_w)):
-        _winograd_inference(x_in, x, w, b, geo, workspace, y)
+    if not with_argmax and _takes_winograd(geo, (f_h, f_w, ps_h, ps_w)):
+        _winograd_inference(x, w, b, geo, workspace, y)
         return y, argmax
     if geo.c >= SPARSE_MIN_CHANNELS:
         geo = _Geometry(x, w, stride, padding, CHANNELS_LAST_BUDGET_BYTES)
@@ -156,6 +157,11 @@ def _conv2d_relu_maxpool_forward(x, w, b, stride, padding, pool, pool_stride, wo
 
     _forward_chunks(x_in, x, w, geo, workspace, epilogue)
     return y, argmax
+
+
+def _takes_winograd(geo, pool) -> bool:
+    """Whether an inference of this float32 conv + ReLU + max-pool runs by Winograd (`_winograd_inference`)."""
+    return geo.dtype == np.float32 and geo.c >= SPARSE_MIN_CHANNELS and conv_winograd.applies(geo, pool)
 
 
 def _padded_nhwc_buffer(geo, workspace):
@@ -238,23 +244,35 @@ def _channels_last_forward(x_in, x, w, b, geo, pool, workspace, y, argmax, with_
         workspace["x_nhwc_of"] = x_in
 
 
-def _winograd_inference(x_in, x, w, b, geo, workspace, y):
+def _winograd_inference(x, w, b, geo, workspace, y):
     """Inference's conv 5x5 + ReLU + max-pool 2x2 by Winograd (conv_winograd): per thread, WINOGRAD_CHUNK images
-    at a time through their transformed tiles u (tiles, 36, C), the GEMMs' result m (36, tiles, K) and the blocks
-    of conv outputs z (4, tiles * K)."""
-    xp = _padded_nhwc_buffer(geo, workspace)  # filled by the parts; a training step's backward may reuse it
+    at a time through their transformed tiles u (tiles, 64, C), the GEMMs' result m (flat, room for 64 x tiles x K)
+    and the pooled outputs (images, PH, PW, K). Its padded copy of x has a shape of its own (whole tiles), so it is
+    kept apart from the one a training step's backward may reuse."""
+    t_h, t_w = conv_winograd.tiles_for(geo.o_h, geo.o_w)
+    xp = ck.empty_like_shape(workspace, "wino_xp", conv_winograd.padded_shape(geo.n, geo.c, t_h, t_w), geo.dtype)
 
-    def buffers(parts, rows):
-        positions = conv_winograd.TILE * conv_winograd.TILE
-        return [(ck.empty_like_shape(workspace, f"wino_u{part}", (rows, positions, geo.c), geo.dtype),
-                 ck.empty_like_shape(workspace, f"wino_m{part}", (positions, rows, geo.k), geo.dtype),
-                 ck.empty_like_shape(workspace, f"wino_z{part}", (conv_winograd.BLOCK, rows * geo.k),
-                                      geo.dtype))
+    def buffers(parts, chunk):
+        rows = chunk * t_h * t_w
+        return [(ck.empty_like_shape(workspace, f"wino_u{part}", (rows, conv_winograd.POSITIONS, geo.c), geo.dtype),
+                 ck.empty_like_shape(workspace, f"wino_m{part}", (conv_winograd.POSITIONS * rows * geo.k,), geo.dtype),
+                 ck.empty_like_shape(workspace, f"wino_pooled{part}", (chunk, *y.shape[2:], geo.k), geo.dtype))
                 for part in range(parts)]
 
-    conv_winograd.conv_relu_maxpool_inference(x, (geo.pads[0], geo.pads[2]), xp, w, b, y, WINOGRAD_CHUNK, buffers)
-    if workspace is not None:
-        workspace["x_nhwc_of"] = x_in
+    conv_winograd.conv_relu_maxpool_inference(x, (geo.pads[0], geo.pads[2]), xp, _winograd_filters(w, workspace), b,
+                                              y, WINOGRAD_CHUNK, buffers)
+
+
+def _winograd_filters(w, workspace):
+    """conv_winograd.transformed_filters(w), kept in the workspace with a copy of the w it came from: an evaluation
+    runs many batches through the same weights, and comparing them costs a tenth of transforming them again."""
+    if workspace is None:
+        return conv_winograd.transformed_filters(w)
+    kept = workspace.get("wino_filters_of")
+    if kept is None or kept.shape != w.shape or kept.dtype != w.dtype or not np.array_equal(kept, w):
+        workspace["wino_filters"] = conv_winograd.transformed_filters(w)
+        workspace["wino_filters_of"] = w.copy()
+    return workspace["wino_filters"]
 
 
 def _backward_chunks(x_in, x, w, geo, workspace, prologue, input_grad):

@@ -1,30 +1,33 @@
-"""Inference through a 5x5 conv + ReLU + 2x2 max-pool by Winograd's F(2x2, 5x5): the cnn's conv2 without im2col.
+"""Inference through a 5x5 conv + ReLU + 2x2 max-pool by Winograd's F(4x4, 5x5): the cnn's conv2 without im2col.
 
-Each 2x2 block of conv outputs is one pooling window, and Winograd computes exactly such a block from a 6x6 tile of
-the input: transform the tile (U = Bt d B), multiply it element by element with the transformed filter
+Each 4x4 block of conv outputs is four whole pooling windows, and Winograd computes exactly such a block from an
+8x8 tile of the input: transform the tile (U = Bt d B), multiply it element by element with the transformed filter
 (V = G g Gt) and summed over the channels, then transform back (Y = At M A). The sum over channels, for each of the
-36 tile positions, is a GEMM of (tiles, C) @ (C, K). Per 2x2 block that is 36 multiply-adds per channel and filter
-instead of 4 * 25 = 100, and each input value is read by the 9 tiles that overlap it instead of being copied 25
-times by im2col.
+64 tile positions, is a GEMM of (tiles, C) @ (C, K). Per 4x4 block that is 64 multiply-adds per channel and filter
+instead of 16 * 25 = 400, and each input value is read by the 4 tiles that overlap it instead of being copied 25
+times by im2col. An output side that is not a multiple of 4 (the cnn's 14) gets a last tile whose extra rows and
+columns read zeros past the padding and are dropped.
 
-The points are 0, 1, -1, 2, -2 and infinity, the set of the common F(4x4, 3x3); the matrices below follow from them
-(Toom-Cook) and `tests/core/test_conv_winograd.py` rebuilds them exactly with fractions. The float32 results agree
-with the direct sum to a few units in the last place of the largest products (checked there), not to the bit. So
-only inference takes this path: training keeps the GEMM forward, whose winners its backward needs, and whose
-FLOPs are the lecture's.
+The points are 0, 1, -1, 2, -2, 1/2, -1/2 and infinity, the set of the common F(6x6, 3x3) (NNPACK's); the matrices
+below follow from them (Toom-Cook), and `tests/core/test_conv_winograd.py` rebuilds them exactly with fractions. The
+float32 results agree with the direct sum to a number of roundings of the largest products, not to the bit: on the
+trained cnn's conv2 the largest error was 1.4e-5 against outputs up to 5.1, where F(2x2, 5x5) gave 0.9e-5 and the
+GEMM 0.25e-5 (the tests allow 1e-5 of the largest output). So only inference takes this path: training keeps the
+GEMM forward, whose winners its backward needs, and whose FLOPs are the lecture's.
+
+Why F(4x4) and not F(2x2, 5x5), which this path used before: the channel sums are GEMMs only 32 deep (the cnn's
+conv2 has 32 input channels), which OpenBLAS runs at about half this CPU's peak whatever their other sizes; F(4x4)
+needs 1,024 tile positions per 14x14 image where F(2x2) needed 1,764. With the output transform and the pooling in
+one kernel, the cnn's conv2 took 8.4-9.8 ms a batch of 100 MNIST test digits on two threads, against 11.5-16.2 ms
+for F(2x2), and the whole forward 15.6-18.2 ms against 19.2-23.8 (four alternating runs of each). The price is one
+more kernel to compile cold, about 1 s of CPU.
 
 The images are split into one contiguous share per thread; each thread pads its images, and a few at a time
-transforms them, runs its 36 GEMMs on one BLAS thread and pools the result while it is still in its cache.
-
-Only the input transform is a Numba kernel. The output transform is one more GEMM, kron(At, At) (4 x 36) @ M, and
-the pooling is NumPy's: a Numba kernel for them ran 1 ms faster per thread and batch of 100 (the cnn's inference
-took a median 7.5% less time, in five alternating runs in one process) but took 0.5-0.7 s to compile, on the
-critical path of every cold start (issue 15: at most 5 s).
+transforms them, runs its 64 GEMMs on one BLAS thread, and transforms back and pools the result while it is still
+in its cache.
 """
 
 from __future__ import annotations
-
-import functools
 
 import numpy as np
 
@@ -32,133 +35,185 @@ from convtui.core.ops.conv_nhwc import _nchw_to_padded_nhwc_range
 from convtui.core.ops.jit import SERIAL, parts_for, run_blas_calls, share_bounds
 from convtui.core.ops.kernel_cache import njit
 
-TILE, FILTER = 6, 5
-BLOCK = 4  # conv outputs per tile: a 2x2 block, which is one pooling window
-# The transforms' coefficients as float32: a Python int or float would promote every product to float64, which
-# halves the vector lanes and converts each value twice (the input transform took 9 ms a batch that way).
-F2, F4, F5 = np.float32(2), np.float32(4), np.float32(5)
-# G (6 x 5) maps a filter row to its 6 tile positions; Bt is written out in the input kernel below, and At's
-# Kronecker square is the output transform's GEMM.
-G = np.array([[1 / 4, 0, 0, 0, 0],
-              [-1 / 6, -1 / 6, -1 / 6, -1 / 6, -1 / 6],
-              [-1 / 6, 1 / 6, -1 / 6, 1 / 6, -1 / 6],
-              [1 / 24, 1 / 12, 1 / 6, 1 / 3, 2 / 3],
-              [1 / 24, -1 / 12, 1 / 6, -1 / 3, 2 / 3],
+TILE, FILTER, BLOCK = 8, 5, 4  # an 8x8 input tile gives a 4x4 block of conv outputs: four 2x2 pooling windows
+POSITIONS = TILE * TILE
+# The transforms' coefficients as float32: a Python float would promote every product to float64, which halves
+# the vector lanes and converts each value twice.
+_F = np.float32
+HALF, QUARTER, EIGHTH, ONE_AND_QUARTER = _F(0.5), _F(0.25), _F(0.125), _F(1.25)
+TWO, TWO_AND_HALF, FOUR, FOUR_AND_QUARTER, FIVE, FIVE_AND_QUARTER, EIGHT = (_F(2), _F(2.5), _F(4), _F(4.25), _F(5),
+                                                                            _F(5.25), _F(8))
+# G (8 x 5) maps a filter row to its 8 tile positions: row j is p_j^k / prod_{l != j}(p_j - p_l), infinity's row last.
+G = np.array([[-1, 0, 0, 0, 0],
+              [-2 / 9, -2 / 9, -2 / 9, -2 / 9, -2 / 9],
+              [-2 / 9, 2 / 9, -2 / 9, 2 / 9, -2 / 9],
+              [1 / 90, 1 / 45, 2 / 45, 4 / 45, 8 / 45],
+              [1 / 90, -1 / 45, 2 / 45, -4 / 45, 8 / 45],
+              [32 / 45, 16 / 45, 8 / 45, 4 / 45, 2 / 45],
+              [32 / 45, -16 / 45, 8 / 45, -4 / 45, 2 / 45],
               [0, 0, 0, 0, 1]])
-BT = np.array([[4, 0, -5, 0, 1, 0],
-               [0, -4, -4, 1, 1, 0],
-               [0, 4, -4, -1, 1, 0],
-               [0, -2, -1, 2, 1, 0],
-               [0, 2, -1, -2, 1, 0],
-               [0, 4, 0, -5, 0, 1]], dtype=np.float64)
-AT = np.array([[1, 1, 1, 1, 1, 0],
-               [0, 1, -1, 2, -2, 1]], dtype=np.float64)
+# Bt (8 x 8), written out in `_bt_column` below; At (4 x 8), in `_at_column`.
+BT = np.array([[-1, 0, 5.25, 0, -5.25, 0, 1, 0],
+               [0, 1, 1, -4.25, -4.25, 1, 1, 0],
+               [0, -1, 1, 4.25, -4.25, -1, 1, 0],
+               [0, 0.5, 0.25, -2.5, -1.25, 2, 1, 0],
+               [0, -0.5, 0.25, 2.5, -1.25, -2, 1, 0],
+               [0, 2, 4, -2.5, -5, 0.5, 1, 0],
+               [0, -2, 4, 2.5, -5, -0.5, 1, 0],
+               [0, -1, 0, 5.25, 0, -5.25, 0, 1]])
+AT = np.array([[1, 1, 1, 1, 1, 1, 1, 0],
+               [0, 1, -1, 2, -2, 0.5, -0.5, 0],
+               [0, 1, 1, 4, 4, 0.25, 0.25, 0],
+               [0, 1, -1, 8, -8, 0.125, -0.125, 1]])
 
 
 def applies(geo, pool_shape) -> bool:
     """True for a 5x5 filter at stride 1 followed by a 2x2 pool at stride 2, with an even conv output: every
-    pooling window is then a whole 2x2 block (pooling keeps a partial window at an odd edge, which this path
-    does not compute)."""
+    pooling window is then whole (pooling keeps a partial window at an odd edge, which this path does not
+    compute)."""
     return ((geo.f_h, geo.f_w, geo.s_h, geo.s_w) == (FILTER, FILTER, 1, 1) and tuple(pool_shape) == (2, 2, 2, 2)
             and geo.o_h % 2 == 0 and geo.o_w % 2 == 0)
 
 
-@functools.cache
-def _filter_transform():
-    """kron(G, G) (36 x 25): row a * 6 + b maps a flattened 5x5 filter to (G g Gt)[a, b]."""
-    return np.kron(G, G)
+def tiles_for(o_h, o_w) -> tuple[int, int]:
+    """Tiles down and across for a conv output of o_h x o_w: one per 4x4 block, the last one partly past the edge."""
+    return -(-o_h // BLOCK), -(-o_w // BLOCK)
+
+
+def padded_shape(n, c, t_h, t_w) -> tuple[int, int, int, int]:
+    """The (N, HP, WP, C) padded copy the tiles read: every tile whole, zeros past the input and its padding."""
+    return n, BLOCK * t_h + TILE - BLOCK, BLOCK * t_w + TILE - BLOCK, c
 
 
 def transformed_filters(w):
-    """V[a * 6 + b, c, k] = (G w[k, c] Gt)[a, b], from w (K, C, 5, 5), computed in float64 and rounded once. One
-    GEMM (36 x 25 @ 25 x K*C): 0.2 ms for the cnn's conv2, where two broadcast matmuls took 1.2 ms."""
+    """V[a * 8 + b, c, k] = (G w[k, c] Gt)[a, b], from w (K, C, 5, 5), computed in float64 and rounded once: one
+    GEMM, kron(G, G) (64 x 25) @ (25 x K*C)."""
     n_k, n_c = w.shape[:2]
-    v = _filter_transform() @ w.reshape(n_k * n_c, FILTER * FILTER).T.astype(np.float64)  # (36, K*C)
-    return np.ascontiguousarray(v.reshape(TILE * TILE, n_k, n_c).transpose(0, 2, 1), dtype=w.dtype)
+    v = np.kron(G, G) @ w.reshape(n_k * n_c, FILTER * FILTER).T.astype(np.float64)  # (64, K*C)
+    return np.ascontiguousarray(v.reshape(POSITIONS, n_k, n_c).transpose(0, 2, 1), dtype=w.dtype)
+
+
+@njit(**SERIAL, inline="always")  # inlined into the kernels below
+def _bt_column(d0, d1, d2, d3, d4, d5, d6, d7):
+    """Bt @ (d0, ..., d7), sharing the sums its rows have in common."""
+    even_a, odd_a = d2 + d6 - FOUR_AND_QUARTER * d4, d1 + d5 - FOUR_AND_QUARTER * d3
+    even_b, odd_b = QUARTER * d2 + d6 - ONE_AND_QUARTER * d4, HALF * d1 - TWO_AND_HALF * d3 + TWO * d5
+    even_c, odd_c = FOUR * d2 + d6 - FIVE * d4, TWO * d1 - TWO_AND_HALF * d3 + HALF * d5
+    return (FIVE_AND_QUARTER * (d2 - d4) - d0 + d6, even_a + odd_a, even_a - odd_a, even_b + odd_b, even_b - odd_b,
+            even_c + odd_c, even_c - odd_c, FIVE_AND_QUARTER * (d3 - d5) - d1 + d7)
+
+
+@njit(**SERIAL, inline="always")  # inlined into the kernels below
+def _at_column(m0, m1, m2, m3, m4, m5, m6, m7):
+    """At @ (m0, ..., m7): the 4 conv outputs of one column (or row) of a tile's 8 values."""
+    sum_1, sum_2, sum_half = m1 + m2, m3 + m4, m5 + m6
+    diff_1, diff_2, diff_half = m1 - m2, m3 - m4, m5 - m6
+    return (m0 + sum_1 + sum_2 + sum_half, diff_1 + TWO * diff_2 + HALF * diff_half,
+            sum_1 + FOUR * sum_2 + QUARTER * sum_half, diff_1 + EIGHT * diff_2 + EIGHTH * diff_half + m7)
+
+
+@njit(**SERIAL, inline="always")  # inlined into the kernels below
+def _window(a, b, c, d, bias):
+    """relu(bias + the largest of a window's four outputs), as np.fmax does it: a NaN loses to any number, four
+    NaNs give NaN and then the ReLU's 0 (always +0.0)."""
+    best = b if b > a or np.isnan(a) else a  # b wins when it is larger, or when a is a NaN
+    best = c if c > best or np.isnan(best) else best
+    best = d if d > best or np.isnan(best) else best
+    best += bias
+    return best if best > 0 else _F(0)
 
 
 @njit(**SERIAL)
-def _input_tiles(xp, n_start, count, p_h, p_w, tmp, u):
-    """u[(n, pi, pj), a * 6 + b, c] = (Bt d Bt.T)[a, b] for the 6x6 tile d of padded image n_start + n at rows
-    2*pi.., columns 2*pj.. . tmp (6, 6, C) holds Bt d; the loops over c are the vector lanes."""
+def _input_tiles(xp, n_start, count, t_h, t_w, tmp, u):
+    """u[(n, ti, tj), a * 8 + b, c] = (Bt d Bt.T)[a, b] for the 8x8 tile d of padded image n_start + n at rows
+    4*ti.., columns 4*tj.. . tmp (8, 8, C) holds Bt d; the loops over c are the vector lanes."""
     n_c = xp.shape[3]
     for n in range(count):
         img = xp[n_start + n]
-        for pi in range(p_h):
-            for pj in range(p_w):
-                r, q = 2 * pi, 2 * pj
+        for ti in range(t_h):
+            for tj in range(t_w):
+                r, q = BLOCK * ti, BLOCK * tj
                 for v in range(TILE):
                     for c in range(n_c):
-                        d0, d1, d2 = img[r, q + v, c], img[r + 1, q + v, c], img[r + 2, q + v, c]
-                        d3, d4, d5 = img[r + 3, q + v, c], img[r + 4, q + v, c], img[r + 5, q + v, c]
-                        tmp[0, v, c] = F4 * d0 - F5 * d2 + d4
-                        tmp[1, v, c] = -F4 * (d1 + d2) + d3 + d4
-                        tmp[2, v, c] = F4 * (d1 - d2) - d3 + d4
-                        tmp[3, v, c] = F2 * (d3 - d1) - d2 + d4
-                        tmp[4, v, c] = F2 * (d1 - d3) - d2 + d4
-                        tmp[5, v, c] = F4 * d1 - F5 * d3 + d5
-                dst = u[(n * p_h + pi) * p_w + pj]
+                        column = _bt_column(img[r, q + v, c], img[r + 1, q + v, c], img[r + 2, q + v, c],
+                                            img[r + 3, q + v, c], img[r + 4, q + v, c], img[r + 5, q + v, c],
+                                            img[r + 6, q + v, c], img[r + 7, q + v, c])
+                        for a in range(TILE):
+                            tmp[a, v, c] = column[a]
+                dst = u[(n * t_h + ti) * t_w + tj]
                 for a in range(TILE):
                     for c in range(n_c):
-                        t0, t1, t2 = tmp[a, 0, c], tmp[a, 1, c], tmp[a, 2, c]
-                        t3, t4, t5 = tmp[a, 3, c], tmp[a, 4, c], tmp[a, 5, c]
-                        dst[a * TILE, c] = F4 * t0 - F5 * t2 + t4
-                        dst[a * TILE + 1, c] = -F4 * (t1 + t2) + t3 + t4
-                        dst[a * TILE + 2, c] = F4 * (t1 - t2) - t3 + t4
-                        dst[a * TILE + 3, c] = F2 * (t3 - t1) - t2 + t4
-                        dst[a * TILE + 4, c] = F2 * (t1 - t3) - t2 + t4
-                        dst[a * TILE + 5, c] = F4 * t1 - F5 * t3 + t5
+                        row = _bt_column(tmp[a, 0, c], tmp[a, 1, c], tmp[a, 2, c], tmp[a, 3, c], tmp[a, 4, c],
+                                         tmp[a, 5, c], tmp[a, 6, c], tmp[a, 7, c])
+                        for b in range(TILE):
+                            dst[a * TILE + b, c] = row[b]
 
 
-@functools.cache
-def _output_transform(dtype_name):
-    """kron(At, At) (BLOCK x 36) in the data's dtype: row a * 2 + b maps the 36 GEMM results of a tile to
-    (At M A)[a, b], one conv output of the tile's 2x2 block."""
-    return np.kron(AT, AT).astype(dtype_name)
+@njit(**SERIAL)
+def _output_tiles(m, bias, count, t_h, t_w, tmp, block, pooled):
+    """pooled[n, pi, pj, k] = relu(bias[k] + max of the 2x2 window (pi, pj) of (At M A)) for this step's tiles:
+    m (64, tiles, K) holds each tile's 64 channel sums, tmp (4, 8, K) holds At M and block (4, 4, K) the 4x4 conv
+    outputs; windows past the edge of pooled (a last tile's extra rows and columns) are not written. The loops
+    over k are the vector lanes. (Pooling straight from At M, with no block, ran 2 times slower.)"""
+    n_k = m.shape[2]
+    p_h, p_w = pooled.shape[1], pooled.shape[2]
+    for n in range(count):
+        for ti in range(t_h):
+            for tj in range(t_w):
+                t = (n * t_h + ti) * t_w + tj
+                for b in range(TILE):
+                    for k in range(n_k):
+                        column = _at_column(m[b, t, k], m[TILE + b, t, k], m[2 * TILE + b, t, k],
+                                            m[3 * TILE + b, t, k], m[4 * TILE + b, t, k], m[5 * TILE + b, t, k],
+                                            m[6 * TILE + b, t, k], m[7 * TILE + b, t, k])
+                        for i in range(BLOCK):
+                            tmp[i, b, k] = column[i]
+                for i in range(BLOCK):
+                    for k in range(n_k):
+                        row = _at_column(tmp[i, 0, k], tmp[i, 1, k], tmp[i, 2, k], tmp[i, 3, k], tmp[i, 4, k],
+                                         tmp[i, 5, k], tmp[i, 6, k], tmp[i, 7, k])
+                        for j in range(BLOCK):
+                            block[i, j, k] = row[j]
+                for i in range(0, BLOCK, 2):
+                    pi = 2 * ti + i // 2
+                    for j in range(0, BLOCK, 2):
+                        pj = 2 * tj + j // 2
+                        if pi < p_h and pj < p_w:
+                            for k in range(n_k):
+                                pooled[n, pi, pj, k] = _window(block[i, j, k], block[i, j + 1, k],
+                                                               block[i + 1, j, k], block[i + 1, j + 1, k], bias[k])
 
 
-def _pool_relu(z, b, start, count, pooled):
-    """y[start:start + count] = relu(max of the four rows of z + b): z (4, tiles * K) holds each tile's 2x2 block
-    of conv outputs. fmax takes a window's largest number and skips NaNs (a window of NaNs then gives 0, after
-    the ReLU); the bias is added after the max, which gives the same float as before it (rounding is monotonic)."""
-    p_h, p_w, y = pooled
-    best = z[0]
-    for row in z[1:]:
-        np.fmax(best, row, out=best)
-    best = best.reshape(-1, b.shape[0])
-    best += b
-    np.fmax(z.dtype.type(0), best, out=best)  # zero first: the ReLU gives +0.0 for -0.0 and for a NaN
-    y[start:start + count] = best.reshape(count, p_h, p_w, -1).transpose(0, 3, 1, 2)
-
-
-def _part(x, pads, xp, v, b, pooled, chunk, u, m, z, lo, hi):
+def _part(x, pads, xp, v, b, y, chunk, u, m, pooled, lo, hi):
     """Images [lo, hi) of x (NCHW) to y (pooled NCHW), through xp (their padded NHWC copy, filled here) and this
-    part's buffers u (chunk*PH*PW, 36, C), m (36, chunk*PH*PW, K) and z (4, chunk*PH*PW*K): one row of 36 x C
-    values per tile, which the input transform writes in one stretch (36 separate streams were 1.5 times slower);
-    each GEMM reads its tile position's column and writes one contiguous block of m, which the output transform
-    reads as one (36, tiles * K) matrix."""
-    p_h, p_w, _ = pooled
+    part's buffers u (chunk*TH*TW, 64, C), m (flat, room for 64 x chunk*TH*TW x K) and pooled (chunk, PH, PW, K):
+    one row of 64 x C values per tile, which the input transform writes in one stretch; each GEMM reads its tile
+    position's column and writes one contiguous block of m. Each step's m is a contiguous array of its own shape:
+    a strided view for the last, shorter step would be another type to Numba, and another compile."""
+    t_h, t_w = tiles_for(2 * y.shape[2], 2 * y.shape[3])
+    n_k = v.shape[2]
     _nchw_to_padded_nhwc_range(x, pads[0], pads[1], xp, lo, hi)
-    tmp = np.empty((TILE, TILE, x.shape[1]), dtype=x.dtype)
-    per_image = p_h * p_w
-    out_transform = _output_transform(x.dtype.name)
+    tmp_in = np.empty((TILE, TILE, x.shape[1]), dtype=x.dtype)
+    tmp_out, block = np.empty((BLOCK, TILE, n_k), dtype=x.dtype), np.empty((BLOCK, BLOCK, n_k), dtype=x.dtype)
     for start in range(lo, hi, chunk):
         count = min(chunk, hi - start)
-        rows = count * per_image
-        uu, mm, zz = u[:rows], m[:, :rows], z[:, :rows * m.shape[2]]
-        _input_tiles(xp, start, count, p_h, p_w, tmp, uu)
+        rows = count * t_h * t_w
+        uu, mm = u[:rows], m[:POSITIONS * rows * n_k].reshape(POSITIONS, rows, n_k)
+        _input_tiles(xp, start, count, t_h, t_w, tmp_in, uu)
         np.matmul(uu.transpose(1, 0, 2), v, out=mm)
-        np.matmul(out_transform, mm.reshape(TILE * TILE, -1), out=zz)
-        _pool_relu(zz, b, start, count, pooled)
+        _output_tiles(mm, b, count, t_h, t_w, tmp_out, block, pooled)
+        y[start:start + count] = pooled[:count].transpose(0, 3, 1, 2)
 
 
-def conv_relu_maxpool_inference(x, pads, xp, w, b, y, chunk, buffers):
-    """y = maxpool2x2(relu(conv5x5(x) + b)) for inference. pads = (top, left) of xp, the (N, HP, WP, C) buffer for
-    x's padded channels-last copy; buffers(parts, rows) gives one (u, m, z) triple per part (see `_part`)."""
+def conv_relu_maxpool_inference(x, pads, xp, v, b, y, chunk, buffers):
+    """y = maxpool2x2(relu(conv5x5(x) + b)) for inference. pads = (top, left) of xp, the `padded_shape` buffer for
+    x's padded channels-last copy; v = transformed_filters(w); buffers(parts, chunk) gives one (u, m, pooled)
+    triple per part (see `_part`)."""
     n_images, (p_h, p_w) = x.shape[0], y.shape[2:]
-    v = transformed_filters(w)
-    parts = parts_for(n_images * p_h * p_w * TILE * TILE * max(v.shape[1:]), n_images)
+    t_h, t_w = tiles_for(2 * p_h, 2 * p_w)
+    parts = parts_for(n_images * t_h * t_w * POSITIONS * max(v.shape[1:]), n_images)
     bounds = share_bounds(n_images, parts)
     chunk = max(1, min(chunk, -(-n_images // parts)))
-    run_blas_calls(_part, [(x, pads, xp, v, b, (p_h, p_w, y), chunk, *triple, bounds[part], bounds[part + 1])
-                           for part, triple in enumerate(buffers(parts, chunk * p_h * p_w))])
+    run_blas_calls(_part, [(x, pads, xp, v, b, y, chunk, *triple, bounds[part], bounds[part + 1])
+                           for part, triple in enumerate(buffers(parts, chunk))])
+

@@ -5,8 +5,8 @@ When the cache is cold, the model has a conv layer and this process may use two 
 `warm_up_kernels` splits the model's layers in two: a helper process (`python -m
 convtui.core.training.warm_up_helper`, one thread, output discarded) compiles the first part (for the cnn, the
 first conv layer's direct loops, the costliest to compile) into the shared on-disk cache, and then the rest's
-inference-only kernels (the cnn's Winograd input transform, about 0.7 s of compiling), while this process compiles
-the rest's training kernels. Both parts are fresh models built from the architecture (data), so the
+inference-only kernels (the cnn's Winograd transforms, about 2 s of compiling), while this process compiles the
+rest's training kernels. Both parts are fresh models built from the architecture (data), so the
 real model's weights, buffers and random state are never touched. Then the whole model runs once here, as it
 always did: whatever the helper finished loads from the cache, anything it did not (it failed, it was killed,
 the cache is not writable) simply compiles here. The helper can make the warm-up faster, never wrong.
