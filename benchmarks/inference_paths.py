@@ -1,4 +1,4 @@
-"""Inference paths, A/B in one process: the cnn's conv2 by Winograd F(2x2, 5x5) against the GEMM forward (issue 15).
+"""Inference paths, A/B in one process: the cnn's conv2 by Winograd F(4x4, 5x5) against the GEMM forward (issue 15).
 
     python benchmarks/inference_paths.py                  # batch 100, 2 threads, 12 alternating rounds
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/inference_paths.py --rounds 20
