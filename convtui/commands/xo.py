@@ -14,7 +14,10 @@ def add_parser(sub) -> None:
     parser = sub.add_parser("xo", help="print the X/O toy ConvNet's grids (text or markdown)",
                             description="Print an X/O image and its feature maps, ReLU and pooled maps through "
                                         "the lessons' toy net, truncated to two decimals the way the lecture shows them.")
-    parser.add_argument("--image", default="x", metavar="NAME", help="image name (default x; see assets/xo)")
+    parser.add_argument("--image", default="x", metavar="NAME",
+                        help="image name (default x; --list shows every name)")
+    parser.add_argument("--list", action="store_true",
+                        help="list the images (the lecture's and your own) with their labels, and exit")
     parser.add_argument("--filter", default="all", metavar="NAME",
                         help="backslash, x, slash (or \\ X /), or all (default)")
     parser.add_argument("--stage", default="all", metavar="STAGE", help="conv, relu, pool or all (default)")
@@ -23,6 +26,29 @@ def add_parser(sub) -> None:
     parser.add_argument("--depth", default=1, type=int, metavar="N",
                         help="conv-ReLU-pool layers of the toy net to print, 1 (default) to 3; the deep stacking "
                              "and vote lessons use 2 (3 maps of 2x2 = 12 numbers)")
+
+
+# An unknown --image lists the names when there are at most this many; a learner's folder may hold hundreds.
+LISTED_NAMES = 20
+
+
+def unknown_image_message(name: str, names: list[str]) -> str:
+    """One line for an unknown --image: every name when they are few, else the closest ones and --list."""
+    if len(names) <= LISTED_NAMES:
+        return f"unknown image {name!r}; choose one of: {', '.join(names)}"
+    import difflib
+
+    close = difflib.get_close_matches(name, names, n=3)
+    hint = f"did you mean {' or '.join([', '.join(close[:-1]), close[-1]] if len(close) > 1 else close)}? " \
+        if close else ""
+    return f"unknown image {name!r}; {hint}`convtui xo --list` shows all {len(names):,}"
+
+
+def image_list(images) -> str:
+    """One line per image: name, label, whose it is and its note (the lecture's first, in their order)."""
+    width = max(len(image.name) for image in images)
+    return "".join(f"{image.name:<{width}}  {image.label}  {'lecture' if image.source == 'shipped' else 'yours':7}"
+                   f"  {image.note}".rstrip() + "\n" for image in images)
 
 
 def run(args) -> int:
@@ -38,8 +64,11 @@ def run(args) -> int:
     for problem in skipped:  # the learner's files that were not read: said, never silently dropped
         print(f"convtui xo: skipped {problem}", file=sys.stderr)
     images = {image.name: image for image in found}
+    if args.list:
+        sys.stdout.write(image_list(found))
+        return 0
     if args.image not in images:
-        raise UsageError(f"unknown image {args.image!r}; choose one of: {', '.join(images)}")
+        raise UsageError(unknown_image_message(args.image, list(images)))
     if args.filter == "all":
         filters = list(FILTERS)
     elif find_filter(args.filter) is not None:

@@ -51,6 +51,7 @@ def parse_image(text: str, name: str, source: str = "shipped", path: Path | None
     """Read the text format above; raises ImageFormatError with a clear reason."""
     meta: dict[str, str] = {}
     rows: list[list[float]] = []
+    row_lines: list[int] = []  # the file's line number of each grid row, for messages
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line:
@@ -66,9 +67,16 @@ def parse_image(text: str, name: str, source: str = "shipped", path: Path | None
             rows.append([1.0 if ch == INK else -1.0 for ch in line.replace(" ", "")])
         else:
             raise ImageFormatError(f"{name}: line {number} is neither '#'/'.' cells nor -1/1 numbers: {raw!r}")
-    if len(rows) != SIZE or any(len(row) != SIZE for row in rows):
-        widths = sorted({len(row) for row in rows})
-        raise ImageFormatError(f"{name}: wants {SIZE} rows of {SIZE} cells, got {len(rows)} rows of {widths}")
+        row_lines.append(number)
+    if not rows:
+        raise ImageFormatError(f"{name}: has no grid rows; an image is {SIZE} rows of {SIZE} cells, "
+                               f"'{INK}' for ink and '{PAPER}' for paper")
+    for number, row in zip(row_lines, rows):
+        if len(row) != SIZE:
+            raise ImageFormatError(f"{name}: line {number} has {len(row)} cell{'s' * (len(row) != 1)}; "
+                                   f"each row of an image has {SIZE}")
+    if len(rows) != SIZE:
+        raise ImageFormatError(f"{name}: has {len(rows)} grid row{'s' * (len(rows) != 1)}; an image has {SIZE}")
     label = meta.get("label", "").lower()
     if label not in LABELS:
         raise ImageFormatError(f"{name}: needs a line 'label: x' or 'label: o', got {label or 'none'!r}")

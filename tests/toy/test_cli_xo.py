@@ -70,7 +70,7 @@ BAD_USER_FILES = [
     ("zero.txt", lambda p: os.symlink("/dev/zero", p), "is a character device, not an image file"),
     ("folder.txt", lambda p: p.mkdir(), "is a folder, not an image file"),
     ("huge.txt", lambda p: p.write_bytes(b"#" * 10_000_000), "is 10,000,000 bytes; an image file is at most 64 KB"),
-    ("grid.txt", lambda p: p.write_text("label: x\n#########\n"), "wants 9 rows of 9 cells, got 1 rows of [9]"),
+    ("grid.txt", lambda p: p.write_text("label: x\n#########\n"), "has 1 grid row; an image has 9"),
     ("latin1.txt", lambda p: p.write_bytes(b"\xff" + GOOD_O.encode()), "is not UTF-8 text (byte 0)"),
 ]
 
@@ -105,3 +105,27 @@ def test_a_user_x_never_replaces_the_lecture_x(tmp_path):
     yours = run_cli("--image", "x-yours", "--stage", "conv", "--filter", "x", xo_dir=tmp_path)
     assert yours.returncode == 0
     assert yours.stdout.startswith("image x-yours (label o), 9x9\n")
+
+
+def test_list_prints_every_image_with_its_label_and_owner(tmp_path):
+    (tmp_path / "good.txt").write_text(GOOD_O)
+    result = run_cli("--list", xo_dir=tmp_path)
+    assert result.returncode == 0 and result.stderr == ""
+    lines = result.stdout.splitlines()
+    names = [line.split()[0] for line in lines]
+    assert names[:12] == ["x", "x-noisy", "x-rotated", "x-scaled", "x-shifted", "x-thick",
+                          "o", "o-noisy", "o-rotated", "o-scaled", "o-shifted", "o-thick"]
+    assert lines[0].split()[1:4] == ["x", "lecture", "the"] and lines[6].split()[1:3] == ["o", "lecture"]
+    assert lines[-1].split() == ["good", "o", "yours"]
+
+
+def test_an_unknown_image_among_many_suggests_close_names_and_list(tmp_path):
+    for i in range(30):
+        (tmp_path / f"ring{i}.txt").write_text(GOOD_O)
+    result = run_cli("--image", "rng7", xo_dir=tmp_path)
+    assert result.returncode == 2 and result.stdout == ""
+    line, = result.stderr.splitlines()
+    assert line.startswith("convtui xo: error: unknown image 'rng7'; did you mean ring7")
+    assert line.endswith("? `convtui xo --list` shows all 42") and "ring29" not in line
+    nothing_close = run_cli("--image", "zzzz", xo_dir=tmp_path)
+    assert nothing_close.stderr == "convtui xo: error: unknown image 'zzzz'; `convtui xo --list` shows all 42\n"

@@ -51,8 +51,13 @@ def test_format_and_parse_round_trip():
 
 
 @pytest.mark.parametrize("text, reason", [
-    ("label: x\n" + ".........\n" * 8, "9 rows of 9 cells, got 8 rows"),
-    ("label: x\n" + "........\n" * 9, "got 9 rows of [8]"),
+    ("label: x\n" + ".........\n" * 8, "bad: has 8 grid rows; an image has 9"),
+    ("label: x\n" + ".........\n" * 10, "bad: has 10 grid rows; an image has 9"),
+    ("label: x\n" + ".........\n" + "........\n" * 8, "bad: line 3 has 8 cells; each row of an image has 9"),
+    ("label: x\n" + ".........\n" * 8 + "#\n", "bad: line 10 has 1 cell; each row of an image has 9"),
+    ("label: x\n" + "-1 1 " * 5 + "\n", "bad: line 2 has 10 cells; each row of an image has 9"),
+    ("label: x\nnote: nothing else\n", "bad: has no grid rows; an image is 9 rows of 9 cells, '#' for ink and "
+                                        "'.' for paper"),
     (".........\n" * 9, "needs a line 'label: x'"),
     ("label: q\n" + ".........\n" * 9, "got 'q'"),
     ("label: x\n" + "....o....\n" + ".........\n" * 8, "line 2 is neither"),
@@ -122,10 +127,11 @@ BAD_FILES = [
     ("grid.txt", lambda p: p.write_text("label: x\nnot a grid\n"),
      "line 2 is neither '#'/'.' cells nor -1/1 numbers: 'not a grid'"),
     ("rows.txt", lambda p: p.write_text("label: x\n" + ".........\n" * 3),
-     "wants 9 rows of 9 cells, got 3 rows of [9]"),
+     "has 3 grid rows; an image has 9"),
     ("label.txt", lambda p: p.write_text(".........\n" * 9), "needs a line 'label: x' or 'label: o', got 'none'"),
     ("latin1.txt", lambda p: p.write_bytes(b"note: caf\xe9\n" + GOOD.encode()), "is not UTF-8 text (byte 9)"),
-    ("empty.txt", lambda p: p.write_text(""), "wants 9 rows of 9 cells, got 0 rows of []"),
+    ("empty.txt", lambda p: p.write_text(""), "has no grid rows; an image is 9 rows of 9 cells, '#' for ink and "
+                                              "'.' for paper"),
     ("dangling.txt", lambda p: os.symlink("nowhere", p), "cannot be read: No such file or directory"),
     ("loop.txt", _symlink_loop, "cannot be read: Too many levels of symbolic links"),
     ("a[b].txt", lambda p: p.write_text(GOOD), "the name may hold letters, digits, spaces and - _ . + only: "
