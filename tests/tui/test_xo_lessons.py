@@ -139,9 +139,15 @@ async def test_pooling_lesson_cursor_partial_windows_and_mean():
         assert "rows 6-6, cols 6-6 (partial window, 1 cell)" in status and "= 0.77" in status
         assert grid(app, "#pooling-input").highlighted("window") == {(6, 6)}
         assert (6, 0) in grid(app, "#pooling-input").highlighted("partial")
+        intros = lambda: [str(w.render()) for w in app.screen.query(".lesson-text")]  # noqa: E731
+        assert all("keep the largest value of each window" in intro for intro in intros())
         await pilot.press("up", "t")
         assert grid(app, "#pooling-output").border_title == "mean pooled (4x4)"
         assert "mean(0.11 0.00) = 0.05" in text(app, "#pooling-status")  # 0.0555 truncated
+        assert len(intros()) == 2 and all("keep the mean of each window" in intro and "largest" not in intro
+                                          for intro in intros())  # both copies (above, and below under 30 rows)
+        await pilot.press("t")
+        assert all("keep the largest value of each window" in intro for intro in intros())
 
 
 async def test_stacking_lesson_walks_the_stages():

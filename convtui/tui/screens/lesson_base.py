@@ -83,14 +83,23 @@ class LessonScreen(Screen):
         """Draw every panel from the current state. Never assigns a `lesson_state` (it would redraw again)."""
 
     # ---------------------------------------------------------------- the frame
+    def intro(self) -> str:
+        """The paragraph above the panels: INTRO, unless the lesson's state changes what it says (pooling's mode)."""
+        return self.INTRO
+
+    def show_intro(self) -> None:
+        """Redraw the intro (both copies, see `compose`) from `intro()`: for a lesson whose intro follows its state."""
+        for widget in self.query(".lesson-text").results(Static):
+            widget.update(self.intro())
+
     def compose(self) -> ComposeResult:
         yield Header()
         with LessonBody(classes="lesson-body"):
             if self.INTRO:
-                yield Static(self.INTRO, classes="lesson-text")
+                yield Static(self.intro(), classes="lesson-text")
             yield from self.compose_lesson()
             if self.INTRO:  # under 30 rows the intro moves below the panels, where PgDn reaches it
-                yield Static(self.INTRO, classes="lesson-text lesson-text-below")
+                yield Static(self.intro(), classes="lesson-text lesson-text-below")
         yield Footer(compact=True)
 
     def action_scroll_body(self, direction: int) -> None:

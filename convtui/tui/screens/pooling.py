@@ -37,6 +37,13 @@ class PoolingScreen(XOLessonScreen):
     mode = lesson_state("max")
     cursor = lesson_state((0, 0))  # a cell of the pooled map
 
+    MEAN_INTRO = ("Pick a window size (2) and a stride (2), walk the window over the map and keep the mean of each "
+                  "window. At the right and bottom edge the window hangs off the map: it is kept, partial, and "
+                  "its mean is over the cells it covers.")
+
+    def intro(self) -> str:
+        return self.MEAN_INTRO if self.mode == "mean" else self.INTRO
+
     def validate_cursor(self, cursor: tuple[int, int]) -> tuple[int, int]:
         last = self.pooled_size() - 1
         return min(max(cursor[0], 0), last), min(max(cursor[1], 0), last)
@@ -60,6 +67,7 @@ class PoolingScreen(XOLessonScreen):
         top, left, bottom, right = pool_window(i, j, size)
         window = rectified[top:bottom + 1, left:right + 1]
         symbol = self.toy_filter.symbol
+        self.show_intro()
         self.query_one("#pooling-caption", Static).update(self.image_caption())
 
         source = self.query_one("#pooling-input", NumberGrid)
