@@ -71,3 +71,19 @@ def next_state(current: RunState, wanted: RunState) -> RunState:
     if (current, wanted) in IGNORED:
         return current
     raise IllegalTransition(f"a run cannot go from {current} to {wanted}")
+
+
+def why_no_pause(state: RunState, start_hint: str) -> str:
+    """What space says when there is nothing to pause or resume in `state` (`start_hint`: how to start one)."""
+    if state is RunState.COMPILING:
+        return "the kernels are still compiling: space pauses once training has started"
+    if state is RunState.STOPPING:
+        return "stopping: the current step finishes and is saved"
+    return f"nothing is running to pause: {start_hint}"
+
+
+def why_no_stop(state: RunState, start_hint: str) -> str:
+    """What x says when there is nothing to stop in `state`."""
+    if state is RunState.STOPPING:
+        return "already stopping: the current step finishes and is saved"
+    return f"nothing is running to stop: {start_hint}"

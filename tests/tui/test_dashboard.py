@@ -321,3 +321,24 @@ async def test_escape_during_a_run_stops_it_and_goes_back_only_when_it_has_stopp
         await pilot.press(key)
         await wait_until(pilot, lambda: app.screen is not screen)
         assert screen.last_done.reason == "stopped" and screen.last_done.checkpoint is not None
+
+
+@pytest.mark.parametrize(("path", "space", "x"), [
+    ([], "nothing is running to pause: ctrl+s starts a run", "nothing is running to stop: ctrl+s starts a run"),
+    ([RunState.COMPILING, RunState.DONE], "nothing is running to pause: ctrl+s starts a run",
+     "nothing is running to stop: ctrl+s starts a run"),
+    ([RunState.COMPILING, RunState.STOPPING], "stopping: the current step finishes and is saved",
+     "already stopping: the current step finishes and is saved"),
+], ids=["idle", "done", "stopping"])
+async def test_space_and_x_that_cannot_act_say_why(tmp_path, path, space, x):
+    """The pause and stop keys never do nothing silently: each state they cannot act in has its own answer (the
+    states are stepped to directly, with no trainer; a real pause and stop are tested above)."""
+    screen = DashboardScreen(runs_root=tmp_path)
+    async with DashboardApp(screen).run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        for state in path:
+            screen.state = state
+        screen.set_focus(None)  # idle, the settings form has the focus, and its fields take space and x as text
+        await pilot.press("space", "x")
+        await pilot.pause()
+        assert [notification.message for notification in pilot.app._notifications][-2:] == [space, x]

@@ -196,3 +196,18 @@ def test_time_left_scales_the_plan_by_the_speed_measured_so_far():
     rows[1] = Row(status="training", started=100.0)
     assert time_left(plan, rows, 1, None, set(), now=101.0) == pytest.approx(
         2 * estimates[1] - 1.0 + 2 * sum(estimates[2:]))
+
+
+async def test_space_and_x_with_nothing_running_say_so(tmp_path):
+    """Idle, the progression's pause and stop keys answer with what to press instead of doing nothing silently."""
+    screen = ProgressionScreen(runs_root=tmp_path, plan=TINY)
+    async with ProgressionApp(screen).run_test(size=(120, 40)) as pilot:
+        app = pilot.app
+        await pilot.pause()
+        await pilot.press("space")
+        await pilot.pause()
+        await pilot.press("x")
+        await pilot.pause()
+        said = [notification.message for notification in app._notifications]
+        assert said == ["nothing is running to pause: s runs all five, u reuses earlier runs",
+                        "nothing is running to stop: s runs all five, u reuses earlier runs"]

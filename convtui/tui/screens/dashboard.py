@@ -22,7 +22,7 @@ from textual.worker import get_current_worker
 from convtui.core.training import events as ev
 from convtui.core.training.config import ConfigError, TrainConfig
 from convtui.core.training.text import format_event, format_percent
-from convtui.tui.run_state import RunState, next_state
+from convtui.tui.run_state import RunState, next_state, why_no_pause, why_no_stop
 from convtui.tui.screens.dashboard_form import TrainForm, form_message
 from convtui.tui.screens.dashboard_panels import Panels
 from convtui.tui.train_worker import (RunControl, SlotWaiting, SnapshotReady, StepUpdate, TrainEvent, TrainFailed,
@@ -148,11 +148,15 @@ class DashboardScreen(Screen):
         elif self.state is RunState.PAUSED:
             self.control.resume()
             self.state = RunState.RUNNING
+        else:
+            self.notify(why_no_pause(self.state, "ctrl+s starts a run"))
 
     def action_stop(self) -> None:
         if self.state.can_stop:
             self.state = RunState.STOPPING
             self.control.request_stop()  # reaches the trainer even while it is still loading the data
+        elif not self.leaving:  # leaving stops a running run; after it there is nothing to say
+            self.notify(why_no_stop(self.state, "ctrl+s starts a run"))
 
     def action_settings(self) -> None:
         """Show or hide the settings form (it hides itself while a run is going)."""

@@ -22,7 +22,7 @@ from textual.worker import get_current_worker
 from convtui.core.training import events as ev
 from convtui.core.training.progression import CLASS_PLAN, Plan, Reuse, find_reusable, run_folder_name, write_marker
 from convtui.core.training.text import format_duration, plural
-from convtui.tui.run_state import RunState, next_state
+from convtui.tui.run_state import RunState, next_state, why_no_pause, why_no_stop
 from convtui.tui.screens.lesson_base import LessonScreen
 from convtui.tui.train_worker import (RunControl, SlotWaiting, SnapshotReady, StepUpdate, TrainEvent, TrainFailed,
                                       TrainingSession, make_samples)
@@ -144,11 +144,15 @@ class ProgressionScreen(LessonScreen):
         elif self.state is RunState.PAUSED:
             self.control.resume()
             self.set_state(RunState.RUNNING)
+        else:
+            self.notify(why_no_pause(self.state, "s runs all five, u reuses earlier runs"))
 
     def action_stop(self) -> None:
         if self.state.can_stop:
             self.set_state(RunState.STOPPING)
             self.control.request_stop()
+        elif not self.leaving:  # leaving stops a running progression; after it there is nothing to say
+            self.notify(why_no_stop(self.state, "s runs all five, u reuses earlier runs"))
 
     def action_leave(self) -> None:
         if self.state.in_progress:
