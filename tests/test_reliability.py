@@ -183,3 +183,27 @@ def test_a_run_folder_that_cannot_be_made_or_locked_is_named_in_one_line(tmp_pat
     assert convtui("export", run, "--out", exported).returncode == 0
     result = convtui("import", exported, "--out", blocked)
     assert_one_line_error(result, 1, f"convtui import: error: cannot create {blocked}: Not a directory")
+
+
+@pytest.mark.parametrize(("damage", "problem"), [
+    (lambda path: path.write_bytes(b"not a zip archive"), "damaged replay file (not an .npz archive)"),
+    (lambda path: path.write_bytes(path.read_bytes()[:200]), "damaged replay file ("),
+])
+def test_a_resume_says_when_it_replaces_a_damaged_replay_record(tmp_path, damage, problem):
+    """The replay record cannot be appended to once damaged: the resumed run starts a new one, and says so in one
+    line naming the file (its old snapshots are lost), where it used to replace it silently."""
+    from convtui.core.storage.replay_store import read_replay
+
+    out = tmp_path / "run"
+    first = convtui("train", "--model", "softmax", "--epochs", "1", "--limit", "100", "--out", out)
+    assert first.returncode == 0, first.stderr
+    damage(out / "replay.npz")
+    resumed = convtui("train", "--resume", out / "checkpoint.npz", "--epochs", "2", "--limit", "100")
+    assert resumed.returncode == 0, resumed.stderr
+    said = [line for line in resumed.stderr.splitlines() if "replay" in line]
+    assert len(said) == 1 and said[0].startswith(f"convtui: {out / 'replay.npz'}: {problem}"), resumed.stderr
+    assert said[0].endswith("; this run starts a new replay record from step 1")  # 100 images, batch 100
+    assert "Traceback" not in resumed.stderr
+    assert read_replay(out / "replay.npz").snapshots  # the new record is whole
+    intact = convtui("train", "--resume", out / "checkpoint.npz", "--epochs", "3", "--limit", "100")
+    assert intact.returncode == 0 and "replay" not in intact.stderr  # an intact record is appended to, quietly

@@ -2,7 +2,8 @@
 stderr would be lost (or, from a thread, scribbled over the screen).
 
 The core says what it recovered from on ordinary loggers (`convtui.kernels`: a damaged or full kernel cache, see
-`convtui.core.ops.kernel_cache`); the app shows each such line as a warning toast, from whichever thread logged it.
+`convtui.core.ops.kernel_cache`; `convtui.runs`: a run folder's file that a resumed run had to replace, see
+`convtui.core.training.trainer`); the app shows each such line as a warning toast, from whichever thread logged it.
 """
 
 from __future__ import annotations
@@ -16,8 +17,7 @@ import threading
 from textual.app import App
 from textual.markup import escape
 
-CORE_LOGGERS = ("convtui.kernels",)
-TITLE = "Kernel cache"
+CORE_LOGGERS = {"convtui.kernels": "Kernel cache", "convtui.runs": "Run folder"}  # logger: the toast's title
 TIMEOUT = 15  # seconds: long enough to read a path
 
 
@@ -36,8 +36,8 @@ class NotifyHandler(logging.Handler):
         self.loop = asyncio.get_running_loop()
 
     def emit(self, record: logging.LogRecord) -> None:
-        show = functools.partial(self.app.notify, escape(record.getMessage()), title=TITLE, severity="warning",
-                                 timeout=TIMEOUT)
+        show = functools.partial(self.app.notify, escape(record.getMessage()), title=CORE_LOGGERS.get(record.name, ""),
+                                 severity="warning", timeout=TIMEOUT)
         # If the app is closing the message is dropped: logging's own handleError would print on the screen.
         with contextlib.suppress(Exception):
             if threading.get_ident() == self.app_thread:

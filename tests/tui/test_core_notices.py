@@ -34,3 +34,19 @@ async def test_a_kernel_cache_warning_from_any_thread_is_a_toast_and_never_stder
     assert not any(isinstance(handler, core_notices.NotifyHandler) for handler in handlers)
     assert "convtui:" not in capsys.readouterr().err
 
+
+
+async def test_a_run_folder_warning_from_the_training_thread_is_a_toast_titled_run_folder(capsys):
+    from convtui.core.training import trainer
+
+    app = ConvTuiApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        line = "convtui: /runs/a/replay.npz: damaged replay file (bad CRC); this run starts a new replay record"
+        worker = threading.Thread(target=trainer.log.warning, args=(line,))
+        worker.start()  # as the dashboard's training worker resuming a run would
+        worker.join()
+        await pilot.pause()
+        assert [(n.title, n.severity, n.message) for n in app._notifications] == [("Run folder", "warning", line)]
+    assert not any(isinstance(handler, core_notices.NotifyHandler) for handler in trainer.log.handlers)
+    assert "convtui:" not in capsys.readouterr().err

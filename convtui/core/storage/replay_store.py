@@ -42,7 +42,12 @@ MAX_META_BYTES = 1 << 20
 
 
 class ReplayError(ConvtuiError):
-    """A replay file that cannot be used; the run itself still opens, without replay."""
+    """A replay file that cannot be used; the run itself still opens, without replay. `problem` is what is wrong
+    with the file, in words that fit after its path (a resumed run says it starts a new record instead)."""
+
+    def __init__(self, message: str, problem: str):
+        super().__init__(message)
+        self.problem = problem
 
 
 def write_replay(path: str | Path, replay: Replay) -> Path:
@@ -184,19 +189,22 @@ def read_replay(path: str | Path) -> Replay:
     try:
         data = read_bounded(path, MAX_REPLAY_BYTES)
     except NotRegularFile:
-        raise ReplayError(f"{path} is not a regular file: no replay for this run") from None
+        raise ReplayError(f"{path} is not a regular file: no replay for this run", "is not a regular file") from None
     except TooLarge as exc:
         size = "" if exc.size is None else f" {exc.size:,} bytes,"
-        raise ReplayError(f"{path} is{size} over the {MAX_REPLAY_BYTES >> 20} MB a replay file may be") from None
+        problem = f"is{size} over the {MAX_REPLAY_BYTES >> 20} MB a replay file may be"
+        raise ReplayError(f"{path} {problem}", problem) from None
     except OSError as exc:
-        raise ReplayError(f"cannot read {path}: {exc.strerror or exc}") from None
+        raise ReplayError(f"cannot read {path}: {exc.strerror or exc}", f"cannot be read: {exc.strerror or exc}") \
+            from None
     try:
         arrays = read_npz(io.BytesIO(data), first="meta", budget=_budget)
         meta = check_meta(arrays.get("meta"))
         return check_arrays(meta, arrays)
     except zipfile.BadZipFile:
-        raise ReplayError(f"{path}: damaged replay file (not an .npz archive); the run opens without replay") \
-            from None
+        problem = "damaged replay file (not an .npz archive)"
+        raise ReplayError(f"{path}: {problem}; the run opens without replay", problem) from None
     except Exception as exc:  # ValueError from the checks; zlib, struct, EOFError...: whatever damage raises
         reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
-        raise ReplayError(f"{path}: damaged replay file ({reason}); the run opens without replay") from None
+        problem = f"damaged replay file ({reason})"
+        raise ReplayError(f"{path}: {problem}; the run opens without replay", problem) from None

@@ -16,6 +16,7 @@ exactly as if it had never stopped (when it stopped at an epoch boundary).
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -40,6 +41,10 @@ from convtui.core.nn.architectures import SHUFFLE_STREAM, build_model, dropout_l
 from convtui.core.nn.optimizers import make_optimizer
 from convtui.core.training.step import train_step
 from convtui.core.training.text import format_duration, plural
+
+# What a run recovered from in its folder (a damaged replay record it replaced): with no logging set up the line
+# goes to stderr, and the app shows it as a notification (convtui.tui.core_notices).
+log = logging.getLogger("convtui.runs")
 
 StopRequest = threading.Event | Callable[[], bool] | None
 RATE_WINDOW_STEPS = 20
@@ -286,8 +291,9 @@ class Trainer:
         if resume is not None and path.exists():
             try:
                 earlier = replay_store.read_replay(path).up_to(self.trained_steps)
-            except replay_store.ReplayError:
-                earlier = None
+            except replay_store.ReplayError as exc:  # said, not silently replaced: its snapshots are lost
+                log.warning("convtui: %s: %s; this run starts a new replay record from step %s", path, exc.problem,
+                            f"{self.trained_steps:,}")
         recorder = replays.Recorder(self.model, sample, self.steps_per_epoch,
                                     lambda record: replay_store.write_replay(path, record), earlier,
                                     first_epoch_points=resume is None)
