@@ -297,3 +297,31 @@ def test_a_huge_loss_reads_in_a_few_digits():
 
     assert [format_loss(value) for value in (0.3124, 2.0, 99999.0, 1.234e30, float("nan"), float("inf"))] == [
         "0.312", "2.000", "99999.000", "1.23e+30", "nan", "inf"]
+
+
+def test_a_run_that_fails_before_its_first_file_leaves_no_empty_folder(tmp_path, val_data, monkeypatch):
+    """A disk that fills before config.json is written: one error naming the file, and the folder the run made
+    is gone again (an empty folder would look like a run in every listing). A folder that was there before stays."""
+    import errno
+    import os
+
+    from convtui.core.storage import atomic, run_folder
+
+    def full_disk(folder, *args, **kwargs):
+        raise atomic.WriteError(f"cannot write {folder / 'config.json'}: {os.strerror(errno.ENOSPC)}")
+
+    monkeypatch.setattr(run_folder, "write_config", full_disk)
+    config = TrainConfig.for_model("softmax", epochs=1, limit=100)
+    fresh = tmp_path / "runs" / "new-run"
+    with pytest.raises(atomic.WriteError, match="config.json: No space left on device"):
+        list(Trainer(config, out_dir=fresh, val_data=val_data).events())
+    assert not fresh.exists() and (tmp_path / "runs").is_dir()  # only the folder the run itself made
+    kept = tmp_path / "made-by-the-user"
+    kept.mkdir()
+    with pytest.raises(atomic.WriteError):
+        list(Trainer(config, out_dir=kept, val_data=val_data).events())
+    assert kept.is_dir() and not list(kept.iterdir())
+    monkeypatch.undo()
+    finished = Trainer(config, out_dir=fresh, val_data=val_data)
+    assert list(finished.events())[-1].reason == "completed"
+    assert sorted(p.name for p in fresh.iterdir()) == ["checkpoint.npz", "config.json", "metrics.csv", "replay.npz"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import fcntl
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from convtui.core.errors import UsageError
@@ -52,9 +52,12 @@ def _acquire(folder: Path, path: Path) -> int:
 
 @contextmanager
 def run_lock(folder: str | Path) -> Iterator[Path]:
-    """Hold `folder`'s lock for the body; raise FolderInUseError at once if a live process holds it."""
+    """Hold `folder`'s lock for the body; raise FolderInUseError at once if a live process holds it. A folder
+    this lock made is removed again if the body left nothing in it (a run refused, or a disk that filled before
+    its first file): an empty folder would only look like a run."""
     folder = Path(folder)
     path = folder / LOCK_FILE
+    made = not folder.exists()
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:  # a parent that is a file, a full disk, no permission: one line, no traceback
@@ -78,3 +81,6 @@ def run_lock(folder: str | Path) -> Iterator[Path]:
         except OSError:
             pass
         os.close(fd)
+        if made:
+            with suppress(OSError):  # not empty (the usual case), or gone: nothing to do
+                folder.rmdir()
