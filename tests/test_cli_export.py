@@ -150,3 +150,19 @@ def test_exporting_and_importing_load_neither_torch_nor_onnx_until_asked():
     result = subprocess.run([sys.executable, "-c", code], env=env(), capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_exporting_over_an_earlier_export_says_which_files_it_replaced(run_dir, tmp_path):
+    """Exporting again is normal (after more training), so it is not refused; but a file written over is named as
+    replaced, every format, and a first export says nothing of the kind."""
+    for fmt, target, names in (("safetensors", "m.safetensors", ["m.safetensors"]),
+                               ("pytorch", "torch", ["model.py", "model.safetensors"]),
+                               ("onnx", "m.onnx", ["m.onnx"])):
+        first = convtui("export", run_dir, "--format", fmt, "--out", tmp_path / target)
+        assert first.returncode == 0, first.stderr
+        assert "replaced" not in first.stdout
+        again = convtui("export", run_dir, "--format", fmt, "--out", tmp_path / target)
+        assert again.returncode == 0, again.stderr
+        lines = again.stdout.splitlines()[1:]
+        assert len(lines) == len(names) and all(line.endswith(", replaced the file that was there)") for line in lines)
+        assert [line.split()[0].rsplit("/", 1)[-1] for line in lines] == names

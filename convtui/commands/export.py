@@ -60,6 +60,9 @@ def run(args) -> int:
     elif out.exists() and checkpoint_path.exists() and out.resolve() == checkpoint_path.resolve():
         raise UsageError(f"--out {out} is the checkpoint being exported")
     checkpoint = load_checkpoint(checkpoint_path)
+    # Files the export writes over are named as replaced: exporting again is normal, but never silent.
+    there_before = ({p.resolve() for p in out.iterdir()} if out.is_dir() else
+                    {out.resolve()} if out.exists() else set())
     if fmt != "pytorch":
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
@@ -79,5 +82,6 @@ def run(args) -> int:
         written = [export_onnx(checkpoint, out)]
     print(f"exported {checkpoint.model_name} ({checkpoint.trained()} trained, {checkpoint.path}) as {fmt}:")
     for path in written:
-        print(f"  {path} ({_size(path)})")
+        replaced = ", replaced the file that was there" if path.resolve() in there_before else ""
+        print(f"  {path} ({_size(path)}{replaced})")
     return EXIT_OK
