@@ -22,6 +22,7 @@ class CheckedOutput:
 
     def __init__(self, stream) -> None:
         self.stream = stream
+        self.lost: OSError | None = None  # the first failed write, kept: argparse swallows an OSError from print_help
 
     def write(self, text: str) -> int:
         return self._checked(self.stream.write, text)
@@ -32,13 +33,14 @@ class CheckedOutput:
     def __getattr__(self, name):  # isatty, fileno, encoding, ...: the stream's own
         return getattr(self.stream, name)
 
-    @staticmethod
-    def _checked(call, *args):
+    def _checked(self, call, *args):
         try:
             return call(*args)
-        except BrokenPipeError:
+        except BrokenPipeError as exc:
+            self.lost = self.lost or exc
             raise
         except OSError as exc:
+            self.lost = self.lost or exc
             raise OutputError(f"cannot write to standard output: {exc.strerror or exc}") from None
 
 

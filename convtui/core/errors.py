@@ -6,6 +6,7 @@ from __future__ import annotations
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT; a command stopped by another signal exits 128 + its number
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: the reader of the output went away (`convtui eval RUN | head -1`)
 
 
 class ConvtuiError(Exception):
