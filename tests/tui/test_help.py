@@ -171,3 +171,30 @@ async def test_readme_keys_table_names_the_keys_of_each_help(name):
         lesson_row = TITLES[name]
         common = table["Everywhere"] | (table["Every lesson"] if {"PgUp", "PgDn"} <= in_help else set())
         assert in_help == table[lesson_row] | common, (lesson_row, in_help ^ (table[lesson_row] | common))
+
+
+async def test_notifications_wait_while_help_is_read_and_show_again_after():
+    """A toast drawn over help would cover its last lines: help hides the notification rack, nothing is lost, and
+    the lesson under it shows the notifications still current when help closes."""
+    from textual.widgets._toast import Toast
+
+    app = ConvTuiApp(initial_screen="pooling")
+    async with app.run_test(size=(80, 24), notifications=True) as pilot:  # off in tests by default
+        await pilot.pause(0.2)
+        app.notify("a kernel cache warning", timeout=60)
+        await pilot.pause(0.2)
+        assert len(app.screen.query(Toast)) == 1 and app.screen.query_one(Toast).region.area
+        await pilot.press("question_mark")
+        await pilot.pause(0.2)
+        assert isinstance(app.screen, HelpScreen)
+        def drawn():  # the toasts on the help screen that take up any of the terminal
+            return [toast for toast in app.screen.query(Toast) if toast.display and toast.region.area]
+
+        assert len(app.screen.query(Toast)) == 1 and drawn() == []  # nothing drawn over the help box
+        app.notify("said while help is open", timeout=60)
+        await pilot.pause(0.2)
+        assert len(app.screen.query(Toast)) == 2 and drawn() == []
+        await pilot.press("escape")
+        await pilot.pause(0.2)
+        shown = [str(toast.render()) for toast in app.screen.query(Toast)]
+        assert len(shown) == 2 and "a kernel cache warning" in shown[0] and "said while help is open" in shown[1]
