@@ -15,15 +15,8 @@ import sys
 
 from convtui import __version__
 from convtui.commands.output import CheckedOutput, OutputError, drop_stdout
-from convtui.core.errors import (  # noqa: F401
-    EXIT_BROKEN_PIPE,
-    EXIT_ERROR,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    EXIT_USAGE,
-    ConvtuiError,
-    UsageError,
-)
+from convtui.core.errors import (EXIT_BROKEN_PIPE, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE,  # noqa: F401
+                                 ConvtuiError, UsageError)
 
 # Sub-command name -> module under convtui.commands. Imported lazily so `convtui --help` stays fast and
 # the headless commands never import textual.

@@ -72,7 +72,8 @@ async def test_padding_explorer_by_keys():
 
         await pilot.press("l")  # the lecture's 5x5 filter on 32x32, VALID
         assert "(32 + 2*0 - 5) // 1 + 1 = 28" in shown(screen, "#pad-explain")
-        assert screen.query_one("#pad-output", IndexedGrid).border_title == "output 28x28"
+        # 28 columns of 3-digit sums do not fit beside the input at 120 columns: the title says which are shown.
+        assert screen.query_one("#pad-output", IndexedGrid).border_title == "output 28x28, 0..26 x 0..6"
         await pilot.press("l")  # again: SAME
         text = shown(screen, "#pad-explain")
         assert "(32 + 2*2 - 5) // 1 + 1 = 32" in text and "before = total // 2 = 2" in text
@@ -96,6 +97,33 @@ async def test_padding_large_input_scrolls_at_80x24():
         assert len(grid.highlighted("field")) == 25
         explain = screen.query_one("#pad-explain", Static)
         assert explain.region.bottom <= 23 and grid.region.right <= 80
+        # The cut grids say which rows x columns they show where the title fits their width (the labels beside
+        # them always do), and the panels still fit the screen.
+        output = screen.query_one("#pad-output", IndexedGrid)
+        for widget, size in ((grid, 42), (output, 38)):
+            (n_rows, n_cols), r0, c0 = widget.values.shape, widget.row_offset, widget.col_offset
+            part = f"{r0}..{r0 + n_rows - 1} x {c0}..{c0 + n_cols - 1}"
+            assert widget.border_title.endswith(part) or widget.border_title.endswith(f"{size}x{size}")
+            assert widget.region.right <= 80
+        assert grid.border_title == f"padded input 42x42, {grid.row_offset}..{grid.row_offset + rows - 1} x " \
+                                    f"{grid.col_offset}..{grid.col_offset + cols - 1}"
+
+
+def test_a_window_title_names_what_it_shows_as_far_as_its_width_allows():
+    from convtui.tui.widgets.mech_grid import IndexedGrid
+
+    grid = IndexedGrid()
+    grid.set_window(np.arange(100).reshape(10, 10), 0, 0)
+    assert grid.window_title(("padded input", "input"), 10, 10) == "padded input 10x10"  # whole: no range
+    # Cells of 2 characters: a title of t characters fits beside the corners from (t + 4) / 4 columns.
+    grid.set_window(np.zeros((8, 10)), 23, 27)
+    assert grid.window_title(("padded input", "input"), 42, 42) == "padded input 42x42, 23..30 x 27..36"
+    grid.set_window(np.zeros((8, 8)), 23, 27)  # the short name
+    assert grid.window_title(("padded input", "input"), 42, 42) == "input 42x42, 23..30 x 27..34"
+    grid.set_window(np.zeros((8, 7)), 23, 27)  # the range alone
+    assert grid.window_title(("padded input", "input"), 42, 42) == "42x42, 23..30 x 27..33"
+    grid.set_window(np.zeros((8, 2)), 23, 27)  # no room for a range: the title as it always was
+    assert grid.window_title(("padded input", "input"), 42, 42) == "input 42x42"
 
 
 async def test_receptive_fields_by_keys():

@@ -29,7 +29,9 @@ class PaddingScreen(LessonScreen):
             "out = (n + 2p - f) // s + 1. Arrow keys pick an output neuron (marked >like this<); its receptive "
             "field, rows i*s .. i*s + f - 1 of the padded input, is shown in [brackets]. The output grid holds what the core's conv "
             "kernel computes with an all-ones filter: the sum of each window. Press l for the lecture's example "
-            "(5x5 filter on 32x32: 28x28 VALID, 32x32 SAME).")
+            "(5x5 filter on 32x32: 28x28 VALID, 32x32 SAME). A grid too big for the screen shows a part: its "
+            "title then gives the rows x columns shown (\"0..9 x 0..9\") where they fit, and its labels always "
+            "do; the view follows the neuron.")
     BINDINGS = [
         Binding("n", "adjust('n', 1)", "n±", key_display="n/N", tooltip="input size n + 1"),
         Binding("N", "adjust('n', -1)", "input size n - 1", show=False),
@@ -110,8 +112,7 @@ class PaddingScreen(LessonScreen):
         grid.clear_highlights()
         if out:
             grid.highlight_rect("field", rows.start - r0, cols.start - c0, rows.stop - 1 - r0, cols.stop - 1 - c0)
-        shown = "" if (r1 - r0, c1 - c0) == (report.padded, report.padded) else f", rows {r0}..{r1 - 1} shown"
-        grid.border_title = f"padded input {report.padded}x{report.padded}{shown}"
+        grid.border_title = grid.window_title(("padded input", "input"), report.padded, report.padded)
         grid.border_subtitle = "grey 0 = padding" if report.pad_before or report.pad_after else "no padding"
 
         # The output: the kernel's window sums, the selected neuron under the cursor.
@@ -120,7 +121,7 @@ class PaddingScreen(LessonScreen):
         o_c0, o_c1 = view_window(max(out, 1), out_cols, j, j + 1)
         output.set_window(sums[o_r0:o_r1, o_c0:o_c1], o_r0, o_c0)
         output.cursor = (i - o_r0, j - o_c0) if out else None
-        output.border_title = f"output {out}x{out}" if out else "no output"
+        output.border_title = output.window_title(("output", "out"), out, out) if out else "no output"
         output.border_subtitle = "window sums"
 
         self.query_one("#pad-settings", Static).update(self.settings_line(report))

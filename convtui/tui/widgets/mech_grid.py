@@ -32,6 +32,21 @@ class IndexedGrid(NumberGrid):
         self.set_values(values)
         self.refresh(layout=True)
 
+    def window_title(self, names: tuple[str, ...], rows: int, cols: int) -> str:
+        """A border title for this window of a rows x cols array: "padded input 42x42", and when the window is cut,
+        the rows x columns it shows ("padded input 42x42, 23..30 x 27..34"), with the shorter name, then none,
+        when that does not fit the grid's own width (a longer title widens the panel, off a small screen)."""
+        size = f"{rows}x{cols}"
+        shown_rows, shown_cols = self.values.shape
+        if (self.row_offset, self.col_offset, shown_rows, shown_cols) == (0, 0, rows, cols):
+            return f"{names[0]} {size}"
+        part = (f"{self.row_offset}..{self.row_offset + shown_rows - 1} x "
+                f"{self.col_offset}..{self.col_offset + shown_cols - 1}")
+        room = self._label_width() + 1 + shown_cols * (self._cell_width() + 2) - 7  # beside the corners and padding
+        fitting = [title for title in [f"{name} {size}, {part}" for name in names] + [f"{size}, {part}"]
+                   if len(title) <= room]
+        return fitting[0] if fitting else f"{names[-1]} {size}"
+
     def _label_width(self) -> int:
         return len(str(self.row_offset + self.values.shape[0] - 1))
 
