@@ -39,8 +39,10 @@ def unknown_image_message(name: str, names: list[str]) -> str:
     import difflib
 
     close = difflib.get_close_matches(name, names, n=3)
-    hint = f"did you mean {' or '.join([', '.join(close[:-1]), close[-1]] if len(close) > 1 else close)}? " \
-        if close else ""
+    hint = ""
+    if close:
+        listed = close[0] if len(close) == 1 else f"{', '.join(close[:-1])} or {close[-1]}"
+        hint = f"did you mean {listed}? "
     return f"unknown image {name!r}; {hint}`convtui xo --list` shows all {len(names):,}"
 
 
