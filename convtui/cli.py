@@ -56,10 +56,8 @@ def main(argv: list[str] | None = None) -> int:
             if not done.code:  # --help and --version: their text reaches stdout, or the failure is said
                 sys.stdout.flush()
                 lost = getattr(sys.stdout, "lost", None)  # a failed write that argparse swallowed
-                if isinstance(lost, BrokenPipeError):
-                    raise lost from None
                 if lost is not None:
-                    raise OutputError(f"cannot write to standard output: {lost.strerror or lost}") from None
+                    raise lost from None
             raise
         if args.command is None:
             from convtui import runtime

@@ -22,7 +22,8 @@ class CheckedOutput:
 
     def __init__(self, stream) -> None:
         self.stream = stream
-        self.lost: OSError | None = None  # the first failed write, kept: argparse swallows an OSError from print_help
+        # The first failed write's error, kept: argparse swallows an OSError from print_help, and cli.main raises it.
+        self.lost: BrokenPipeError | OutputError | None = None
 
     def write(self, text: str) -> int:
         return self._checked(self.stream.write, text)
@@ -40,8 +41,9 @@ class CheckedOutput:
             self.lost = self.lost or exc
             raise
         except OSError as exc:
-            self.lost = self.lost or exc
-            raise OutputError(f"cannot write to standard output: {exc.strerror or exc}") from None
+            error = OutputError(f"cannot write to standard output: {exc.strerror or exc}")
+            self.lost = self.lost or error
+            raise error from None
 
 
 def lost_output_reason(exc: BaseException) -> str:

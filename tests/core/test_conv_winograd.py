@@ -127,18 +127,14 @@ def test_only_inference_of_a_5x5_conv_and_2x2_pool_takes_winograd(kernel, stride
 def test_a_shorter_last_step_is_no_new_kernel_type(monkeypatch):
     """A thread's last step of fewer images hands the kernels arrays of the same Numba types as the full steps: a
     strided view there was another specialisation, compiled in the middle of the first evaluation (1.7 s)."""
+    from convtui.core.ops import conv
+
     monkeypatch.setattr(jit, "thread_count", lambda: 1)
-    x, w, b = random((2 * conv_winograd_chunk() + 1, 8, 12, 12), 1), random((4, 8, 5, 5), 2), random(4, 3)
+    x, w, b = random((2 * conv.WINOGRAD_CHUNK + 1, 8, 12, 12), 1), random((4, 8, 5, 5), 2), random(4, 3)
     ops.conv2d_relu_maxpool_forward(x, w, b, 1, "same", 2, 2, {}, with_argmax=False)
     for kernel in (conv_winograd._input_tiles, conv_winograd._output_tiles):
         assert kernel.signatures and all(a.layout == "C" for sig in kernel.signatures for a in sig
                                          if hasattr(a, "layout")), kernel.signatures
-
-
-def conv_winograd_chunk():
-    from convtui.core.ops import conv
-
-    return conv.WINOGRAD_CHUNK
 
 
 def test_a_training_step_around_an_inference_still_gets_its_own_gradients():
