@@ -1,7 +1,8 @@
-"""Inference's Winograd F(4x4, 5x5) conv + ReLU + 2x2 max-pool: its matrices are Toom-Cook's for the points 0, 1, -1,
-2, -2, 1/2, -1/2 and infinity, its written-out transforms are those matrices, it gives the float64 reference on every
-split and shape it takes (whole tiles and tiles past the edge), only inference takes it, and a training step around
-it still gets its own gradients."""
+"""The Winograd F(4x4, 5x5) conv + ReLU + 2x2 max-pool: its matrices are Toom-Cook's for the points 0, 1, -1, 2, -2,
+1/2, -1/2 and infinity, its written-out transforms are those matrices, it gives the float64 reference (outputs,
+winners and the gradients from them) on every split and shape it takes (whole tiles and tiles past the edge),
+training and inference both take it and only for the shapes it computes, and an inference between a training
+step's forward and backward leaves the step's gradients alone."""
 
 from __future__ import annotations
 
@@ -65,7 +66,27 @@ def test_the_written_out_transforms_are_the_matrices():
                                    rtol=1e-12, atol=1e-12)
 
 
+def assert_winners_are_the_references(argmax, x, w, b, padding, tolerance):
+    """Each window's winner is a largest conv output of the float64 reference (within `tolerance`, for near ties),
+    and -1 exactly where the reference's whole window is <= 0 (again but for outputs within `tolerance` of 0)."""
+    conv = naive.conv2d_forward(x.astype(np.float64), w.astype(np.float64), b, 1, padding)
+    n, k, o_h, o_w = conv.shape
+    windows = conv.reshape(n, k, o_h // 2, 2, o_w // 2, 2).transpose(0, 1, 2, 4, 3, 5).reshape(n, k, o_h // 2,
+                                                                                             o_w // 2, 4)
+    best = windows.max(axis=-1)
+    assert argmax.shape == best.shape and argmax.dtype == np.int32
+    assert np.all(argmax[best > tolerance] >= 0) and np.all(argmax[best < -tolerance] == -1)
+    won = argmax >= 0
+    flat = conv.reshape(n, k, o_h * o_w)
+    at = np.take_along_axis(flat, np.where(won, argmax, 0).reshape(n, k, -1), axis=2).reshape(argmax.shape)
+    assert np.all(np.abs(at - best)[won] <= tolerance)
+    rows, columns = np.divmod(np.where(won, argmax, 0), o_w)  # inside its own window
+    pi, pj = np.indices(argmax.shape)[2:]
+    assert np.all((rows // 2 == pi)[won]) and np.all((columns // 2 == pj)[won])
+
+
 @pytest.mark.usefixtures("two_blas_threads")
+@pytest.mark.parametrize("with_argmax", [False, True], ids=["inference", "training"])
 @pytest.mark.parametrize("threads", [1, 2, 3])
 @pytest.mark.parametrize(("n", "c", "h", "w", "k", "padding"), [
     (7, 32, 14, 14, 64, "same"),  # the cnn's conv2, fewer images: a last tile past the edge both ways
@@ -74,7 +95,7 @@ def test_the_written_out_transforms_are_the_matrices():
     (1, 8, 6, 6, 3, "valid"),  # 2x2 output: one tile, three quarters of it past the edge
     (11, 8, 4, 18, 2, "same"),  # one tile down; more images than one step of a thread takes
 ])
-def test_inference_gives_the_float64_reference(threads, n, c, h, w, k, padding, monkeypatch):
+def test_it_gives_the_float64_reference(threads, with_argmax, n, c, h, w, k, padding, monkeypatch):
     monkeypatch.setattr(jit, "PARALLEL_MIN_SIZE", 0)
     monkeypatch.setattr(jit, "thread_count", lambda: threads)
     seen = []
@@ -88,11 +109,17 @@ def test_inference_gives_the_float64_reference(threads, n, c, h, w, k, padding, 
     x, wt, b = random((n, c, h, w), 1), random((k, c, 5, 5), 2), random(k, 3)
     b[0] = -1e4  # a filter whose every window the ReLU closes
     workspace = {}
-    y, argmax = ops.conv2d_relu_maxpool_forward(x, wt, b, 1, padding, 2, 2, workspace, with_argmax=False)
+    y, argmax = ops.conv2d_relu_maxpool_forward(x, wt, b, 1, padding, 2, 2, workspace, with_argmax=with_argmax)
     want = reference(x, wt, b, padding)
-    assert argmax is None and y.shape == want.shape and y.dtype == np.float32
-    np.testing.assert_allclose(y, want, rtol=1e-4, atol=WINOGRAD_ERROR * np.abs(want).max())
+    assert y.shape == want.shape and y.dtype == np.float32
+    tolerance = WINOGRAD_ERROR * np.abs(want).max()
+    np.testing.assert_allclose(y, want, rtol=1e-4, atol=tolerance)
     assert np.all(y[:, 0] == 0.0)
+    if with_argmax:
+        assert_winners_are_the_references(argmax, x, wt, b, padding, 2 * tolerance)
+        assert np.all(argmax[:, 0] == -1)
+    else:
+        assert argmax is None
     shares = sorted((lo, hi) for lo, hi, _ in seen)
     assert len(shares) == min(threads, n) and shares[0][0] == 0 and shares[-1][1] == n
     assert all(a[1] == b[0] for a, b in itertools.pairwise(shares)), "the shares tile the batch"
@@ -100,21 +127,21 @@ def test_inference_gives_the_float64_reference(threads, n, c, h, w, k, padding, 
     assert blas_thread_counts() == [2], "the count in force before comes back"
 
 
-@pytest.mark.parametrize(("kernel", "stride", "pool", "dtype", "channels", "size", "with_argmax", "takes_it"), [
-    (5, 1, 2, np.float32, 32, 12, False, True),
-    (5, 1, 2, np.float32, 32, 12, True, False),  # training: the GEMM forward, whose winners backward needs
-    (3, 1, 2, np.float32, 32, 12, False, False),
-    (5, 2, 2, np.float32, 32, 12, False, False),
-    (5, 1, 3, np.float32, 32, 12, False, False),
-    (5, 1, 2, np.float64, 32, 12, False, False),  # float64 keeps its bit-reproducible direct loops
-    (5, 1, 2, np.float32, 4, 12, False, False),  # too few channels for the channels-last paths
-    (5, 1, 2, np.float32, 32, 13, False, False),  # an odd edge: its pooling window is partial, not a 2x2 block
+@pytest.mark.parametrize("with_argmax", [False, True], ids=["inference", "training"])
+@pytest.mark.parametrize(("kernel", "stride", "pool", "dtype", "channels", "size", "takes_it"), [
+    (5, 1, 2, np.float32, 32, 12, True),
+    (3, 1, 2, np.float32, 32, 12, False),
+    (5, 2, 2, np.float32, 32, 12, False),
+    (5, 1, 3, np.float32, 32, 12, False),
+    (5, 1, 2, np.float64, 32, 12, False),  # float64 keeps its bit-reproducible direct loops
+    (5, 1, 2, np.float32, 4, 12, False),  # too few channels for the channels-last paths
+    (5, 1, 2, np.float32, 32, 13, False),  # an odd edge: its pooling window is partial, not a 2x2 block
 ])
-def test_only_inference_of_a_5x5_conv_and_2x2_pool_takes_winograd(kernel, stride, pool, dtype, channels, size,
-                                                                   with_argmax, takes_it, monkeypatch):
+def test_a_5x5_conv_and_2x2_pool_takes_winograd_in_training_and_inference(kernel, stride, pool, dtype, channels,
+                                                                          size, takes_it, with_argmax, monkeypatch):
     calls = []
-    real = conv_winograd.conv_relu_maxpool_inference
-    monkeypatch.setattr(conv_winograd, "conv_relu_maxpool_inference", lambda *a: calls.append(a) or real(*a))
+    real = conv_winograd.conv_relu_maxpool_forward
+    monkeypatch.setattr(conv_winograd, "conv_relu_maxpool_forward", lambda *a: calls.append(a) or real(*a))
     x = random((2, channels, size, size), 1).astype(dtype)
     w, b = random((3, channels, kernel, kernel), 2).astype(dtype), random(3, 3).astype(dtype)
     y, _ = ops.conv2d_relu_maxpool_forward(x, w, b, stride, "same", pool, pool, {}, with_argmax=with_argmax)
@@ -131,38 +158,71 @@ def test_a_shorter_last_step_is_no_new_kernel_type(monkeypatch):
 
     monkeypatch.setattr(jit, "thread_count", lambda: 1)
     x, w, b = random((2 * conv.WINOGRAD_CHUNK + 1, 8, 12, 12), 1), random((4, 8, 5, 5), 2), random(4, 3)
-    ops.conv2d_relu_maxpool_forward(x, w, b, 1, "same", 2, 2, {}, with_argmax=False)
+    for with_argmax in (False, True):  # training and inference: one signature of each kernel between them
+        ops.conv2d_relu_maxpool_forward(x, w, b, 1, "same", 2, 2, {}, with_argmax=with_argmax)
     for kernel in (conv_winograd._input_tiles, conv_winograd._output_tiles):
-        assert kernel.signatures and all(a.layout == "C" for sig in kernel.signatures for a in sig
-                                         if hasattr(a, "layout")), kernel.signatures
+        assert len(kernel.signatures) == 1 and all(a.layout == "C" for a in kernel.signatures[0]
+                                                   if hasattr(a, "layout")), kernel.signatures
 
 
 def test_a_training_step_around_an_inference_still_gets_its_own_gradients():
-    """An inference between a training forward and its backward, sharing their workspace: its padded copy (whole
-    tiles) is its own, so backward finds the copy of its own input untouched and gets its own gradients."""
+    """An inference between a training forward and its backward, sharing their workspace: its padded copy is its
+    own, so backward finds the copy of its own input untouched and gets its own gradients, from the winners of
+    its own forward."""
     x_train, x_eval = random((3, 8, 10, 10), 1), random((3, 8, 10, 10), 5)
     w, b = random((4, 8, 5, 5), 2), random(4, 3)
     workspace = {}
     y, argmax = ops.conv2d_relu_maxpool_forward(x_train, w, b, 1, "same", 2, 2, workspace)
+    kept = workspace["wino_train_xp"].copy()
     ops.conv2d_relu_maxpool_forward(x_eval, w, b, 1, "same", 2, 2, workspace, with_argmax=False)
-    assert workspace["x_nhwc_of"] is x_train and workspace["wino_xp"].shape == (3, 16, 16, 8)  # 3 tiles a side
+    assert workspace["wino_train_xp_of"] is x_train and kept.shape == (3, 16, 16, 8)  # 3 tiles a side
+    np.testing.assert_array_equal(workspace["wino_train_xp"], kept)
+    assert "x_nhwc" not in workspace  # backward below reads the Winograd forward's copy, making none of its own
     dy = random(y.shape, 4)
     r = naive.relu_forward(naive.conv2d_forward(x_train.astype(np.float64), w.astype(np.float64), b, 1, "same"))
     dz = naive.relu_backward(naive.maxpool2d_backward(dy, r, 2, 2), r)
     got = ops.conv2d_relu_maxpool_backward(x_train, w, dy, argmax, 1, "same", True, workspace)
+    assert "x_nhwc" not in workspace
     for g, want in zip(got, naive.conv2d_backward(x_train.astype(np.float64), w.astype(np.float64), dz, 1, "same")):
         np.testing.assert_allclose(g, want, rtol=1e-4, atol=1e-4)
 
 
-def test_the_cnns_predictions_are_the_training_forwards():
-    """The whole cnn: inference (Winograd conv2) and the training forward (GEMM conv2) give the same logits to
-    float32 rounding and the same predicted digit."""
-    model = build_model("cnn", 0)
+def test_a_backward_for_another_input_rebuilds_its_padded_copy():
+    """The Winograd forward's copy is tagged with its input: a backward for another input builds its own."""
+    x1, x2 = random((2, 8, 8, 8), 1), random((2, 8, 8, 8), 2)
+    w, b = random((3, 8, 5, 5), 3), random(3, 4)
+    workspace = {}
+    _, argmax2 = ops.conv2d_relu_maxpool_forward(x2, w, b, 1, "same", 2, 2, workspace)
+    ops.conv2d_relu_maxpool_forward(x1, w, b, 1, "same", 2, 2, workspace)  # the workspace now holds x1's copy
+    dy = random(argmax2.shape, 5)
+    r = naive.relu_forward(naive.conv2d_forward(x2.astype(np.float64), w.astype(np.float64), b, 1, "same"))
+    dz = naive.relu_backward(naive.maxpool2d_backward(dy, r, 2, 2), r)
+    got = ops.conv2d_relu_maxpool_backward(x2, w, dy, argmax2, 1, "same", True, workspace)
+    for g, want in zip(got, naive.conv2d_backward(x2.astype(np.float64), w.astype(np.float64), dz, 1, "same")):
+        np.testing.assert_allclose(g, want, rtol=1e-4, atol=1e-4)
+
+
+def test_the_cnns_logits_are_the_gemm_paths_in_training_and_inference(monkeypatch):
+    """The whole cnn, its conv2 by Winograd and by im2col + GEMM (Winograd turned off): the same logits to float32
+    rounding and the same predicted digits, in a training forward and in inference, and the same gradients."""
     x = np.random.default_rng(0).random((40, 1, 28, 28), dtype=np.float32)
-    trained = model.forward(x, training=True)
-    inferred = model.forward(x, training=False)
-    np.testing.assert_allclose(inferred, trained, rtol=1e-4, atol=1e-5 * np.abs(trained).max())
-    assert np.array_equal(inferred.argmax(axis=1), trained.argmax(axis=1))
+    labels = np.arange(40) % 10
+
+    def run():
+        model = build_model("cnn", 0)
+        trained = model.forward(x, training=True)
+        _, dlogits, _ = ops.softmax_cross_entropy(trained, labels)
+        model.backward(dlogits, input_grad=False)
+        return trained, model.forward(x, training=False), {p.name: p.grad.copy() for p in model.params()}
+
+    winograd = run()
+    monkeypatch.setattr(conv_winograd, "applies", lambda *_: False)
+    gemm = run()
+    for got, want in zip(winograd[:2], gemm[:2]):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5 * np.abs(want).max())
+        assert np.array_equal(got.argmax(axis=1), want.argmax(axis=1))
+    for name, want in gemm[2].items():
+        np.testing.assert_allclose(winograd[2][name], want, rtol=1e-3, atol=1e-4 * np.abs(want).max(), err_msg=name)
 
 
 def reference_output_tiles(m, bias, count, t_h, t_w, p_h, p_w):
@@ -182,13 +242,21 @@ def reference_output_tiles(m, bias, count, t_h, t_w, p_h, p_w):
         best = np.nanmax(windows.reshape(2, 2, 4, *y.shape[2:]), axis=2) + bias  # (wi, wj, n, ti, tj, k)
     relu = np.where(best > 0, best, 0.0)
     grid = relu.transpose(2, 3, 0, 4, 1, 5).reshape(count, 2 * t_h, 2 * t_w, -1)
-    return grid[:, :p_h, :p_w]
+    # The winner: the first of the window's largest numbers (its NaNs left out), as a flat index into the conv
+    # output of width 2 * p_w; -1 where the ReLU closed the window.
+    flat = np.where(np.isnan(windows), -np.inf, windows).reshape(2, 2, 4, *y.shape[2:])
+    first = np.argmax(flat, axis=2)  # (wi, wj, n, ti, tj, k): 0..3 = (di, dj) in row order
+    wi, wj, _, ti, tj, _ = np.indices(first.shape)
+    rows, columns = 4 * ti + 2 * wi + first // 2, 4 * tj + 2 * wj + first % 2
+    at = np.where(best > 0, rows * 2 * p_w + columns, -1)
+    at_grid = at.transpose(2, 3, 0, 4, 1, 5).reshape(count, 2 * t_h, 2 * t_w, -1)
+    return grid[:, :p_h, :p_w], at_grid[:, :p_h, :p_w]
 
 
 def test_the_output_kernel_transforms_then_takes_each_windows_largest_number_then_the_relu():
     """The output transform and pooling kernel, against plain NumPy: At M A, the largest of each window + bias, then
-    the ReLU; windows past a partial last tile are not written. A NaN loses to any number in its window, a window
-    of NaNs gives 0, and the ReLU's zero is +0.0."""
+    the ReLU, and where each window's winner is; windows past a partial last tile are not written. A NaN loses to
+    any number in its window, a window of NaNs gives 0 and no winner, and the ReLU's zero is +0.0."""
     count, t_h, t_w, p_h, p_w, n_k = 2, 2, 2, 3, 4, 5
     m = random((64, count * t_h * t_w, n_k), 8)
     m[0, 1, 2] = np.nan  # position (0, 0) feeds only conv output (0, 0): one NaN among three numbers
@@ -197,13 +265,17 @@ def test_the_output_kernel_transforms_then_takes_each_windows_largest_number_the
     bias = random(n_k, 9)
     bias[4] = -1.0
     pooled = np.full((count, p_h, p_w, n_k), 99.0, dtype=np.float32)
+    pooled_at = np.full((count, p_h, p_w, n_k), 99, dtype=np.int32)
     tmp, block = np.empty((4, 8, n_k), dtype=np.float32), np.empty((4, 4, n_k), dtype=np.float32)
-    conv_winograd._output_tiles(m, bias, count, t_h, t_w, tmp, block, pooled)
-    want = reference_output_tiles(m, bias, count, t_h, t_w, p_h, p_w)
+    conv_winograd._output_tiles(m, bias, count, t_h, t_w, tmp, block, pooled, pooled_at)
+    want, want_at = reference_output_tiles(m, bias, count, t_h, t_w, p_h, p_w)
     np.testing.assert_allclose(pooled, want, rtol=1e-5, atol=1e-5 * np.nanmax(np.abs(want)))
+    np.testing.assert_array_equal(pooled_at, want_at)
+    assert np.any(pooled_at == -1) and np.any(pooled_at > 2 * p_w)  # closed windows, and winners past the first row
     assert not np.isnan(pooled).any() and not np.signbit(pooled).any()
     n, ti, tj = np.unravel_index(2, (count, t_h, t_w))
     assert np.all(pooled[n, 2 * ti:2 * ti + 2, 2 * tj:2 * tj + 2, 3] == 0.0)  # the NaN tile's windows
+    assert np.all(pooled_at[n, 2 * ti:2 * ti + 2, 2 * tj:2 * tj + 2, 3] == -1)
     n, ti, tj = np.unravel_index(3, (count, t_h, t_w))  # the all-zero tile: its windows inside the grid
     assert ti == 1 and 2 * ti + 1 == p_h and np.all(pooled[n, 2 * ti, 2 * tj:2 * tj + 2, 4] == 0.0)
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from convtui.core import ops
-from convtui.core.ops import conv
+from convtui.core.ops import conv, conv_winograd
 from convtui.core.nn.layers import Conv2D, Dense, Dropout, Flatten, MaxPool2D, MeanPool2D, ReLU, Sigmoid
 from convtui.core.nn.sequential import Sequential, fused_steps
 from tests.core import naive
@@ -139,8 +139,10 @@ def test_chunked_convolution_matches_one_chunk(monkeypatch, fused):
 
 
 def test_sparse_path_with_chunked_forward(monkeypatch):
-    """The lecture's second layer shape (32 channels in, so the sparse path), with several forward chunks."""
+    """The lecture's second layer shape (32 channels in, so the sparse path), with several forward chunks: the
+    channels-last GEMM forward, which a 5x5 filter takes where Winograd does not apply."""
     monkeypatch.setattr(conv, "CHANNELS_LAST_BUDGET_BYTES", 1)
+    monkeypatch.setattr(conv_winograd, "applies", lambda *_: False)
     x, w, b = random((3, 32, 6, 6), 30, np.float32), random((4, 32, 5, 5), 31, np.float32), random(4, 32, np.float32)
     workspace = {}
     y, argmax = ops.conv2d_relu_maxpool_forward(x, w, b, 1, "same", 2, 2, workspace)

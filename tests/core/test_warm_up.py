@@ -1,6 +1,6 @@
-"""The first run's warm-up (issue 15): on a cold cache, a helper process compiles the first conv layer's kernels and
-the rest's inference kernels while this process compiles the rest's training kernels, and the result is exactly the
-serial warm-up's."""
+"""The first run's warm-up (issue 15): on a cold cache, a helper process compiles the first conv layer's kernels while
+this process compiles the rest's (training and inference run the same ones), and the result is exactly the serial
+warm-up's."""
 
 from __future__ import annotations
 
@@ -80,10 +80,10 @@ COLD_WARM_UP = textwrap.dedent("""
     unchanged = all(np.array_equal(before[name], value) for name, value in model.state_dict().items())
     helper_part = conv_few_channels._conv_relu_maxpool_range.stats
     own_part = conv_nhwc._maxpool_sparse_backward_part.stats
-    inference_part = [kernel.stats for kernel in (conv_winograd._input_tiles, conv_winograd._output_tiles)]
+    winograd = [kernel.stats for kernel in (conv_winograd._input_tiles, conv_winograd._output_tiles)]
     print(json.dumps({"unchanged": unchanged, "logits": model.forward(x).tolist(),
-                      "second_layer_inference_loaded": all(stats.cache_hits for stats in inference_part),
-                      "second_layer_inference_compiled": any(stats.cache_misses for stats in inference_part),
+                      "second_layer_winograd_loaded": any(stats.cache_hits for stats in winograd),
+                      "second_layer_winograd_compiled": all(stats.cache_misses for stats in winograd),
                       "first_layer_loaded": bool(helper_part.cache_hits),
                       "first_layer_compiled": bool(helper_part.cache_misses),
                       "second_layer_loaded": bool(own_part.cache_hits),
@@ -105,12 +105,12 @@ def test_on_a_cold_cache_the_helper_compiles_the_first_layer_and_this_process_lo
     # The first layer's kernels came from the helper, through the shared cache; the rest compiled here.
     assert (parallel["first_layer_loaded"], parallel["first_layer_compiled"]) == (True, False)
     assert (parallel["second_layer_loaded"], parallel["second_layer_compiled"]) == (False, True)
-    # ... and so did the second layer's inference-only kernels (Winograd), which this process no longer compiles.
-    assert (parallel["second_layer_inference_loaded"], parallel["second_layer_inference_compiled"]) == (True, False)
+    # ... its Winograd forward, for training and inference alike, compiled here once (the helper did not).
+    assert (parallel["second_layer_winograd_loaded"], parallel["second_layer_winograd_compiled"]) == (False, True)
     assert parallel["unchanged"]  # the parts are models of their own: the real weights are never touched
     serial = _cold_warm_up(tmp_path, parallel=False)
     assert (serial["first_layer_loaded"], serial["first_layer_compiled"]) == (False, True)
-    assert (serial["second_layer_inference_loaded"], serial["second_layer_inference_compiled"]) == (False, True)
+    assert (serial["second_layer_winograd_loaded"], serial["second_layer_winograd_compiled"]) == (False, True)
     assert serial["unchanged"]
     assert parallel["logits"] == serial["logits"]  # same kernels, same numbers, bit for bit
 
@@ -249,18 +249,19 @@ def test_a_kernel_without_a_disk_cache_has_no_answer():
     assert jit.is_cached(object(), np.zeros(2)) is None
 
 
-def test_the_helper_process_compiles_a_first_part_then_the_next_parts_inference_and_exits_0(tmp_path):
-    head, rest = _parts("cnn")
+def test_the_helper_process_compiles_a_first_part_alone_and_exits_0(tmp_path):
+    head, _ = _parts("cnn")
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
     result = subprocess.run([sys.executable, "-m", "convtui.core.training.warm_up_helper"],
-                            input=json.dumps({**head, "then_infer": rest}), cwd=tmp_path, env=env,
-                            capture_output=True, text=True, timeout=300)
+                            input=json.dumps(head), cwd=tmp_path, env=env, capture_output=True, text=True,
+                            timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     cached = [path.name for path in tmp_path.rglob("*.nbi")]
     assert any(name.startswith("conv_few_channels._conv_relu_maxpool_range") for name in cached)
-    assert any(name.startswith("conv_winograd._input_tiles") for name in cached)  # the next part's inference
-    assert any(name.startswith("conv_winograd._output_tiles") for name in cached)
-    assert not any(name.startswith("conv_nhwc._maxpool_sparse_backward_part") for name in cached)  # not its training
+    assert any(name.startswith("conv_few_channels._conv_maxpool_weight_grad_range") for name in cached)
+    for not_its_part in ("conv_winograd._input_tiles", "conv_winograd._output_tiles",
+                         "conv_nhwc._maxpool_sparse_backward_part"):
+        assert not any(name.startswith(not_its_part) for name in cached), not_its_part
 
 
 def test_the_helper_outlives_a_first_ctrl_c(tmp_path):

@@ -143,8 +143,8 @@ def _conv2d_relu_maxpool_forward(x, w, b, stride, padding, pool, pool_stride, wo
     if _few_channels(geo):
         _few_channels_forward(x_in, x, w, b, geo, (f_h, f_w, ps_h, ps_w), workspace, y, argmax, with_argmax)
         return y, argmax
-    if not with_argmax and _takes_winograd(geo, (f_h, f_w, ps_h, ps_w)):
-        _winograd_inference(x, w, b, geo, workspace, y)
+    if _takes_winograd(geo, (f_h, f_w, ps_h, ps_w)):
+        _winograd_forward(x_in, x, w, b, geo, workspace, y, argmax, with_argmax)
         return y, argmax
     if geo.c >= SPARSE_MIN_CHANNELS:
         geo = _Geometry(x, w, stride, padding, CHANNELS_LAST_BUDGET_BYTES)
@@ -160,7 +160,8 @@ def _conv2d_relu_maxpool_forward(x, w, b, stride, padding, pool, pool_stride, wo
 
 
 def _takes_winograd(geo, pool) -> bool:
-    """Whether an inference of this float32 conv + ReLU + max-pool runs by Winograd (`_winograd_inference`)."""
+    """Whether this float32 conv + ReLU + max-pool runs by Winograd (`_winograd_forward`), in training and in
+    inference."""
     return geo.dtype == np.float32 and geo.c >= SPARSE_MIN_CHANNELS and conv_winograd.applies(geo, pool)
 
 
@@ -244,23 +245,28 @@ def _channels_last_forward(x_in, x, w, b, geo, pool, workspace, y, argmax, with_
         workspace["x_nhwc_of"] = x_in
 
 
-def _winograd_inference(x, w, b, geo, workspace, y):
-    """Inference's conv 5x5 + ReLU + max-pool 2x2 by Winograd (conv_winograd): per thread, WINOGRAD_CHUNK images
-    at a time through their transformed tiles u (tiles, 64, C), the GEMMs' result m (flat, room for 64 x tiles x K)
-    and the pooled outputs (images, PH, PW, K). Its padded copy of x has a shape of its own (whole tiles), so it is
-    kept apart from the one a training step's backward may reuse."""
+def _winograd_forward(x_in, x, w, b, geo, workspace, y, argmax, with_argmax):
+    """conv 5x5 + ReLU + max-pool 2x2 by Winograd (conv_winograd): per thread, WINOGRAD_CHUNK images at a time
+    through their transformed tiles u (tiles, 64, C), the GEMMs' result m (flat, room for 64 x tiles x K) and the
+    pooled outputs and winners (images, PH, PW, K). Training's padded copy of x (whole tiles) is kept for the sparse
+    backward, tagged with the caller's x_in; inference's is a buffer of its own, so an evaluation between a
+    training step's forward and its backward leaves the step's copy alone."""
     t_h, t_w = conv_winograd.tiles_for(geo.o_h, geo.o_w)
-    xp = ck.empty_like_shape(workspace, "wino_xp", conv_winograd.padded_shape(geo.n, geo.c, t_h, t_w), geo.dtype)
+    key = "wino_train_xp" if with_argmax else "wino_xp"
+    xp = ck.empty_like_shape(workspace, key, conv_winograd.padded_shape(geo.n, geo.c, t_h, t_w), geo.dtype)
 
     def buffers(parts, chunk):
-        rows = chunk * t_h * t_w
+        rows, pooled = chunk * t_h * t_w, (chunk, *y.shape[2:], geo.k)
         return [(ck.empty_like_shape(workspace, f"wino_u{part}", (rows, conv_winograd.POSITIONS, geo.c), geo.dtype),
                  ck.empty_like_shape(workspace, f"wino_m{part}", (conv_winograd.POSITIONS * rows * geo.k,), geo.dtype),
-                 ck.empty_like_shape(workspace, f"wino_pooled{part}", (chunk, *y.shape[2:], geo.k), geo.dtype))
+                 ck.empty_like_shape(workspace, f"wino_pooled{part}", pooled, geo.dtype),
+                 ck.empty_like_shape(workspace, f"wino_pooled_at{part}", pooled, np.int32))
                 for part in range(parts)]
 
-    conv_winograd.conv_relu_maxpool_inference(x, (geo.pads[0], geo.pads[2]), xp, _winograd_filters(w, workspace), b,
-                                              y, WINOGRAD_CHUNK, buffers)
+    conv_winograd.conv_relu_maxpool_forward(x, (geo.pads[0], geo.pads[2]), xp, _winograd_filters(w, workspace), b,
+                                            y, argmax, with_argmax, WINOGRAD_CHUNK, buffers)
+    if workspace is not None and with_argmax:
+        workspace["wino_train_xp_of"] = x_in
 
 
 def _winograd_filters(w, workspace):
@@ -368,7 +374,9 @@ def _sparse_maxpool_backward(x_in, x, w, dy, argmax, geo, input_grad, workspace)
     """Backward of conv + ReLU + max-pool from the pooling winners alone (see conv_kernels): about a quarter of
     the dense GEMMs' work for a 2x2 pool, and no im2col matrix."""
     top, bottom, left, right = geo.pads
-    if workspace is not None and workspace.get("x_nhwc_of") is x_in:
+    if workspace is not None and workspace.get("wino_train_xp_of") is x_in:
+        xp = workspace["wino_train_xp"]  # the Winograd forward's copy: whole tiles, so more zeros past the edge
+    elif workspace is not None and workspace.get("x_nhwc_of") is x_in:
         xp = workspace["x_nhwc"]  # the forward's padded NHWC copy of this very input
     else:
         xp = _padded_nhwc(x_in, x, geo, workspace)

@@ -4,9 +4,9 @@ Numba compiles one function at a time under a process-wide lock, so a cold cnn w
 When the cache is cold, the model has a conv layer and this process may use two cores or more,
 `warm_up_kernels` splits the model's layers in two: a helper process (`python -m
 convtui.core.training.warm_up_helper`, one thread, output discarded) compiles the first part (for the cnn, the
-first conv layer's direct loops, the costliest to compile) into the shared on-disk cache, and then the rest's
-inference-only kernels (the cnn's Winograd transforms, about 2 s of compiling), while this process compiles the
-rest's training kernels. Both parts are fresh models built from the architecture (data), so the
+first conv layer's direct loops, the costliest to compile) into the shared on-disk cache, while this process
+compiles the rest (training and inference run the same kernels). Both parts are fresh models built from the
+architecture (data), so the
 real model's weights, buffers and random state are never touched. Then the whole model runs once here, as it
 always did: whatever the helper finished loads from the cache, anything it did not (it failed, it was killed,
 the cache is not writable) simply compiles here. The helper can make the warm-up faster, never wrong.
@@ -53,12 +53,11 @@ def split_architecture(architecture: dict, output_shapes: list[tuple], dtype: st
     return head, rest
 
 
-def run_part(architecture: dict, first_part: bool, batch: int = HELPER_BATCH, seed: int = 0, training: bool = True,
+def run_part(architecture: dict, first_part: bool, batch: int = HELPER_BATCH, seed: int = 0,
              inference: bool = True) -> None:
     """Forward (training) and backward, then an inference forward, of a model built from `architecture`, on random
-    inputs: compiles the kernels these layers use in a real run (`training` / `inference` False skips that half).
-    The first part of a model skips its input gradient, as the whole model's first layer does; a later part
-    computes it."""
+    inputs: compiles the kernels these layers use in a real run (`inference=False` skips the last). The first part
+    of a model skips its input gradient, as the whole model's first layer does; a later part computes it."""
     rng = np.random.default_rng(seed)
     # From the specs directly: a first part is not a whole model (its output is a feature map, not class scores),
     # which `architectures.check_architecture` would refuse. The specs come from a model that passed it.
@@ -66,21 +65,19 @@ def run_part(architecture: dict, first_part: bool, batch: int = HELPER_BATCH, se
     model = Sequential([layer_from_spec(spec, rng, rng, dtype, True) for spec in architecture["layers"]],
                        input_shape=architecture["input_shape"])
     x = rng.random((batch, *model.input_shape)).astype(dtype)
-    if training:
-        y = model.forward(x, training=True)
-        dy = np.ones_like(y)
-        if y.ndim == 2:  # logits: the loss kernel too, as in a real step
-            _, dy, _ = ops.softmax_cross_entropy(y, np.zeros(batch, dtype=np.int64))
-        model.backward(dy, input_grad=not first_part)
+    y = model.forward(x, training=True)
+    dy = np.ones_like(y)
+    if y.ndim == 2:  # logits: the loss kernel too, as in a real step
+        _, dy, _ = ops.softmax_cross_entropy(y, np.zeros(batch, dtype=np.int64))
+    model.backward(dy, input_grad=not first_part)
     if inference:
         model.forward(x, training=False)
 
 
 def run_helper_job(job: dict) -> None:
-    """The helper's work: its first part whole, then the inference of the part after it (`job["then_infer"]`)."""
-    run_part(job, first_part=True)  # a part's builder reads only its input shape, layers and dtype
-    if job.get("then_infer"):
-        run_part(job["then_infer"], first_part=False, training=False)
+    """The helper's work: its first part, trained and inferred (a part's builder reads only its input shape,
+    layers and dtype)."""
+    run_part(job, first_part=True)
 
 
 def _cores() -> int:
@@ -154,10 +151,10 @@ def warm_up_kernels(model, x, labels, make_update, cold: bool) -> None:
     if cold and _cores() >= 2:
         dtype = np.dtype(model.dtype).name
         parts = split_architecture(model.architecture(), [shape for _, shape in model.shapes()], dtype)
-    helper = start_helper({**parts[0], "then_infer": parts[1]}) if parts else None
+    helper = start_helper(parts[0]) if parts else None
     if helper is not None:
         try:
-            run_part(parts[1], first_part=False, inference=False)  # the helper compiles its inference
+            run_part(parts[1], first_part=False, inference=False)  # its inference runs the same kernels
             make_update([Param("warm-up", np.zeros(4, dtype=parts[1]["dtype"]))]).step(0.0)
         except BaseException:  # Ctrl-C, say: stop the helper at once rather than wait for it
             helper.kill()
