@@ -8,7 +8,7 @@ serial `@njit(nogil=True, cache=True)` body over a range of tasks that `jit` spl
 - `shapes`: output-size and padding rules, `out = (n + 2p - f) // s + 1`;
 - `conv` (im2col + BLAS GEMM, fused ReLU and max-pool), `conv_kernels` (its Numba passes, NCHW), `conv_nhwc`
   (channels-last im2col and the sparse backward from the pooling winners), `conv_few_channels` (direct loops for
-  a first layer of one channel), `conv_winograd` (inference's 5x5 conv + 2x2 pool by Winograd F(4x4, 5x5)),
+  a first layer of one channel), `conv_winograd` (a 5x5 conv + 2x2 pool by Winograd F(4x4, 5x5), in training and inference),
   `conv_direct` (float64 direct loops, bit-identical wherever an image sits in a batch);
 - `pooling`, `elementwise` (bias + ReLU, sigmoid, dropout), `loss` (softmax, softmax cross-entropy), `updates`
   (Adam, SGD);

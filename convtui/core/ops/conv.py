@@ -25,9 +25,9 @@ COLS_BUDGET_BYTES = 32 * 1024 * 1024
 # time: at most this many bytes, which the GEMM and the pooling then read from cache. The cnn's conv2 (batch 100,
 # 2 threads) took 13.5-14.3 ms with chunks of 3 to 5 images (1.9 to 3.1 MB), 14.2 with 1 and 18-20 with 25.
 CHANNELS_LAST_BUDGET_BYTES = 3 * 1024 * 1024
-# Images per step of a thread in the Winograd inference path (conv_winograd). The cnn's conv2, batch 100, two
-# threads, medians of 10 alternating rounds, in two sittings: 10.0 / 11.0 ms with 6, 10.4 / 10.9 with 4, 10.3 / 10.9
-# with 8, 11.1 / 10.9 with 12, 11.1 / 11.7 with 2 and 13.0 / 14.2 with 25 (whose buffers outgrow the L2 cache).
+# Images per step of a thread in the Winograd path (conv_winograd). The cnn's conv2 inference, batch 100, two threads,
+# medians of 10 alternating rounds, in two sittings: 10.0 / 11.0 ms with 6, 10.4 / 10.9 with 4, 10.3 / 10.9 with 8,
+# 11.1 / 10.9 with 12, 11.1 / 11.7 with 2 and 13.0 / 14.2 with 25 (whose buffers outgrow the L2 cache).
 WINOGRAD_CHUNK = 6
 # conv + ReLU + max-pool backward scatters each pooling winner's patch directly (see conv_kernels) when the
 # input has at least this many channels, so that the inner loop over channels is long enough to vectorise.
@@ -160,8 +160,7 @@ def _conv2d_relu_maxpool_forward(x, w, b, stride, padding, pool, pool_stride, wo
 
 
 def _takes_winograd(geo, pool) -> bool:
-    """Whether this float32 conv + ReLU + max-pool runs by Winograd (`_winograd_forward`), in training and in
-    inference."""
+    """Whether this float32 conv + ReLU + max-pool runs by Winograd (`_winograd_forward`)."""
     return geo.dtype == np.float32 and geo.c >= SPARSE_MIN_CHANNELS and conv_winograd.applies(geo, pool)
 
 
@@ -246,11 +245,10 @@ def _channels_last_forward(x_in, x, w, b, geo, pool, workspace, y, argmax, with_
 
 
 def _winograd_forward(x_in, x, w, b, geo, workspace, y, argmax, with_argmax):
-    """conv 5x5 + ReLU + max-pool 2x2 by Winograd (conv_winograd): per thread, WINOGRAD_CHUNK images at a time
-    through their transformed tiles u (tiles, 64, C), the GEMMs' result m (flat, room for 64 x tiles x K) and the
-    pooled outputs and winners (images, PH, PW, K). Training's padded copy of x (whole tiles) is kept for the sparse
-    backward, tagged with the caller's x_in; inference's is a buffer of its own, so an evaluation between a
-    training step's forward and its backward leaves the step's copy alone."""
+    """conv 5x5 + ReLU + max-pool 2x2 by Winograd (conv_winograd): per thread, WINOGRAD_CHUNK images at a time through
+    tiles u (tiles, 64, C), the GEMMs' result m (flat, 64 x tiles x K) and the pooled outputs and winners (images,
+    PH, PW, K). Training's padded copy of x is kept for the sparse backward, tagged with x_in; inference's is its
+    own, so an evaluation between a step's forward and backward leaves the step's copy alone."""
     t_h, t_w = conv_winograd.tiles_for(geo.o_h, geo.o_w)
     key = "wino_train_xp" if with_argmax else "wino_xp"
     xp = ck.empty_like_shape(workspace, key, conv_winograd.padded_shape(geo.n, geo.c, t_h, t_w), geo.dtype)

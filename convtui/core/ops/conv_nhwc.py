@@ -1,4 +1,6 @@
-"""Convolution through channels-last (NHWC) images: the cnn's second layer, forward and backward.
+"""Convolution through channels-last (NHWC) images: the backward of the cnn's second layer, and the forward of a
+conv + ReLU + max-pool with many channels that Winograd (conv_winograd, which the cnn's second layer takes) does not
+compute.
 
 Forward: im2col from the padded NHWC input copies whole filter rows (FW*C contiguous values) at a time, which is
 several times faster than gathering NCHW rows of a few pixels; a GEMM (in NumPy) then yields the conv output
