@@ -1,6 +1,6 @@
-"""The first run's warm-up (issue 15): on a cold cache, a helper process compiles the first conv layer's kernels while
-this process compiles the rest's (training and inference run the same ones), and the result is exactly the serial
-warm-up's."""
+"""The first run's warm-up (issue 15): on a cold cache, a helper process compiles the first conv layer's kernels and
+the dense tail's while this process compiles the middle's (training and inference run the same ones), and the
+result is exactly the serial warm-up's."""
 
 from __future__ import annotations
 
@@ -26,14 +26,53 @@ def _parts(name):
     return warm_up.split_architecture(model.architecture(), [shape for _, shape in model.shapes()])
 
 
-def test_the_cnn_splits_after_its_first_conv_relu_and_pool():
-    head, rest = _parts("cnn")
+def test_the_cnn_splits_after_its_first_and_its_last_conv_relu_and_pool():
+    head, middle, tail = _parts("cnn")
     layers = preset_architecture("cnn")["layers"]
     assert [spec["name"] for spec in head["layers"]] == ["conv1", "relu1", "pool1"]
+    assert [spec["name"] for spec in middle["layers"]] == ["conv2", "relu2", "pool2"]
     assert head["input_shape"] == [1, 28, 28]
-    assert head["layers"] + rest["layers"] == layers
-    assert rest["input_shape"] == [32, 14, 14]  # pool1's output: what conv2 sees in a real step
-    assert head["dtype"] == rest["dtype"] == "float32"
+    assert head["layers"] + middle["layers"] + tail["layers"] == layers
+    assert middle["input_shape"] == [32, 14, 14]  # pool1's output: what conv2 sees in a real step
+    assert tail["input_shape"] == [64, 7, 7]  # pool2's output, which the flatten and the dense layers take
+    assert head["dtype"] == middle["dtype"] == tail["dtype"] == "float32"
+
+
+def _conv(name, channels_in, channels_out):
+    return {"kind": "Conv2D", "name": name, "in_channels": channels_in, "out_channels": channels_out,
+            "kernel_size": 3, "stride": 1, "padding": "same", "init": "he_normal"}
+
+
+@pytest.mark.parametrize(("kinds", "want"), [
+    (["conv", "relu", "flatten", "dense"], (["c1", "r2"], ["f3", "d4"], None)),  # one conv: the rest is its middle
+    (["conv", "conv", "relu", "flatten", "dense"], (["c1"], ["c2", "r3"], ["f4", "d5"])),
+    (["conv", "conv", "conv", "flatten", "dense"], (["c1"], ["c2", "c3"], ["f4", "d5"])),
+    (["conv", "conv", "conv", "flatten"], (["c1"], ["c2", "c3", "f4"], None)),  # no dense layer: no tail
+])
+def test_a_tail_is_split_off_after_the_last_conv_when_there_is_a_dense_layer(kinds, want):
+    """Each part's input shape is the output of the layer before it, and the parts add up to the model."""
+    layers, shapes, shape = [], [], (1, 8, 8)
+    for i, kind in enumerate(kinds, 1):
+        if kind == "conv":
+            layers.append(_conv(f"c{i}", shape[0], 2))
+            shape = (2, 8, 8)
+        elif kind == "relu":
+            layers.append({"kind": "ReLU", "name": f"r{i}"})
+        elif kind == "flatten":
+            layers.append({"kind": "Flatten", "name": f"f{i}"})
+            shape = (int(np.prod(shape)),)
+        else:
+            layers.append({"kind": "Dense", "name": f"d{i}", "in_features": shape[0], "out_features": 3,
+                           "init": "he_normal"})
+            shape = (3,)
+        shapes.append(shape)
+    parts = warm_up.split_architecture({"input_shape": [1, 8, 8], "layers": layers}, shapes)
+    assert [part and [spec["name"] for spec in part["layers"]] for part in parts] == list(want)
+    assert sum((part["layers"] for part in parts if part), []) == layers
+    start = 0
+    for part in filter(None, parts):
+        assert part["input_shape"] == list(shapes[start - 1] if start else (1, 8, 8))
+        start += len(part["layers"])
 
 
 def test_the_parts_keep_the_models_float_type(monkeypatch):
@@ -44,7 +83,7 @@ def test_the_parts_keep_the_models_float_type(monkeypatch):
     model = build_model("cnn", 0, dtype=np.float64)
     x = np.random.default_rng(0).random((2, 1, 28, 28))
     warm_up.warm_up_kernels(model, x, np.array([3, 7]), Adam, cold=True)
-    assert [part["dtype"] for part in sent] == ["float64"]
+    assert [(part["dtype"], part["then"]["dtype"]) for part in sent] == [("float64", "float64")]
 
 
 @pytest.mark.parametrize("name", ["softmax", "mlp-sigmoid", "mlp-relu", "mlp"])
@@ -67,7 +106,7 @@ COLD_WARM_UP = textwrap.dedent("""
     import numpy as np
     from convtui.core.nn.architectures import build_model
     from convtui.core.nn.optimizers import Adam
-    from convtui.core.ops import conv_few_channels, conv_nhwc, conv_winograd
+    from convtui.core.ops import conv_few_channels, conv_nhwc, conv_winograd, elementwise, loss
     from convtui.core.training import warm_up
     from convtui.core.training.warm_up import warm_up_kernels
 
@@ -81,7 +120,10 @@ COLD_WARM_UP = textwrap.dedent("""
     helper_part = conv_few_channels._conv_relu_maxpool_range.stats
     own_part = conv_nhwc._maxpool_sparse_backward_part.stats
     winograd = [kernel.stats for kernel in (conv_winograd._input_tiles, conv_winograd._output_tiles)]
+    tail = [kernel.stats for kernel in (loss._softmax_cross_entropy_range, elementwise._relu_backward_range)]
     print(json.dumps({"unchanged": unchanged, "logits": model.forward(x).tolist(),
+                      "tail_loaded": all(stats.cache_hits for stats in tail),
+                      "tail_compiled": any(stats.cache_misses for stats in tail),
                       "second_layer_winograd_loaded": any(stats.cache_hits for stats in winograd),
                       "second_layer_winograd_compiled": all(stats.cache_misses for stats in winograd),
                       "first_layer_loaded": bool(helper_part.cache_hits),
@@ -105,12 +147,15 @@ def test_on_a_cold_cache_the_helper_compiles_the_first_layer_and_this_process_lo
     # The first layer's kernels came from the helper, through the shared cache; the rest compiled here.
     assert (parallel["first_layer_loaded"], parallel["first_layer_compiled"]) == (True, False)
     assert (parallel["second_layer_loaded"], parallel["second_layer_compiled"]) == (False, True)
-    # ... its Winograd forward, for training and inference alike, compiled here once (the helper did not).
+    # ... its Winograd forward, for training and inference alike, compiled here once (the helper did not) ...
     assert (parallel["second_layer_winograd_loaded"], parallel["second_layer_winograd_compiled"]) == (False, True)
+    # ... and the tail (the dense layers' ReLU and the loss) came from the helper too.
+    assert (parallel["tail_loaded"], parallel["tail_compiled"]) == (True, False)
     assert parallel["unchanged"]  # the parts are models of their own: the real weights are never touched
     serial = _cold_warm_up(tmp_path, parallel=False)
     assert (serial["first_layer_loaded"], serial["first_layer_compiled"]) == (False, True)
     assert (serial["second_layer_winograd_loaded"], serial["second_layer_winograd_compiled"]) == (False, True)
+    assert (serial["tail_loaded"], serial["tail_compiled"]) == (False, True)
     assert serial["unchanged"]
     assert parallel["logits"] == serial["logits"]  # same kernels, same numbers, bit for bit
 
@@ -249,16 +294,17 @@ def test_a_kernel_without_a_disk_cache_has_no_answer():
     assert jit.is_cached(object(), np.zeros(2)) is None
 
 
-def test_the_helper_process_compiles_a_first_part_alone_and_exits_0(tmp_path):
-    head, _ = _parts("cnn")
+def test_the_helper_process_compiles_a_first_part_and_the_tail_and_exits_0(tmp_path):
+    head, _, tail = _parts("cnn")
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
     result = subprocess.run([sys.executable, "-m", "convtui.core.training.warm_up_helper"],
-                            input=json.dumps(head), cwd=tmp_path, env=env, capture_output=True, text=True,
-                            timeout=300)
+                            input=json.dumps({**head, "then": tail}), cwd=tmp_path, env=env, capture_output=True,
+                            text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     cached = [path.name for path in tmp_path.rglob("*.nbi")]
-    assert any(name.startswith("conv_few_channels._conv_relu_maxpool_range") for name in cached)
-    assert any(name.startswith("conv_few_channels._conv_maxpool_weight_grad_range") for name in cached)
+    for its_part in ("conv_few_channels._conv_relu_maxpool_range", "conv_few_channels._conv_maxpool_weight_grad_range",
+                     "loss._softmax_cross_entropy_range", "elementwise._relu_backward_range"):
+        assert any(name.startswith(its_part) for name in cached), its_part
     for not_its_part in ("conv_winograd._input_tiles", "conv_winograd._output_tiles",
                          "conv_nhwc._maxpool_sparse_backward_part"):
         assert not any(name.startswith(not_its_part) for name in cached), not_its_part
@@ -269,7 +315,7 @@ def test_the_helper_outlives_a_first_ctrl_c(tmp_path):
     import signal
     import time
 
-    head, _ = _parts("cnn")
+    head, _, _ = _parts("cnn")
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
     helper = subprocess.Popen([sys.executable, "-m", "convtui.core.training.warm_up_helper"], stdin=subprocess.PIPE,
                               stderr=subprocess.PIPE, cwd=tmp_path, env=env, text=True)

@@ -2,14 +2,15 @@
 
 Numba compiles one function at a time under a process-wide lock, so a cold cnn warm-up used one core for 6 s.
 When the cache is cold, the model has a conv layer and this process may use two cores or more,
-`warm_up_kernels` splits the model's layers in two: a helper process (`python -m
+`warm_up_kernels` splits the model's layers in three: a helper process (`python -m
 convtui.core.training.warm_up_helper`, one thread, output discarded) compiles the first part (for the cnn, the
-first conv layer's direct loops, the costliest to compile) into the shared on-disk cache, while this process
-compiles the rest (training and inference run the same kernels). Both parts are fresh models built from the
-architecture (data), so the
-real model's weights, buffers and random state are never touched. Then the whole model runs once here, as it
-always did: whatever the helper finished loads from the cache, anything it did not (it failed, it was killed,
-the cache is not writable) simply compiles here. The helper can make the warm-up faster, never wrong.
+first conv layer's direct loops, the costliest to compile) and then the tail (the dense layers and the loss) into
+the shared on-disk cache, while this process compiles the middle (the cnn's second conv layer: its Winograd forward
+and sparse backward) and the optimizer's update. Training and inference run the same kernels. The parts are fresh
+models built from the architecture (data), so the real model's weights, buffers and random state are never
+touched. Then the whole model runs once here, as it always did: whatever the helper finished loads from the cache,
+anything it did not (it failed, it was killed, the cache is not writable) simply compiles here. The helper can
+make the warm-up faster, never wrong.
 """
 
 from __future__ import annotations
@@ -32,25 +33,42 @@ HELPER_BATCH = 2
 HELPER_WAIT_S = 120.0
 
 
-def split_architecture(architecture: dict, output_shapes: list[tuple], dtype: str = "float32"
-                       ) -> tuple[dict, dict] | None:
-    """(first part, rest) of the layers, cut after the first conv layer's ReLU and pooling, each as an
-    architecture of its own; None when there is no conv layer with something weighted after it.
+_POOLING_AND_ACTIVATION = ("ReLU", "MaxPool2D", "MeanPool2D")
 
-    `output_shapes` are every layer's output shape, as `Sequential.shapes()` gives them (the rest's input is the
-    first part's output); `dtype` names the model's float type, which decides the kernels' signatures."""
-    layers = architecture["layers"]
-    first_conv = next((i for i, spec in enumerate(layers) if spec["kind"] == "Conv2D"), None)
-    if first_conv is None:
-        return None
-    cut = first_conv + 1
-    while cut < len(layers) and layers[cut]["kind"] in ("ReLU", "MaxPool2D", "MeanPool2D"):
+
+def _after_block(layers: list[dict], conv: int) -> int:
+    """Where the conv layer at `conv` and the ReLU and pooling right after it end."""
+    cut = conv + 1
+    while cut < len(layers) and layers[cut]["kind"] in _POOLING_AND_ACTIVATION:
         cut += 1
+    return cut
+
+
+def split_architecture(architecture: dict, output_shapes: list[tuple], dtype: str = "float32"
+                       ) -> tuple[dict, dict, dict | None] | None:
+    """(first part, middle, tail) of the layers, each as an architecture of its own: the first part ends after the
+    first conv layer's ReLU and pooling, the tail is what follows the last conv layer's (the dense layers and the
+    loss), and the middle is between. None when there is no conv layer with something weighted after it; the tail
+    is None, and the middle all the rest, when there is no second conv layer or no dense layer after the last.
+
+    `output_shapes` are every layer's output shape, as `Sequential.shapes()` gives them (a part's input is the
+    output of the layer before it); `dtype` names the model's float type, which decides the kernels' signatures."""
+    layers = architecture["layers"]
+    convs = [i for i, spec in enumerate(layers) if spec["kind"] == "Conv2D"]
+    if not convs:
+        return None
+    cut = _after_block(layers, convs[0])
     if not any(spec["kind"] in ("Conv2D", "Dense") for spec in layers[cut:]):
         return None
-    head = {"input_shape": list(architecture["input_shape"]), "layers": layers[:cut], "dtype": dtype}
-    rest = {"input_shape": list(output_shapes[cut - 1]), "layers": layers[cut:], "dtype": dtype}
-    return head, rest
+
+    def part(start, stop):
+        shape = architecture["input_shape"] if start == 0 else output_shapes[start - 1]
+        return {"input_shape": list(shape), "layers": layers[start:stop], "dtype": dtype}
+
+    tail_start = _after_block(layers, convs[-1])
+    if len(convs) < 2 or not any(spec["kind"] == "Dense" for spec in layers[tail_start:]):
+        return part(0, cut), part(cut, len(layers)), None
+    return part(0, cut), part(cut, tail_start), part(tail_start, len(layers))
 
 
 def run_part(architecture: dict, first_part: bool, batch: int = HELPER_BATCH, seed: int = 0,
@@ -75,9 +93,11 @@ def run_part(architecture: dict, first_part: bool, batch: int = HELPER_BATCH, se
 
 
 def run_helper_job(job: dict) -> None:
-    """The helper's work: its first part, trained and inferred (a part's builder reads only its input shape,
-    layers and dtype)."""
+    """The helper's work: its first part, then the model's tail (`job["then"]`, when there is one), each trained
+    and inferred (a part's builder reads only its input shape, layers and dtype)."""
     run_part(job, first_part=True)
+    if job.get("then"):
+        run_part(job["then"], first_part=False)
 
 
 def _cores() -> int:
@@ -151,7 +171,7 @@ def warm_up_kernels(model, x, labels, make_update, cold: bool) -> None:
     if cold and _cores() >= 2:
         dtype = np.dtype(model.dtype).name
         parts = split_architecture(model.architecture(), [shape for _, shape in model.shapes()], dtype)
-    helper = start_helper(parts[0]) if parts else None
+    helper = start_helper({**parts[0], "then": parts[2]} if parts[2] else parts[0]) if parts else None
     if helper is not None:
         try:
             run_part(parts[1], first_part=False, inference=False)  # its inference runs the same kernels

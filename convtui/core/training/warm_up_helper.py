@@ -1,8 +1,9 @@
-"""The helper process of `warm_up.warm_up_kernels`: compiles the first part of a model into Numba's cache.
+"""The helper process of `warm_up.warm_up_kernels`: compiles the first part of a model, then its tail, into Numba's
+cache.
 
 Its own module so that `runtime.configure` runs before numpy is imported. The first part's architecture arrives as
-JSON on stdin (`warm_up.run_helper_job`). The parent only waits for it to end (its output is discarded): whatever
-it cached, the parent loads; whatever it did not, the parent compiles.
+JSON on stdin, with the tail's under "then" (`warm_up.run_helper_job`). The parent only waits for it to end (its
+output is discarded): whatever it cached, the parent loads; whatever it did not, the parent compiles.
 """
 
 from __future__ import annotations
