@@ -68,7 +68,7 @@ def test_a_tail_is_split_off_after_the_last_conv_when_there_is_a_dense_layer(kin
         shapes.append(shape)
     parts = warm_up.split_architecture({"input_shape": [1, 8, 8], "layers": layers}, shapes)
     assert [part and [spec["name"] for spec in part["layers"]] for part in parts] == list(want)
-    assert sum((part["layers"] for part in parts if part), []) == layers
+    assert [spec for part in parts if part for spec in part["layers"]] == layers
     start = 0
     for part in filter(None, parts):
         assert part["input_shape"] == list(shapes[start - 1] if start else (1, 8, 8))
