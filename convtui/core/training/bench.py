@@ -192,9 +192,9 @@ def measure_compile(model_name: str = "cnn") -> dict:
     """JIT time of the kernels one training step and one inference of `model_name` need.
 
     `cold_s`: a fresh process with an empty kernel cache compiles them, through the same warm-up as `convtui
-    train` (for a model with a conv layer, a helper process compiles the first layer's kernels meanwhile);
-    `cached_s`: a second process loads them from that cache. `startup_s` is the second process's whole time to
-    its first step, imports included.
+    train` (for a model with a conv layer, a helper process compiles the first layer's and the dense tail's
+    kernels meanwhile); `cached_s`: a second process loads them from that cache. `startup_s` is the second
+    process's whole time to its first step, imports included.
     """
     with tempfile.TemporaryDirectory(prefix="convtui-numba-cache-") as cache_dir:
         cold = _probe(model_name, cache_dir, cold=True)
