@@ -18,7 +18,8 @@ GEMM 0.25e-5 (the tests allow 1e-5 of the largest output).
 Training takes this path too: the output kernel also writes where each window's winner is, which the sparse
 backward (conv_nhwc) needs with the padded copy of the input made here, so the gradients are exactly those of the
 forward computed. The cnn's conv2 forward in a training step took 7.5-9.3 ms instead of 15.3 by im2col and GEMM
-(batch 100, two threads) and a whole step 11-16% less. `convtui bench` still counts the lecture's nominal FLOPs,
+(batch 100, two threads), and a whole step 44.4-47.1 ms instead of 48.8-53.6 (five alternating pairs: 8-15%
+less). `convtui bench` still counts the lecture's nominal FLOPs,
 those of the direct sum: for the cnn's conv2 forward, Winograd does fewer multiplications than that count.
 
 Why F(4x4) and not F(2x2, 5x5), which this path used before: the channel sums are GEMMs only 32 deep (the cnn's
@@ -168,10 +169,10 @@ def _output_tiles(m, bias, count, t_h, t_w, tmp, block, pooled, pooled_at):
     """pooled[n, pi, pj, k] = relu(bias[k] + max of the 2x2 window (pi, pj) of (At M A)) for this step's tiles, and
     pooled_at[n, pi, pj, k] = where its winner is (see `_window_at`). Inference writes the winners too and never
     reads them: one loop instead of two compiled this kernel in 1.4 s instead of 2.6, and the stores cost it
-    nothing measurable. m (64, tiles, K) holds each tile's 64 channel sums,
-    tmp (4, 8, K) holds At M and block (4, 4, K) the 4x4 conv outputs; windows past the edge of pooled (a last
-    tile's extra rows and columns) are not written. The loops over k are the vector lanes. (Pooling straight from
-    At M, with no block, ran 2 times slower.)"""
+    nothing measurable (the cnn's forward took 20.1-21.2 ms with and without them, four alternating runs each).
+    m (64, tiles, K) holds each tile's 64 channel sums, tmp (4, 8, K) holds At M and block (4, 4, K) the 4x4 conv
+    outputs; windows past the edge of pooled (a last tile's extra rows and columns) are not written. The loops over
+    k are the vector lanes. (Pooling straight from At M, with no block, ran 2 times slower.)"""
     n_k = m.shape[2]
     p_h, p_w = pooled.shape[1], pooled.shape[2]
     o_w = 2 * p_w
@@ -208,10 +209,10 @@ def _output_tiles(m, bias, count, t_h, t_w, tmp, block, pooled, pooled_at):
 def _part(x, pads, xp, v, b, y, argmax, with_argmax, chunk, u, m, pooled, pooled_at, lo, hi):
     """Images [lo, hi) of x (NCHW) to y (pooled NCHW) and, with_argmax, argmax (NCHW int32), through xp (their
     padded NHWC copy, filled here) and this part's buffers u (chunk*TH*TW, 64, C), m (flat, room for 64 x
-    chunk*TH*TW x K), pooled (chunk, PH, PW, K) and pooled_at (the same, int32): one
-    row of 64 x C values per tile, which the input transform writes in one stretch; each GEMM reads its tile
-    position's column and writes one contiguous block of m. Each step's m is a contiguous array of its own shape:
-    a strided view for the last, shorter step would be another type to Numba, and another compile."""
+    chunk*TH*TW x K), pooled (chunk, PH, PW, K) and pooled_at (the same, int32): one row of 64 x C values per
+    tile, which the input transform writes in one stretch; each GEMM reads its tile position's column and writes
+    one contiguous block of m. Each step's m is a contiguous array of its own shape: a strided view for the last,
+    shorter step would be another type to Numba, and another compile."""
     t_h, t_w = tiles_for(2 * y.shape[2], 2 * y.shape[3])
     n_k = v.shape[2]
     _nchw_to_padded_nhwc_range(x, pads[0], pads[1], xp, lo, hi)
