@@ -73,6 +73,7 @@ class LessonScreen(Screen):
     def __init__(self) -> None:
         super().__init__()
         self._redraw_pending = False
+        self._intro_shown = ""  # the intro's text as drawn, so a redraw rewrites it only when it changed
 
     # ---------------------------------------------------------------- what a lesson overrides
     def compose_lesson(self) -> ComposeResult:
@@ -88,18 +89,24 @@ class LessonScreen(Screen):
         return self.INTRO
 
     def show_intro(self) -> None:
-        """Redraw the intro (both copies, see `compose`) from `intro()`: for a lesson whose intro follows its state."""
+        """Redraw the intro (both copies, see `compose`) from `intro()` if it changed: for a lesson whose intro
+        follows its state, called on every redraw."""
+        text = self.intro()
+        if text == self._intro_shown:
+            return
+        self._intro_shown = text
         for widget in self.query(".lesson-text").results(Static):
-            widget.update(self.intro())
+            widget.update(text)
 
     def compose(self) -> ComposeResult:
         yield Header()
+        self._intro_shown = self.intro()
         with LessonBody(classes="lesson-body"):
             if self.INTRO:
-                yield Static(self.intro(), classes="lesson-text")
+                yield Static(self._intro_shown, classes="lesson-text")
             yield from self.compose_lesson()
             if self.INTRO:  # under 30 rows the intro moves below the panels, where PgDn reaches it
-                yield Static(self.intro(), classes="lesson-text lesson-text-below")
+                yield Static(self._intro_shown, classes="lesson-text lesson-text-below")
         yield Footer(compact=True)
 
     def action_scroll_body(self, direction: int) -> None:
